@@ -1,0 +1,92 @@
+//! The crate's one error type: the Python exception kind Cython raises and its exact text.
+
+use core::fmt;
+
+/// Which exception Cython raises (or, for [`ErrorKind::CompileError`], that Cython's compiler
+/// rejects the expression before any code runs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Python's `IndexError`.
+    IndexError,
+    /// Python's `ValueError`.
+    ValueError,
+    /// Python's `TypeError`.
+    TypeError,
+    /// Python's `BufferError`.
+    BufferError,
+    /// Python's `MemoryError` (an allocation failed).
+    MemoryError,
+    /// Cython refuses to compile the expression (for example too many indices for the
+    /// declared number of dimensions). The message is this crate's wording, since Cython's
+    /// compile error names the declared C type, which this crate does not know.
+    CompileError,
+}
+
+impl ErrorKind {
+    /// The Python exception's name (`"IndexError"`, ...), or `"CompileError"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ErrorKind::IndexError => "IndexError",
+            ErrorKind::ValueError => "ValueError",
+            ErrorKind::TypeError => "TypeError",
+            ErrorKind::BufferError => "BufferError",
+            ErrorKind::MemoryError => "MemoryError",
+            ErrorKind::CompileError => "CompileError",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An error with the kind and the exact message Cython gives for the same situation.
+///
+/// `Display` prints the message alone, exactly as `str(exc)` does in Python.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn index(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::IndexError, message)
+    }
+
+    pub(crate) fn value(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::ValueError, message)
+    }
+
+    /// The exception kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, exactly as Cython formats it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = core::result::Result<T, E>;

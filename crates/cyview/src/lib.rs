@@ -1,0 +1,63 @@
+//! # cyview — Cython's typed memoryview ABI in Rust
+//!
+//! Cython passes typed memoryviews (`double[:, ::1]`, ...) between C functions as a struct,
+//! `__Pyx_memviewslice`: a memoryview object pointer, a data pointer, and `shape`,
+//! `strides`, `suboffsets` arrays of 8 entries. This crate is that struct
+//! ([`MemviewSlice`]) and the rules Cython applies to it, written in Rust and checked
+//! against real compiled Cython:
+//!
+//! * [`slicing`]: integer indices, slices, new axes and Ellipsis, with the two semantics
+//!   ([`Semantics::Cython`], bit-identical to Cython including its clamping quirks, and
+//!   [`Semantics::Python`], CPython's), indirect (suboffset) dimensions, element addresses
+//!   and transpose;
+//! * [`contig`]: Cython's strict `is_c_contig` / `is_f_contig`;
+//! * [`validate`]: the checks Cython applies when it acquires a buffer;
+//! * [`copy`]: `copy()` / `copy_fortran()` and `dst[...] = src` with broadcasting;
+//! * [`view`]: safe typed views ([`View`], [`ViewMut`]) over Rust or foreign memory.
+//!
+//! Every error carries Cython's exception kind and exact message ([`Error`]). Nothing in this
+//! crate knows Python exists; `cyview-py` adds the Python boundary.
+//!
+//! ```
+//! use cyview::{s, Semantics, View};
+//!
+//! let data: Vec<f64> = (0..12).map(f64::from).collect();
+//! let v = View::from_slice(&data, &[3, 4]).unwrap();
+//!
+//! // Python: v[1:, ::-2]
+//! let w = v.slice(&s![1.., ..;-2]).unwrap();
+//! assert_eq!(w.shape(), &[2, 2]);
+//! assert_eq!(w.to_vec(), vec![7.0, 5.0, 11.0, 9.0]);
+//!
+//! // Where Cython and Python disagree: a negative step with a stop far below the start.
+//! let row = v.slice(&s![0]).unwrap();
+//! let py = row.slice_with(&s![2..-100;-1], Semantics::Python).unwrap();
+//! let cy = row.slice_with(&s![2..-100;-1], Semantics::Cython).unwrap();
+//! assert_eq!(py.to_vec(), vec![2.0, 1.0, 0.0]);
+//! assert_eq!(cy.to_vec(), vec![2.0, 1.0]); // Cython clamps the stop to 0
+//!
+//! // Errors carry Cython's exact message.
+//! let err = v.slice(&s![5, ..]).unwrap_err();
+//! assert_eq!(err.to_string(), "Index out of bounds (axis 0)");
+//! ```
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+#![warn(missing_docs)]
+
+pub mod abi;
+pub mod contig;
+pub mod copy;
+pub mod error;
+pub mod memory;
+pub mod slicing;
+pub mod validate;
+pub mod view;
+
+pub use abi::{
+    Access, AxisSpec, Contiguity, MemviewObject, MemviewSlice, Order, Packing, MAX_DIMS,
+};
+pub use copy::ContigBuffer;
+pub use error::{Error, ErrorKind, Result};
+pub use memory::{Direct, ReadPointer, TrustedMemory};
+pub use slicing::{Semantics, Slice, SliceItem};
+pub use view::{Iter, Pod, View, ViewMut};

@@ -1,0 +1,714 @@
+//! Indexing and slicing a [`MemviewSlice`]: the item vocabulary, the per-dimension
+//! arithmetic of both semantics, Cython's index expansion, element addressing and transpose.
+//!
+//! # The two semantics
+//!
+//! * [`Semantics::Cython`] is bit-identical to Cython's `__pyx_memoryview_slice_memviewslice`
+//!   (`MemoryView_C.c` since 3.2.5, `MemoryView.pyx` before; the arithmetic is the same in
+//!   every release from 0.29 to 3.3) and to the code Cython's compiler emits for
+//!   `v[...]` on a typed memoryview.
+//! * [`Semantics::Python`] is CPython's `PySlice_Unpack` + `PySlice_AdjustIndices`, the rules
+//!   of `list`, NumPy and `memoryview`. A Python-semantics slice only ever selects indices in
+//!   `0..extent`.
+//!
+//! Integer indices, new axes, Ellipsis and the indirect-dimension bookkeeping are the same in
+//! both; they differ only in how a slice's start and stop are clamped:
+//!
+//! | case (extent `n`)                           | Cython                 | Python            |
+//! |---------------------------------------------|------------------------|-------------------|
+//! | start `< -n`, step `< 0` (`v[-100::-1]`)    | start 0: one element   | empty             |
+//! | stop `< -n`, step `< 0` (`v[::-1]` with stop `-100`) | stop 0: excludes index 0 | stop before 0: includes index 0 |
+//!
+//! In every other case the two agree. Neither can select an index outside `0..n`; with an
+//! empty result Cython's data pointer may point one step before the source (start `-1`),
+//! which is harmless since an empty view is never read.
+
+use crate::abi::{MemviewSlice, MAX_DIMS};
+use crate::error::{Error, ErrorKind, Result};
+use crate::memory::ReadPointer;
+
+/// A slice `start:stop:step` with each part optional, as Python's `slice` object.
+///
+/// Python equivalent: `slice(start, stop, step)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Slice {
+    /// First index (`None`: from the start in the direction of `step`).
+    pub start: Option<isize>,
+    /// End index, exclusive (`None`: to the end in the direction of `step`).
+    pub stop: Option<isize>,
+    /// Step (`None`: 1). Zero is an error.
+    pub step: Option<isize>,
+}
+
+impl Slice {
+    /// The bare `:`.
+    pub const FULL: Slice = Slice {
+        start: None,
+        stop: None,
+        step: None,
+    };
+
+    /// `start:stop:step`.
+    pub const fn new(start: Option<isize>, stop: Option<isize>, step: Option<isize>) -> Self {
+        Slice { start, stop, step }
+    }
+
+    /// Whether this is the bare `:` (Cython's compiler emits a plain copy of the extent,
+    /// stride and suboffset for it, with the same result as the general path).
+    pub const fn is_full(&self) -> bool {
+        self.start.is_none() && self.stop.is_none() && self.step.is_none()
+    }
+
+    /// The same slice with `step`.
+    pub const fn step_by(self, step: isize) -> Self {
+        Slice {
+            step: Some(step),
+            ..self
+        }
+    }
+}
+
+/// One item of an index expression `v[a, b:c, None, ...]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SliceItem {
+    /// An integer index; removes the dimension. Negative counts from the end.
+    Index(isize),
+    /// A slice; keeps the dimension.
+    Slice(Slice),
+    /// `None` / `np.newaxis`: inserts a dimension of extent 1 and stride 0.
+    NewAxis,
+    /// `...`: the first expands to as many `:` as needed; later ones act as a single `:`.
+    Ellipsis,
+}
+
+impl From<isize> for SliceItem {
+    fn from(i: isize) -> Self {
+        SliceItem::Index(i)
+    }
+}
+
+impl From<Slice> for SliceItem {
+    fn from(s: Slice) -> Self {
+        SliceItem::Slice(s)
+    }
+}
+
+impl From<core::ops::Range<isize>> for SliceItem {
+    fn from(r: core::ops::Range<isize>) -> Self {
+        SliceItem::Slice(Slice::new(Some(r.start), Some(r.end), None))
+    }
+}
+
+impl From<core::ops::RangeFrom<isize>> for SliceItem {
+    fn from(r: core::ops::RangeFrom<isize>) -> Self {
+        SliceItem::Slice(Slice::new(Some(r.start), None, None))
+    }
+}
+
+impl From<core::ops::RangeTo<isize>> for SliceItem {
+    fn from(r: core::ops::RangeTo<isize>) -> Self {
+        SliceItem::Slice(Slice::new(None, Some(r.end), None))
+    }
+}
+
+impl From<core::ops::RangeFull> for SliceItem {
+    fn from(_: core::ops::RangeFull) -> Self {
+        SliceItem::Slice(Slice::FULL)
+    }
+}
+
+/// Builds a `[SliceItem; N]` with Python-like syntax.
+///
+/// Each item is an integer expression, a range (`a..b`, `a..`, `..b`, `..`) optionally
+/// followed by `;step`, `NewAxis` or `Ellipsis`. Ranges are half-open like Python slices;
+/// their bounds may be negative.
+///
+/// ```
+/// use cyview::{s, SliceItem, Slice};
+/// // Python: v[1, 2:5, ::-1, None, ...]
+/// let items = s![1, 2..5, ..;-1, NewAxis, Ellipsis];
+/// assert_eq!(items[2], SliceItem::Slice(Slice::new(None, None, Some(-1))));
+/// assert_eq!(items[3], SliceItem::NewAxis);
+/// ```
+#[macro_export]
+macro_rules! s {
+    (@acc [$($done:expr,)*]) => { [$($done,)*] };
+    (@acc [$($done:expr,)*] NewAxis $(, $($rest:tt)*)?) => {
+        $crate::s!(@acc [$($done,)* $crate::SliceItem::NewAxis,] $($($rest)*)?)
+    };
+    (@acc [$($done:expr,)*] Ellipsis $(, $($rest:tt)*)?) => {
+        $crate::s!(@acc [$($done,)* $crate::SliceItem::Ellipsis,] $($($rest)*)?)
+    };
+    (@acc [$($done:expr,)*] .. ; $step:expr $(, $($rest:tt)*)?) => {
+        $crate::s!(@acc [$($done,)* $crate::SliceItem::Slice($crate::Slice::new(None, None, Some($step))),] $($($rest)*)?)
+    };
+    (@acc [$($done:expr,)*] .. $(, $($rest:tt)*)?) => {
+        $crate::s!(@acc [$($done,)* $crate::SliceItem::Slice($crate::Slice::FULL),] $($($rest)*)?)
+    };
+    (@acc [$($done:expr,)*] $r:expr ; $step:expr $(, $($rest:tt)*)?) => {
+        $crate::s!(@acc [$($done,)* $crate::slicing::SliceItem::from($r).with_step($step),] $($($rest)*)?)
+    };
+    (@acc [$($done:expr,)*] $r:expr $(, $($rest:tt)*)?) => {
+        $crate::s!(@acc [$($done,)* $crate::slicing::SliceItem::from($r),] $($($rest)*)?)
+    };
+    ($($t:tt)*) => { $crate::s!(@acc [] $($t)*) };
+}
+
+impl SliceItem {
+    /// The item with its step replaced if it is a slice (used by [`s!`] for `a..b;step`);
+    /// other items are returned unchanged.
+    pub const fn with_step(self, step: isize) -> Self {
+        match self {
+            SliceItem::Slice(s) => SliceItem::Slice(s.step_by(step)),
+            other => other,
+        }
+    }
+}
+
+/// Which slice arithmetic to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Semantics {
+    /// Cython's own clamping, quirks included (see the [module docs](self)).
+    Cython,
+    /// CPython's `PySlice_AdjustIndices`.
+    Python,
+}
+
+/// A slice resolved against one dimension: the selected indices are
+/// `start, start + step, ..., start + (len - 1) * step`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Resolved {
+    /// First selected index. For an empty result it may lie outside `0..extent`.
+    pub start: isize,
+    /// Number of selected indices (`>= 0`).
+    pub len: isize,
+    /// Distance between selected indices (never 0).
+    pub step: isize,
+}
+
+/// Resolves an integer index against an extent with wraparound.
+///
+/// Mirrors the integer branch of `__pyx_memoryview_slice_memviewslice` and the `SliceIndex`
+/// template Cython emits for `v[i, :]`; Python `range(extent)[index]`.
+///
+/// # Errors
+///
+/// `IndexError: Index out of bounds (axis {axis})` unless `-extent <= index < extent`.
+pub fn resolve_index(index: isize, extent: isize, axis: usize) -> Result<isize> {
+    let i = if index < 0 {
+        index.wrapping_add(extent)
+    } else {
+        index
+    };
+    if 0 <= i && i < extent {
+        Ok(i)
+    } else {
+        Err(Error::index(format!("Index out of bounds (axis {axis})")))
+    }
+}
+
+fn step_of(slice: Slice, axis: usize) -> Result<isize> {
+    match slice.step {
+        Some(0) => Err(Error::value(format!("Step may not be zero (axis {axis})"))),
+        Some(step) => Ok(step),
+        None => Ok(1),
+    }
+}
+
+/// Resolves a slice against an extent with Cython's clamping.
+///
+/// Mirrors the slice branch of `__pyx_memoryview_slice_memviewslice`
+/// (`MemoryView_C.c`, 3.2.5+; `MemoryView.pyx` in 0.29–3.2.4, same arithmetic): out-of-range
+/// negative bounds clamp to 0 whatever the step, a start at or past the end clamps to
+/// `extent - 1` for a negative step, and the length is `ceil((stop - start) / step)` in C
+/// truncating arithmetic, floored at 0. Python `v[start:stop:step]` except for the cases in
+/// the [module docs](self).
+///
+/// Arithmetic wraps on overflow where C's `Py_ssize_t` arithmetic would overflow (only
+/// reachable with extents near `isize::MAX`).
+///
+/// # Errors
+///
+/// `ValueError: Step may not be zero (axis {axis})`.
+pub fn resolve_cython(slice: Slice, extent: isize, axis: usize) -> Result<Resolved> {
+    let step = step_of(slice, axis)?;
+    // `negative_step` is false when the step is omitted (Cython: `have_step && step < 0`).
+    let negative = step < 0;
+    let start = match slice.start {
+        Some(s) if s < 0 => {
+            let s = s.wrapping_add(extent);
+            if s < 0 {
+                0
+            } else {
+                s
+            }
+        }
+        Some(s) if s >= extent => {
+            if negative {
+                extent.wrapping_sub(1)
+            } else {
+                extent
+            }
+        }
+        Some(s) => s,
+        None if negative => extent.wrapping_sub(1),
+        None => 0,
+    };
+    let stop = match slice.stop {
+        Some(s) if s < 0 => {
+            let s = s.wrapping_add(extent);
+            if s < 0 {
+                0
+            } else {
+                s
+            }
+        }
+        Some(s) if s > extent => extent,
+        Some(s) => s,
+        None if negative => -1,
+        None => extent,
+    };
+    // len = ceil((stop - start) / step), with C's truncating division: add one when the
+    // division leaves a remainder. Where stop - start and step have opposite signs the
+    // result is <= 0 either way and is floored to 0 below.
+    let diff = stop.wrapping_sub(start);
+    let mut len = diff.wrapping_div(step);
+    if diff.wrapping_sub(step.wrapping_mul(len)) != 0 {
+        len = len.wrapping_add(1);
+    }
+    Ok(Resolved {
+        start,
+        len: len.max(0),
+        step,
+    })
+}
+
+/// Resolves a slice against an extent with CPython's rules.
+///
+/// Mirrors `PySlice_Unpack` followed by `PySlice_AdjustIndices` (`Objects/sliceobject.c`);
+/// Python `range(extent)[start:stop:step]`. Every selected index lies in `0..extent`.
+///
+/// # Errors
+///
+/// `ValueError: Step may not be zero (axis {axis})` — Cython's message, so that both
+/// semantics report errors alike (CPython says `slice step cannot be zero`).
+pub fn resolve_python(slice: Slice, extent: isize, axis: usize) -> Result<Resolved> {
+    let mut step = step_of(slice, axis)?;
+    // PySlice_Unpack: a step of PY_SSIZE_T_MIN becomes -PY_SSIZE_T_MAX so that -step fits.
+    if step < -isize::MAX {
+        step = -isize::MAX;
+    }
+    let negative = step < 0;
+    let extent = extent.max(0);
+    let adjust = |bound: isize| -> isize {
+        if bound < 0 {
+            let b = bound.wrapping_add(extent);
+            if b < 0 {
+                if negative {
+                    -1
+                } else {
+                    0
+                }
+            } else {
+                b
+            }
+        } else if bound >= extent {
+            if negative {
+                extent - 1
+            } else {
+                extent
+            }
+        } else {
+            bound
+        }
+    };
+    let start = match slice.start {
+        Some(s) => adjust(s),
+        None if negative => adjust(isize::MAX),
+        None => 0,
+    };
+    let stop = match slice.stop {
+        Some(s) => adjust(s),
+        None if negative => adjust(isize::MIN),
+        None => adjust(isize::MAX),
+    };
+    // start and stop now lie in -1..=extent, so these differences cannot overflow.
+    let len = if negative {
+        if stop < start {
+            (start - stop - 1) / (-step) + 1
+        } else {
+            0
+        }
+    } else if start < stop {
+        (stop - start - 1) / step + 1
+    } else {
+        0
+    };
+    Ok(Resolved { start, len, step })
+}
+
+/// Resolves a slice with the chosen semantics.
+///
+/// # Errors
+///
+/// As [`resolve_cython`] / [`resolve_python`].
+pub fn resolve(slice: Slice, extent: isize, axis: usize, semantics: Semantics) -> Result<Resolved> {
+    match semantics {
+        Semantics::Cython => resolve_cython(slice, extent, axis),
+        Semantics::Python => resolve_python(slice, extent, axis),
+    }
+}
+
+/// An index item after Ellipsis expansion: what Cython's code generator sees per dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Expanded {
+    /// Integer index of the next source dimension.
+    Index(isize),
+    /// Slice of the next source dimension (`:` from an Ellipsis or a missing trailing index
+    /// is `Slice(Slice::FULL)`).
+    Slice(Slice),
+    /// New axis; consumes no source dimension.
+    NewAxis,
+}
+
+/// Fixed-capacity list of expanded items (at most `MAX_DIMS` source dimensions plus
+/// `MAX_DIMS` new axes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpandedItems {
+    items: [Expanded; 2 * MAX_DIMS],
+    len: usize,
+}
+
+impl ExpandedItems {
+    fn new() -> Self {
+        ExpandedItems {
+            items: [Expanded::NewAxis; 2 * MAX_DIMS],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, item: Expanded) -> Result<()> {
+        if self.len == self.items.len() {
+            return Err(too_many_dims(self.len + 1));
+        }
+        self.items[self.len] = item;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// The items.
+    pub fn as_slice(&self) -> &[Expanded] {
+        &self.items[..self.len]
+    }
+}
+
+fn too_many_dims(n: usize) -> Error {
+    Error::new(
+        ErrorKind::CompileError,
+        format!("More dimensions than the maximum number of buffer dimensions were used ({n} > {MAX_DIMS})"),
+    )
+}
+
+fn check_ndim(ndim: usize) -> Result<()> {
+    if ndim > MAX_DIMS {
+        Err(Error::value(format!(
+            "ndim {ndim} exceeds the maximum of {MAX_DIMS} dimensions"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// Expands Ellipses and fills missing trailing dimensions with `:`.
+///
+/// Mirrors `unellipsify` in Cython's `Compiler/MemoryView.py` plus the checks of
+/// `MemoryViewIndexNode.analyse_types`: the first Ellipsis becomes
+/// `ndim - n_indices + 1` full slices, where `n_indices` counts every item but new axes
+/// (later Ellipses included); each later Ellipsis becomes one full slice; missing trailing
+/// dimensions become full slices. Python/NumPy: `v[..., 0]`.
+///
+/// # Errors
+///
+/// [`ErrorKind::CompileError`] when more items than `ndim` address source dimensions, or
+/// when the result would have more than [`MAX_DIMS`] dimensions; `ValueError` when `ndim`
+/// exceeds [`MAX_DIMS`].
+pub fn expand(items: &[SliceItem], ndim: usize) -> Result<ExpandedItems> {
+    check_ndim(ndim)?;
+    let n_newaxes = items
+        .iter()
+        .filter(|i| matches!(i, SliceItem::NewAxis))
+        .count();
+    let n_indices = items.len() - n_newaxes;
+    if n_indices > ndim {
+        return Err(Error::new(
+            ErrorKind::CompileError,
+            format!("Too many indices specified: the memoryview has {ndim} dimensions, {n_indices} indices given"),
+        ));
+    }
+    let mut out = ExpandedItems::new();
+    let mut seen_ellipsis = false;
+    let mut source_dims = 0usize;
+    for item in items {
+        match *item {
+            SliceItem::Ellipsis if !seen_ellipsis => {
+                seen_ellipsis = true;
+                // n_indices <= ndim, so this is at least 1.
+                for _ in 0..(ndim - n_indices + 1) {
+                    out.push(Expanded::Slice(Slice::FULL))?;
+                    source_dims += 1;
+                }
+            }
+            SliceItem::Ellipsis => {
+                out.push(Expanded::Slice(Slice::FULL))?;
+                source_dims += 1;
+            }
+            SliceItem::Index(i) => {
+                out.push(Expanded::Index(i))?;
+                source_dims += 1;
+            }
+            SliceItem::Slice(s) => {
+                out.push(Expanded::Slice(s))?;
+                source_dims += 1;
+            }
+            SliceItem::NewAxis => out.push(Expanded::NewAxis)?,
+        }
+    }
+    while source_dims < ndim {
+        out.push(Expanded::Slice(Slice::FULL))?;
+        source_dims += 1;
+    }
+    let result_ndim = out
+        .as_slice()
+        .iter()
+        .filter(|e| !matches!(e, Expanded::Index(_)))
+        .count();
+    if result_ndim > MAX_DIMS {
+        return Err(too_many_dims(result_ndim));
+    }
+    Ok(out)
+}
+
+/// Slices `src` (which has `ndim` dimensions) with `items`, returning the new slice and its
+/// number of dimensions.
+///
+/// Mirrors the code Cython generates for `v[items]` on a typed memoryview
+/// (`generate_buffer_slice_code` with the `SimpleSlice`/`ToughSlice`/`SliceIndex` templates,
+/// which call `__pyx_memoryview_slice_memviewslice`) with [`Semantics::Cython`]; NumPy
+/// `a[items]` with [`Semantics::Python`]. Both semantics keep Cython's bookkeeping for
+/// indirect dimensions: once a dimension with a suboffset has been sliced, later offsets go
+/// into that dimension's suboffset instead of the data pointer, and indexing an indirect
+/// dimension follows its pointer only if no dimension was kept before it.
+///
+/// The result shares `src.memview` (no acquisition is taken). Entries beyond the result's
+/// ndim are zero, as in Cython's zero-initialised destination slice. When every source
+/// dimension is indexed and no new axis is given, Cython compiles an element access
+/// instead: this function then returns a 0-d slice at the element, with the errors of
+/// [`element_ptr`].
+///
+/// Pointers of indirect dimensions are read through `mem`; pass [`crate::Direct`] for
+/// buffers without suboffsets.
+///
+/// # Errors
+///
+/// * `IndexError: Index out of bounds (axis {d})` for an integer index outside the extent.
+/// * `ValueError: Step may not be zero (axis {d})`.
+/// * `IndexError: All dimensions preceding dimension {d} must be indexed and not sliced` when
+///   indexing an indirect dimension after a kept one (Cython's compiler rejects this at
+///   compile time when the axis is declared indirect or generic; the message is the runtime
+///   one of the Python-level memoryview).
+/// * The errors of [`expand`], and those of `mem` when it refuses to read a pointer.
+pub fn slice<R: ReadPointer>(
+    src: &MemviewSlice,
+    ndim: usize,
+    items: &[SliceItem],
+    semantics: Semantics,
+    mem: R,
+) -> Result<(MemviewSlice, usize)> {
+    let expanded = expand(items, ndim)?;
+    let all_indexed = expanded
+        .as_slice()
+        .iter()
+        .all(|e| matches!(e, Expanded::Index(_)));
+    let mut dst = MemviewSlice {
+        memview: src.memview,
+        data: src.data,
+        ..MemviewSlice::EMPTY
+    };
+    if all_indexed && ndim > 0 {
+        let mut idx = [0isize; MAX_DIMS];
+        for (slot, e) in idx.iter_mut().zip(expanded.as_slice()) {
+            if let Expanded::Index(i) = e {
+                *slot = *i;
+            }
+        }
+        dst.data = element_ptr(src, ndim, &idx[..ndim], mem)?;
+        return Ok((dst, 0));
+    }
+    let new_ndim = slice_expanded(src, &mut dst, expanded.as_slice(), semantics, &mem)?;
+    Ok((dst, new_ndim))
+}
+
+/// The per-dimension loop of `memview_slice` / the compiled slicing code, on expanded items.
+/// `dst` must start as a copy of `src`'s memview and data pointer.
+fn slice_expanded<R: ReadPointer>(
+    src: &MemviewSlice,
+    dst: &mut MemviewSlice,
+    items: &[Expanded],
+    semantics: Semantics,
+    mem: &R,
+) -> Result<usize> {
+    // suboffset_dim: the last kept dimension that is indirect, where later offsets must go.
+    let mut suboffset_dim: Option<usize> = None;
+    let mut new_ndim = 0usize;
+    let mut dim = 0usize;
+    for item in items {
+        let (start, stride, suboffset) = match *item {
+            Expanded::NewAxis => {
+                dst.shape[new_ndim] = 1;
+                dst.strides[new_ndim] = 0;
+                dst.suboffsets[new_ndim] = -1;
+                new_ndim += 1;
+                continue;
+            }
+            Expanded::Index(i) => {
+                let start = resolve_index(i, src.shape[dim], dim)?;
+                (start, src.strides[dim], src.suboffsets[dim])
+            }
+            Expanded::Slice(s) => {
+                let r = resolve(s, src.shape[dim], dim, semantics)?;
+                let (stride, suboffset) = (src.strides[dim], src.suboffsets[dim]);
+                dst.strides[new_ndim] = stride.wrapping_mul(r.step);
+                dst.shape[new_ndim] = r.len;
+                dst.suboffsets[new_ndim] = suboffset;
+                (r.start, stride, suboffset)
+            }
+        };
+        // Add the offset to the data pointer, or to the suboffset of the last kept indirect
+        // dimension (the data pointer then addresses that dimension's pointer table).
+        let offset = start.wrapping_mul(stride);
+        match suboffset_dim {
+            None => dst.data = dst.data.wrapping_offset(offset),
+            Some(d) => dst.suboffsets[d] = dst.suboffsets[d].wrapping_add(offset),
+        }
+        if suboffset >= 0 {
+            if let Expanded::Index(_) = item {
+                if new_ndim != 0 {
+                    return Err(Error::index(format!(
+                        "All dimensions preceding dimension {dim} must be indexed and not sliced"
+                    )));
+                }
+                dst.data = mem.read_pointer(dst.data)?.wrapping_offset(suboffset);
+            } else {
+                suboffset_dim = Some(new_ndim);
+            }
+        }
+        if !matches!(item, Expanded::Index(_)) {
+            new_ndim += 1;
+        }
+        dim += 1;
+    }
+    Ok(new_ndim)
+}
+
+/// Address of element `index` of `src`, with wraparound and bounds checks.
+///
+/// Mirrors the element access Cython compiles for `v[i, j]` with `boundscheck` and
+/// `wraparound` on (`put_buffer_lookup_code` + `__Pyx_BufPtrFull`-style lookup): a negative
+/// index counts from the end; every axis is checked and the error names the *last* axis
+/// out of range; then `p += i * stride`, and `p = *(char **) p + suboffset` on each indirect
+/// axis. NumPy `a[i, j]`.
+///
+/// # Errors
+///
+/// * `IndexError: Out of bounds on buffer access (axis {d})`.
+/// * [`ErrorKind::CompileError`] when `index.len() != ndim` (Cython compiles that as a slice,
+///   see [`slice`]).
+/// * Errors of `mem` when it refuses to read a pointer.
+pub fn element_ptr<R: ReadPointer>(
+    src: &MemviewSlice,
+    ndim: usize,
+    index: &[isize],
+    mem: R,
+) -> Result<*mut u8> {
+    check_ndim(ndim)?;
+    if index.len() != ndim {
+        return Err(Error::new(
+            ErrorKind::CompileError,
+            format!(
+                "element access needs exactly {ndim} indices, {} given",
+                index.len()
+            ),
+        ));
+    }
+    let mut resolved = [0isize; MAX_DIMS];
+    let mut failed = None;
+    for (dim, (&i, slot)) in index.iter().zip(resolved.iter_mut()).enumerate() {
+        let extent = src.shape[dim];
+        let i = if i < 0 { i.wrapping_add(extent) } else { i };
+        if i < 0 || i >= extent {
+            failed = Some(dim);
+        }
+        *slot = i;
+    }
+    if let Some(dim) = failed {
+        return Err(Error::index(format!(
+            "Out of bounds on buffer access (axis {dim})"
+        )));
+    }
+    follow(src, &resolved[..ndim], mem)
+}
+
+/// Address of element `index` (already in bounds) without checks: Cython's
+/// `__pyx_memviewslice_index_full` applied on each axis.
+///
+/// # Errors
+///
+/// Only those of `mem` when it refuses to read a pointer.
+pub fn element_ptr_unchecked<R: ReadPointer>(
+    src: &MemviewSlice,
+    index: &[isize],
+    mem: R,
+) -> Result<*mut u8> {
+    follow(src, &index[..index.len().min(MAX_DIMS)], mem)
+}
+
+fn follow<R: ReadPointer>(src: &MemviewSlice, index: &[isize], mem: R) -> Result<*mut u8> {
+    let mut p = src.data;
+    for (dim, &i) in index.iter().enumerate() {
+        p = p.wrapping_offset(i.wrapping_mul(src.strides[dim]));
+        let suboffset = src.suboffsets[dim];
+        if suboffset >= 0 {
+            p = mem.read_pointer(p)?.wrapping_offset(suboffset);
+        }
+    }
+    Ok(p)
+}
+
+/// Reverses the order of the first `ndim` dimensions in place.
+///
+/// Mirrors `__pyx_memslice_transpose` (`MemoryView.pyx`), Python `v.T`. Cython passes the
+/// *memoryview object's* `view.ndim` here, not the slice's: for a compiled `v[0].T` on a 3-d
+/// `v` it swaps dimensions 0 and 2 of the 2-d slice, reaching into the unused third entry.
+/// Pass the same `ndim` to reproduce that; pass the slice's own ndim for the correct
+/// transpose. As in Cython, the middle dimension of an odd `ndim` is not checked for a
+/// suboffset.
+///
+/// # Errors
+///
+/// `ValueError: Cannot transpose memoryview with indirect dimensions` when a swapped
+/// dimension has a suboffset; the slice is then unchanged (Cython leaves it partly swapped,
+/// but discards it).
+pub fn transpose(slice: &mut MemviewSlice, ndim: usize) -> Result<()> {
+    check_ndim(ndim)?;
+    for i in 0..ndim / 2 {
+        let j = ndim - 1 - i;
+        if slice.suboffsets[i] >= 0 || slice.suboffsets[j] >= 0 {
+            return Err(Error::value(
+                "Cannot transpose memoryview with indirect dimensions",
+            ));
+        }
+    }
+    slice.shape[..ndim].reverse();
+    slice.strides[..ndim].reverse();
+    Ok(())
+}

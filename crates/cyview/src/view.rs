@@ -1,0 +1,925 @@
+//! Safe typed views over strided (and indirect) memory: [`View`] and [`ViewMut`].
+//!
+//! A view is a [`MemviewSlice`] plus its ndim and a lifetime tying it to the memory it
+//! reads. Elements are read and written with unaligned accesses, never through references,
+//! so views are sound over unaligned data, byte strides that are not multiples of the item
+//! size, overlapping elements, zero strides (one element seen at many indices) and negative
+//! strides.
+
+use core::marker::PhantomData;
+use core::mem::size_of;
+
+use crate::abi::{MemviewSlice, Order, MAX_DIMS};
+use crate::contig;
+use crate::copy::{self, ContigBuffer};
+use crate::error::{Error, Result};
+use crate::memory::TrustedMemory;
+use crate::slicing::{self, Semantics, SliceItem};
+
+/// Element types a view may read from arbitrary bytes.
+///
+/// # Safety
+///
+/// Every initialised bit pattern of `size_of::<Self>()` bytes must be a valid value of
+/// `Self` (no `bool`, `char`, enums, references or `NonZero*`), and `Self` must not have
+/// drop glue or interior mutability.
+pub unsafe trait Pod: Copy + 'static {}
+
+macro_rules! pod {
+    ($($t:ty),*) => { $(
+        // SAFETY: a primitive number: every bit pattern is a valid value, no drop glue, no
+        // interior mutability.
+        unsafe impl Pod for $t {}
+    )* };
+}
+pod!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
+
+// SAFETY: an array of `Pod` has no padding and every bit pattern of each element is valid.
+unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
+
+fn shape_error(msg: String) -> Error {
+    Error::value(msg)
+}
+
+/// Checks a direct geometry against a byte range of `len` bytes and returns the byte offset
+/// range `[min, max]` of element starts (or `None` when the view is empty).
+fn direct_extent(
+    offset: usize,
+    shape: &[usize],
+    strides: &[isize],
+    item: usize,
+    len: usize,
+) -> Result<()> {
+    if shape.len() != strides.len() {
+        return Err(shape_error(format!(
+            "shape has {} dimensions but strides has {}",
+            shape.len(),
+            strides.len()
+        )));
+    }
+    if shape.len() > MAX_DIMS {
+        return Err(shape_error(format!(
+            "ndim {} exceeds the maximum of {MAX_DIMS} dimensions",
+            shape.len()
+        )));
+    }
+    if offset > len {
+        return Err(shape_error(format!(
+            "offset {offset} is past the end of the {len}-byte buffer"
+        )));
+    }
+    if shape.iter().any(|&n| n > isize::MAX as usize) {
+        return Err(shape_error("extent exceeds isize::MAX".into()));
+    }
+    if shape.contains(&0) {
+        return Ok(());
+    }
+    let overflow = || shape_error("strides overflow".into());
+    let (mut lo, mut hi) = (offset as i128, offset as i128);
+    for (&n, &s) in shape.iter().zip(strides) {
+        let span = (n as i128 - 1)
+            .checked_mul(s as i128)
+            .ok_or_else(overflow)?;
+        if span < 0 {
+            lo += span;
+        } else {
+            hi += span;
+        }
+    }
+    if lo < 0 || hi + item as i128 > len as i128 {
+        return Err(shape_error(format!(
+            "view reaches bytes {lo}..{} outside the {len}-byte buffer",
+            hi + item as i128
+        )));
+    }
+    Ok(())
+}
+
+fn direct_slice(data: *mut u8, offset: usize, shape: &[usize], strides: &[isize]) -> MemviewSlice {
+    let mut raw = MemviewSlice {
+        data: data.wrapping_add(offset),
+        ..MemviewSlice::EMPTY
+    };
+    for (d, (&n, &s)) in shape.iter().zip(strides).enumerate() {
+        raw.shape[d] = n as isize;
+        raw.strides[d] = s;
+        raw.suboffsets[d] = -1;
+    }
+    raw
+}
+
+fn c_strides(shape: &[usize], item: usize) -> Result<[isize; MAX_DIMS]> {
+    if shape.len() > MAX_DIMS {
+        return Err(shape_error(format!(
+            "ndim {} exceeds the maximum of {MAX_DIMS} dimensions",
+            shape.len()
+        )));
+    }
+    let mut strides = [0isize; MAX_DIMS];
+    let mut acc: isize = item as isize;
+    for (d, &n) in shape.iter().enumerate().rev() {
+        strides[d] = acc;
+        acc = acc
+            .checked_mul(isize::try_from(n).unwrap_or(isize::MAX))
+            .ok_or_else(|| shape_error("shape overflows isize".into()))?;
+    }
+    Ok(strides)
+}
+
+fn check_raw(raw: &MemviewSlice, ndim: usize) -> Result<()> {
+    if ndim > MAX_DIMS {
+        return Err(shape_error(format!(
+            "ndim {ndim} exceeds the maximum of {MAX_DIMS} dimensions"
+        )));
+    }
+    if raw.shape[..ndim].iter().any(|&n| n < 0) {
+        return Err(shape_error(format!(
+            "negative extent in shape {:?}",
+            &raw.shape[..ndim]
+        )));
+    }
+    Ok(())
+}
+
+fn element_count(raw: &MemviewSlice, ndim: usize) -> usize {
+    raw.shape[..ndim]
+        .iter()
+        .fold(1usize, |acc, &n| acc.saturating_mul(n as usize))
+}
+
+fn is_direct(raw: &MemviewSlice, ndim: usize) -> bool {
+    raw.suboffsets[..ndim].iter().all(|&s| s < 0)
+}
+
+/// Address of an in-bounds element. `index` must be in bounds for `raw` and `raw` must
+/// satisfy a view's invariant (see [`View::from_raw`]).
+fn address(raw: &MemviewSlice, index: &[usize]) -> *mut u8 {
+    let mut p = raw.data;
+    for (d, &i) in index.iter().enumerate() {
+        p = p.wrapping_offset((i as isize).wrapping_mul(raw.strides[d]));
+        let sub = raw.suboffsets[d];
+        if sub >= 0 {
+            // SAFETY: the view invariant: pointer slots reached with in-bounds index
+            // prefixes are readable; `index` is in bounds.
+            p = unsafe { p.cast::<*mut u8>().read_unaligned() }.wrapping_offset(sub);
+        }
+    }
+    p
+}
+
+fn in_bounds(raw: &MemviewSlice, ndim: usize, index: &[usize]) -> bool {
+    index.len() == ndim
+        && index
+            .iter()
+            .zip(&raw.shape[..ndim])
+            .all(|(&i, &n)| (i as isize) < n && i <= isize::MAX as usize)
+}
+
+/// Shared implementation of the read-only operations of [`View`] and [`ViewMut`].
+macro_rules! read_methods {
+    () => {
+        /// Number of dimensions.
+        pub fn ndim(&self) -> usize {
+            self.ndim
+        }
+
+        /// Extents (Cython's `shape[:ndim]`).
+        pub fn shape(&self) -> &[isize] {
+            &self.raw.shape[..self.ndim]
+        }
+
+        /// Byte strides.
+        pub fn strides(&self) -> &[isize] {
+            &self.raw.strides[..self.ndim]
+        }
+
+        /// Suboffsets (negative for direct dimensions).
+        pub fn suboffsets(&self) -> &[isize] {
+            &self.raw.suboffsets[..self.ndim]
+        }
+
+        /// The raw slice (its `memview` is whatever the view was built from; null for views
+        /// over Rust memory).
+        pub fn as_raw(&self) -> &MemviewSlice {
+            &self.raw
+        }
+
+        /// Number of elements.
+        pub fn len(&self) -> usize {
+            element_count(&self.raw, self.ndim)
+        }
+
+        /// Whether some extent is zero.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// The element at `index` (one entry per dimension), or `None` when out of bounds.
+        pub fn get(&self, index: &[usize]) -> Option<T> {
+            if !in_bounds(&self.raw, self.ndim, index) {
+                return None;
+            }
+            // SAFETY: `index` is in bounds, so by the view invariant the address is valid
+            // for an unaligned read of `T` during the view's lifetime.
+            Some(unsafe { address(&self.raw, index).cast::<T>().read_unaligned() })
+        }
+
+        /// The element at `index` without bounds checks.
+        ///
+        /// # Safety
+        ///
+        /// `index` must have one entry per dimension, each less than that dimension's
+        /// extent.
+        pub unsafe fn get_unchecked(&self, index: &[usize]) -> T {
+            // SAFETY: the caller guarantees `index` is in bounds; the view invariant makes
+            // the address valid for an unaligned read of `T`.
+            unsafe { address(&self.raw, index).cast::<T>().read_unaligned() }
+        }
+
+        /// The element at `index` with Cython's indexing: negative indices count from the
+        /// end; an out-of-range index is `IndexError: Out of bounds on buffer access (axis
+        /// {d})` naming the last such axis. Cython / NumPy `v[i, j]`.
+        ///
+        /// # Errors
+        ///
+        /// As [`slicing::element_ptr`].
+        pub fn at(&self, index: &[isize]) -> Result<T> {
+            // SAFETY: pointer slots reached by in-bounds prefixes are readable (view
+            // invariant); `element_ptr` only follows in-bounds indices.
+            let mem = unsafe { TrustedMemory::new() };
+            let p = slicing::element_ptr(&self.raw, self.ndim, index, mem)?;
+            // SAFETY: `element_ptr` succeeded, so `p` is the address of an in-bounds element.
+            Ok(unsafe { p.cast::<T>().read_unaligned() })
+        }
+
+        /// Whether the view is C-contiguous in Cython's strict sense
+        /// ([`contig::is_contig`]).
+        pub fn is_c_contig(&self) -> bool {
+            contig::is_contig(&self.raw, self.ndim, size_of::<T>() as isize, Order::C)
+        }
+
+        /// Whether the view is Fortran-contiguous in Cython's strict sense.
+        pub fn is_f_contig(&self) -> bool {
+            contig::is_contig(
+                &self.raw,
+                self.ndim,
+                size_of::<T>() as isize,
+                Order::Fortran,
+            )
+        }
+
+        /// Iterates the elements in C order (last index fastest).
+        pub fn iter(&self) -> Iter<'_, T> {
+            Iter::new(self.raw, self.ndim)
+        }
+
+        /// The elements in C order.
+        pub fn to_vec(&self) -> Vec<T> {
+            self.iter().collect()
+        }
+
+        /// Copies the elements into a new contiguous buffer in `order`.
+        ///
+        /// Mirrors `v.copy()` / `v.copy_fortran()` (`__pyx_memoryview_copy_new_contig`).
+        ///
+        /// # Errors
+        ///
+        /// `ValueError: Dimension {d} is not direct` for an indirect view, as Cython.
+        pub fn copy(&self, order: Order) -> Result<ContigBuffer> {
+            // SAFETY: the view invariant: every in-bounds element is readable for
+            // `size_of::<T>()` bytes for the view's lifetime, which covers this call.
+            unsafe { copy::copy_new(&self.raw, self.ndim, size_of::<T>(), order) }
+        }
+    };
+}
+
+/// A read-only typed view of `T` elements borrowed for `'a`.
+///
+/// Invariant: for every in-bounds index, following strides and suboffsets from `data`
+/// reads only readable pointer slots and reaches an address valid for an unaligned read of
+/// `size_of::<T>()` bytes, for all of `'a`, and nothing writes that memory during `'a`.
+pub struct View<'a, T> {
+    raw: MemviewSlice,
+    ndim: usize,
+    _marker: PhantomData<&'a [T]>,
+}
+
+// SAFETY: a `View` only reads `T`s, as `&[T]` does; sending or sharing it is sound when
+// `&T` may be shared across threads.
+unsafe impl<T: Sync> Send for View<'_, T> {}
+// SAFETY: as above, shared access only reads.
+unsafe impl<T: Sync> Sync for View<'_, T> {}
+
+impl<T> Clone for View<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for View<'_, T> {}
+
+impl<T> core::fmt::Debug for View<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("View")
+            .field("ndim", &self.ndim)
+            .field("shape", &&self.raw.shape[..self.ndim])
+            .field("strides", &&self.raw.strides[..self.ndim])
+            .field("suboffsets", &&self.raw.suboffsets[..self.ndim])
+            .finish()
+    }
+}
+
+/// Builds the raw slice for a direct strided view of `len` bytes at `ptr`, after checking
+/// that every element lies inside.
+fn direct_raw(
+    ptr: *mut u8,
+    len: usize,
+    offset: usize,
+    shape: &[usize],
+    strides: &[isize],
+    item: usize,
+) -> Result<MemviewSlice> {
+    direct_extent(offset, shape, strides, item, len)?;
+    Ok(direct_slice(ptr, offset, shape, strides))
+}
+
+/// Byte strides and byte offset from element strides and offset.
+fn element_to_bytes(
+    offset: usize,
+    strides: &[isize],
+    item: usize,
+) -> Result<(usize, [isize; MAX_DIMS])> {
+    if strides.len() > MAX_DIMS {
+        return Err(shape_error(format!(
+            "ndim {} exceeds the maximum of {MAX_DIMS} dimensions",
+            strides.len()
+        )));
+    }
+    let mut out = [0isize; MAX_DIMS];
+    for (b, &s) in out.iter_mut().zip(strides) {
+        *b = s
+            .checked_mul(item as isize)
+            .ok_or_else(|| shape_error("strides overflow".into()))?;
+    }
+    let offset = offset
+        .checked_mul(item)
+        .ok_or_else(|| shape_error("offset overflows".into()))?;
+    Ok((offset, out))
+}
+
+fn contiguous_layout<T>(len: usize, shape: &[usize]) -> Result<[isize; MAX_DIMS]> {
+    let count = shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
+    if count != Some(len) {
+        return Err(shape_error(format!(
+            "shape {shape:?} does not match a slice of {len} elements"
+        )));
+    }
+    c_strides(shape, size_of::<T>())
+}
+
+impl<'a, T: Pod> View<'a, T> {
+    /// A C-contiguous view of `data` with `shape`. Python:
+    /// `np.asarray(data).reshape(shape)`.
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` when the shape's element count differs from `data.len()` or it has more
+    /// than [`MAX_DIMS`] dimensions.
+    pub fn from_slice(data: &'a [T], shape: &[usize]) -> Result<Self> {
+        let strides = contiguous_layout::<T>(data.len(), shape)?;
+        let n = shape.len().min(MAX_DIMS);
+        let bytes = core::mem::size_of_val(data);
+        let raw = direct_raw(
+            data.as_ptr().cast::<u8>().cast_mut(),
+            bytes,
+            0,
+            shape,
+            &strides[..n],
+            size_of::<T>(),
+        )?;
+        Ok(View {
+            raw,
+            ndim: shape.len(),
+            _marker: PhantomData,
+        })
+    }
+
+    /// A strided view of `data` starting at element `offset`, with strides counted in
+    /// elements (NumPy's `as_strided` with strides divided by the item size).
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` when an element would lie outside `data`.
+    pub fn strided(
+        data: &'a [T],
+        offset: usize,
+        shape: &[usize],
+        strides: &[isize],
+    ) -> Result<Self> {
+        let (offset, bstrides) = element_to_bytes(offset, strides, size_of::<T>())?;
+        let bytes = core::mem::size_of_val(data);
+        let raw = direct_raw(
+            data.as_ptr().cast::<u8>().cast_mut(),
+            bytes,
+            offset,
+            shape,
+            &bstrides[..strides.len()],
+            size_of::<T>(),
+        )?;
+        Ok(View {
+            raw,
+            ndim: shape.len(),
+            _marker: PhantomData,
+        })
+    }
+
+    /// A strided view of raw bytes: element `(i, j, ...)` starts at byte
+    /// `offset + i * strides[0] + j * strides[1] + ...`. Strides may be negative, zero, or
+    /// not multiples of the item size; elements need not be aligned.
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` when an element would reach outside `bytes`, when `shape` and `strides`
+    /// differ in length, or when there are more than [`MAX_DIMS`] dimensions.
+    pub fn from_bytes(
+        bytes: &'a [u8],
+        offset: usize,
+        shape: &[usize],
+        strides: &[isize],
+    ) -> Result<Self> {
+        let raw = direct_raw(
+            bytes.as_ptr().cast_mut(),
+            bytes.len(),
+            offset,
+            shape,
+            strides,
+            size_of::<T>(),
+        )?;
+        Ok(View {
+            raw,
+            ndim: shape.len(),
+            _marker: PhantomData,
+        })
+    }
+
+    /// A view of the memory a raw slice describes: the Rust side of Cython's
+    /// `<double[:n]> ptr` cast, and the way to view indirect (suboffset) memory.
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` when `ndim > MAX_DIMS` or an extent is negative.
+    ///
+    /// # Safety
+    ///
+    /// For all of `'a`:
+    /// * for every index with `0 <= index[d] < raw.shape[d]`, the address reached from
+    ///   `raw.data` by adding `index[d] * raw.strides[d]` and, on each dimension with
+    ///   `raw.suboffsets[d] >= 0`, reading the pointer stored there (unaligned) and adding
+    ///   the suboffset, is valid for an unaligned read of `size_of::<T>()` bytes holding an
+    ///   initialised `T`;
+    /// * every pointer slot read on the way (for every in-bounds index prefix) is readable;
+    /// * none of that memory is written except through this view's own [`ViewMut`]
+    ///   counterpart, which cannot coexist with it.
+    pub unsafe fn from_raw(raw: MemviewSlice, ndim: usize) -> Result<Self> {
+        check_raw(&raw, ndim)?;
+        Ok(View {
+            raw,
+            ndim,
+            _marker: PhantomData,
+        })
+    }
+
+    read_methods!();
+
+    /// Slices with Python semantics (NumPy's `a[items]`): the result only reaches elements
+    /// of this view. Integer indices, new axes and Ellipsis follow Cython's rules and
+    /// errors ([`slicing::slice`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`slicing::slice`].
+    pub fn slice(&self, items: &[SliceItem]) -> Result<View<'a, T>> {
+        self.slice_with(items, Semantics::Python)
+    }
+
+    /// Slices with the chosen semantics. Both select only elements of this view (see
+    /// [`slicing`]), so the result is a valid view; [`Semantics::Cython`] predicts what a
+    /// Cython function would see.
+    ///
+    /// # Errors
+    ///
+    /// As [`slicing::slice`].
+    pub fn slice_with(&self, items: &[SliceItem], semantics: Semantics) -> Result<View<'a, T>> {
+        // SAFETY: the view invariant makes every pointer slot reached with in-bounds index
+        // prefixes readable; slicing only follows pointers at in-bounds integer indices.
+        let mem = unsafe { TrustedMemory::new() };
+        let (raw, ndim) = slicing::slice(&self.raw, self.ndim, items, semantics, mem)?;
+        // Both semantics select in-bounds indices only (resolve_cython / resolve_python keep
+        // every selected index in 0..extent), so the result's elements are elements of this
+        // view and the invariant carries over.
+        Ok(View {
+            raw,
+            ndim,
+            _marker: PhantomData,
+        })
+    }
+
+    /// The transpose (dimensions reversed). Cython / NumPy `v.T`.
+    ///
+    /// # Errors
+    ///
+    /// `ValueError: Cannot transpose memoryview with indirect dimensions`.
+    pub fn t(&self) -> Result<View<'a, T>> {
+        let mut raw = self.raw;
+        slicing::transpose(&mut raw, self.ndim)?;
+        Ok(View {
+            raw,
+            ndim: self.ndim,
+            _marker: PhantomData,
+        })
+    }
+}
+
+/// A mutable typed view of `T` elements borrowed for `'a`.
+///
+/// Invariant: as [`View`]'s, with "valid for unaligned reads and writes", and no other
+/// access to the elements during `'a`. Elements may alias each other (zero or overlapping
+/// strides): writes go through raw pointers, never `&mut T`.
+pub struct ViewMut<'a, T> {
+    raw: MemviewSlice,
+    ndim: usize,
+    _marker: PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: a `ViewMut` is an exclusive borrow like `&mut [T]`: it may move to another
+// thread when `T: Send`.
+unsafe impl<T: Send> Send for ViewMut<'_, T> {}
+// SAFETY: through `&ViewMut` only reads are possible, as with `&&mut [T]`.
+unsafe impl<T: Sync> Sync for ViewMut<'_, T> {}
+
+impl<T> core::fmt::Debug for ViewMut<'_, T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ViewMut")
+            .field("ndim", &self.ndim)
+            .field("shape", &&self.raw.shape[..self.ndim])
+            .field("strides", &&self.raw.strides[..self.ndim])
+            .field("suboffsets", &&self.raw.suboffsets[..self.ndim])
+            .finish()
+    }
+}
+
+impl<'a, T: Pod> ViewMut<'a, T> {
+    /// A C-contiguous mutable view of `data` with `shape`.
+    ///
+    /// # Errors
+    ///
+    /// As [`View::from_slice`].
+    pub fn from_slice(data: &'a mut [T], shape: &[usize]) -> Result<Self> {
+        let strides = contiguous_layout::<T>(data.len(), shape)?;
+        let n = shape.len().min(MAX_DIMS);
+        let bytes = core::mem::size_of_val(data);
+        let raw = direct_raw(
+            data.as_mut_ptr().cast::<u8>(),
+            bytes,
+            0,
+            shape,
+            &strides[..n],
+            size_of::<T>(),
+        )?;
+        Ok(ViewMut {
+            raw,
+            ndim: shape.len(),
+            _marker: PhantomData,
+        })
+    }
+
+    /// A strided mutable view of `data` (strides in elements), see [`View::strided`].
+    ///
+    /// # Errors
+    ///
+    /// As [`View::strided`].
+    pub fn strided(
+        data: &'a mut [T],
+        offset: usize,
+        shape: &[usize],
+        strides: &[isize],
+    ) -> Result<Self> {
+        let (offset, bstrides) = element_to_bytes(offset, strides, size_of::<T>())?;
+        let bytes = core::mem::size_of_val(data);
+        let raw = direct_raw(
+            data.as_mut_ptr().cast::<u8>(),
+            bytes,
+            offset,
+            shape,
+            &bstrides[..strides.len()],
+            size_of::<T>(),
+        )?;
+        Ok(ViewMut {
+            raw,
+            ndim: shape.len(),
+            _marker: PhantomData,
+        })
+    }
+
+    /// A strided mutable view of raw bytes, see [`View::from_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// As [`View::from_bytes`].
+    pub fn from_bytes(
+        bytes: &'a mut [u8],
+        offset: usize,
+        shape: &[usize],
+        strides: &[isize],
+    ) -> Result<Self> {
+        let raw = direct_raw(
+            bytes.as_mut_ptr(),
+            bytes.len(),
+            offset,
+            shape,
+            strides,
+            size_of::<T>(),
+        )?;
+        Ok(ViewMut {
+            raw,
+            ndim: shape.len(),
+            _marker: PhantomData,
+        })
+    }
+
+    /// A mutable view of the memory a raw slice describes.
+    ///
+    /// # Errors
+    ///
+    /// As [`View::from_raw`].
+    ///
+    /// # Safety
+    ///
+    /// As [`View::from_raw`], with every element also valid for unaligned writes of
+    /// `size_of::<T>()` bytes, and no other reads or writes of the elements or pointer
+    /// slots during `'a` except through this view.
+    pub unsafe fn from_raw(raw: MemviewSlice, ndim: usize) -> Result<Self> {
+        check_raw(&raw, ndim)?;
+        Ok(ViewMut {
+            raw,
+            ndim,
+            _marker: PhantomData,
+        })
+    }
+
+    read_methods!();
+
+    /// A read-only view of the same elements for the duration of the borrow.
+    pub fn as_view(&self) -> View<'_, T> {
+        View {
+            raw: self.raw,
+            ndim: self.ndim,
+            _marker: PhantomData,
+        }
+    }
+
+    /// Writes `value` at `index`; returns `false` (and writes nothing) when out of bounds.
+    pub fn set(&mut self, index: &[usize], value: T) -> bool {
+        if !in_bounds(&self.raw, self.ndim, index) {
+            return false;
+        }
+        // SAFETY: `index` is in bounds, so by the invariant the address is valid for an
+        // unaligned write of `T`, and `&mut self` excludes other access.
+        unsafe { address(&self.raw, index).cast::<T>().write_unaligned(value) };
+        true
+    }
+
+    /// Writes `value` to every element. Cython `v[...] = value`.
+    pub fn fill(&mut self, value: T) {
+        let raw = self.raw;
+        for_each_address(&raw, self.ndim, |p| {
+            // SAFETY: `for_each_address` yields addresses of in-bounds elements, valid for
+            // unaligned writes of `T` by the invariant; `&mut self` excludes other access.
+            unsafe { p.cast::<T>().write_unaligned(value) }
+        });
+    }
+
+    /// Slices with Python semantics, reborrowing mutably.
+    ///
+    /// # Errors
+    ///
+    /// As [`slicing::slice`].
+    pub fn slice_mut(&mut self, items: &[SliceItem]) -> Result<ViewMut<'_, T>> {
+        self.slice_mut_with(items, Semantics::Python)
+    }
+
+    /// Slices with the chosen semantics, reborrowing mutably.
+    ///
+    /// # Errors
+    ///
+    /// As [`slicing::slice`].
+    pub fn slice_mut_with(
+        &mut self,
+        items: &[SliceItem],
+        semantics: Semantics,
+    ) -> Result<ViewMut<'_, T>> {
+        let view = self.as_view().slice_with(items, semantics)?;
+        Ok(ViewMut {
+            raw: view.raw,
+            ndim: view.ndim,
+            _marker: PhantomData,
+        })
+    }
+
+    /// Copies `src` into this view with Cython's broadcasting rules: `dst[...] = src`.
+    ///
+    /// Mirrors `memoryview_copy_contents` (see [`copy::copy_contents`]).
+    ///
+    /// # Errors
+    ///
+    /// `ValueError: got differing extents in dimension {d} (got {dst} and {src})`,
+    /// `ValueError: Dimension {d} is not direct`.
+    pub fn copy_from(&mut self, src: &View<'_, T>) -> Result<()> {
+        // SAFETY: `src`'s invariant makes its elements readable, `self`'s makes them writable
+        // with exclusive access; both hold `size_of::<T>()`-byte elements. Overlap between
+        // the two is handled by `copy_contents` through a temporary.
+        unsafe { copy::copy_contents(&src.raw, src.ndim, &self.raw, self.ndim, size_of::<T>()) }
+    }
+}
+
+/// Calls `f` with the address of every element in C order. `raw` must satisfy a view
+/// invariant for `ndim`.
+pub(crate) fn for_each_address(raw: &MemviewSlice, ndim: usize, mut f: impl FnMut(*mut u8)) {
+    if element_count(raw, ndim) == 0 {
+        return;
+    }
+    if ndim == 0 {
+        f(raw.data);
+        return;
+    }
+    if is_direct(raw, ndim) {
+        walk_direct(raw, 0, ndim, raw.data, &mut f);
+    } else {
+        let mut index = [0usize; MAX_DIMS];
+        loop {
+            f(address(raw, &index[..ndim]));
+            if !advance(&mut index, &raw.shape[..ndim]) {
+                break;
+            }
+        }
+    }
+}
+
+fn walk_direct(
+    raw: &MemviewSlice,
+    dim: usize,
+    ndim: usize,
+    p: *mut u8,
+    f: &mut impl FnMut(*mut u8),
+) {
+    let (n, s) = (raw.shape[dim], raw.strides[dim]);
+    let mut p = p;
+    if dim + 1 == ndim {
+        for _ in 0..n {
+            f(p);
+            p = p.wrapping_offset(s);
+        }
+    } else {
+        for _ in 0..n {
+            walk_direct(raw, dim + 1, ndim, p, f);
+            p = p.wrapping_offset(s);
+        }
+    }
+}
+
+/// Odometer increment in C order; false when it wraps around.
+fn advance(index: &mut [usize; MAX_DIMS], shape: &[isize]) -> bool {
+    for d in (0..shape.len()).rev() {
+        index[d] += 1;
+        if (index[d] as isize) < shape[d] {
+            return true;
+        }
+        index[d] = 0;
+    }
+    false
+}
+
+/// Iterator over a view's elements in C order, by value.
+pub struct Iter<'v, T> {
+    raw: MemviewSlice,
+    ndim: usize,
+    /// Index of the next element; meaningless once `remaining == 0`.
+    index: [usize; MAX_DIMS],
+    /// Address of the next element (direct views only).
+    ptr: *mut u8,
+    direct: bool,
+    remaining: usize,
+    _marker: PhantomData<&'v T>,
+}
+
+impl<T> Iter<'_, T> {
+    fn new(raw: MemviewSlice, ndim: usize) -> Self {
+        Iter {
+            raw,
+            ndim,
+            index: [0; MAX_DIMS],
+            ptr: raw.data,
+            direct: is_direct(&raw, ndim),
+            remaining: element_count(&raw, ndim),
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T: Pod> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        let ndim = self.ndim;
+        let p = if self.direct {
+            self.ptr
+        } else {
+            address(&self.raw, &self.index[..ndim])
+        };
+        // SAFETY: `index` is in bounds (remaining > 0 before this step), and the iterator
+        // borrows a view whose invariant makes in-bounds elements readable.
+        let value = unsafe { p.cast::<T>().read_unaligned() };
+        if self.remaining > 0 {
+            // Advance the odometer and, for direct views, the pointer.
+            let mut d = ndim;
+            while d > 0 {
+                d -= 1;
+                self.index[d] += 1;
+                self.ptr = self.ptr.wrapping_offset(self.raw.strides[d]);
+                if (self.index[d] as isize) < self.raw.shape[d] {
+                    break;
+                }
+                self.ptr = self
+                    .ptr
+                    .wrapping_offset(-(self.raw.shape[d].wrapping_mul(self.raw.strides[d])));
+                self.index[d] = 0;
+            }
+        }
+        Some(value)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+
+    fn fold<B, F: FnMut(B, T) -> B>(self, init: B, mut f: F) -> B {
+        if self.remaining == 0 {
+            return init;
+        }
+        let fresh = self.remaining == element_count(&self.raw, self.ndim);
+        if !(self.direct && fresh && self.ndim > 0) {
+            // Partly consumed or indirect: the general path.
+            let mut acc = init;
+            // `for` drives `next`, not `fold`, so this does not recurse.
+            for x in self {
+                acc = f(acc, x);
+            }
+            return acc;
+        }
+        fold_direct(&self.raw, 0, self.ndim, self.raw.data, init, &mut f)
+    }
+}
+
+/// C-order fold over a direct view, one loop per dimension. `raw` must satisfy a view
+/// invariant for `ndim` with no indirect dimension, and `dim < ndim`.
+fn fold_direct<B, T: Pod, F: FnMut(B, T) -> B>(
+    raw: &MemviewSlice,
+    dim: usize,
+    ndim: usize,
+    p: *mut u8,
+    init: B,
+    f: &mut F,
+) -> B {
+    let (n, s) = (raw.shape[dim], raw.strides[dim]);
+    let mut acc = init;
+    let mut p = p;
+    if dim + 1 == ndim {
+        for _ in 0..n {
+            // SAFETY: `p` is the address of an in-bounds element of a direct view whose
+            // invariant makes it readable as an unaligned `T`.
+            acc = f(acc, unsafe { p.cast::<T>().read_unaligned() });
+            p = p.wrapping_offset(s);
+        }
+    } else {
+        for _ in 0..n {
+            acc = fold_direct(raw, dim + 1, ndim, p, acc, f);
+            p = p.wrapping_offset(s);
+        }
+    }
+    acc
+}
+
+impl<T: Pod> ExactSizeIterator for Iter<'_, T> {}
+
+impl<'v, 'a, T: Pod> IntoIterator for &'v View<'a, T> {
+    type Item = T;
+    type IntoIter = Iter<'v, T>;
+
+    fn into_iter(self) -> Iter<'v, T> {
+        self.iter()
+    }
+}
