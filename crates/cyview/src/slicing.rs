@@ -516,6 +516,14 @@ pub fn expand(items: &[SliceItem], ndim: usize) -> Result<ExpandedItems> {
 ///   indexing an indirect dimension after a kept one (Cython's compiler rejects this at
 ///   compile time when the axis is declared indirect or generic; the message is the runtime
 ///   one of the Python-level memoryview).
+/// * `ValueError: Cannot slice: the suboffset of indirect dimension {d} would become
+///   negative ({s})`, with [`Semantics::Python`] only. Offsets of dimensions sliced after a
+///   kept indirect dimension go into that dimension's suboffset (the data pointer addresses
+///   the pointer table, so there is nowhere else to put them); a negative sum turns the
+///   dimension into a direct one by PEP 3118's convention, and the pointer table would be
+///   read as elements. Cython does exactly that, for example for `v[:, 1:]` on a PIL-style
+///   buffer whose indirect dimension 0 has suboffset 0 and whose dimension 1 has a negative
+///   stride; [`Semantics::Cython`] reproduces it, Python semantics refuse.
 /// * The errors of [`expand`], and those of `mem` when it refuses to read a pointer.
 pub fn slice<R: ReadPointer>(
     src: &MemviewSlice,
@@ -523,6 +531,37 @@ pub fn slice<R: ReadPointer>(
     items: &[SliceItem],
     semantics: Semantics,
     mem: R,
+) -> Result<(MemviewSlice, usize)> {
+    slice_impl(src, ndim, items, semantics, mem, true)
+}
+
+/// As [`slice`], but refuses, in both semantics, a result that would address memory outside
+/// the source. This is what the safe [`crate::View`] uses. Two Cython behaviours do that:
+/// a slice whose C-truncating length arithmetic selects an index outside the extent (see
+/// [`resolve_cython`]), and a kept indirect dimension whose suboffset becomes negative (see
+/// [`slice`]'s errors).
+///
+/// # Errors
+///
+/// As [`slice`], plus `ValueError: Cannot slice: ...` for those two cases with
+/// [`Semantics::Cython`].
+pub fn slice_in_bounds<R: ReadPointer>(
+    src: &MemviewSlice,
+    ndim: usize,
+    items: &[SliceItem],
+    semantics: Semantics,
+    mem: R,
+) -> Result<(MemviewSlice, usize)> {
+    slice_impl(src, ndim, items, semantics, mem, false)
+}
+
+fn slice_impl<R: ReadPointer>(
+    src: &MemviewSlice,
+    ndim: usize,
+    items: &[SliceItem],
+    semantics: Semantics,
+    mem: R,
+    exact: bool,
 ) -> Result<(MemviewSlice, usize)> {
     let expanded = expand(items, ndim)?;
     let all_indexed = expanded
@@ -544,7 +583,18 @@ pub fn slice<R: ReadPointer>(
         dst.data = element_ptr(src, ndim, &idx[..ndim], mem)?;
         return Ok((dst, 0));
     }
-    let new_ndim = slice_expanded(src, &mut dst, expanded.as_slice(), semantics, &mem)?;
+    let (new_ndim, indirect_kept) =
+        slice_expanded(src, &mut dst, expanded.as_slice(), semantics, &mem, !exact)?;
+    if semantics == Semantics::Python || !exact {
+        for d in 0..new_ndim {
+            if indirect_kept & (1 << d) != 0 && dst.suboffsets[d] < 0 {
+                return Err(Error::value(format!(
+                    "Cannot slice: the suboffset of indirect dimension {d} would become negative ({})",
+                    dst.suboffsets[d]
+                )));
+            }
+        }
+    }
     Ok((dst, new_ndim))
 }
 
@@ -556,9 +606,12 @@ fn slice_expanded<R: ReadPointer>(
     items: &[Expanded],
     semantics: Semantics,
     mem: &R,
-) -> Result<usize> {
+    in_bounds: bool,
+) -> Result<(usize, u32)> {
     // suboffset_dim: the last kept dimension that is indirect, where later offsets must go.
     let mut suboffset_dim: Option<usize> = None;
+    // Bit d set: result dimension d is a kept indirect dimension.
+    let mut indirect_kept = 0u32;
     let mut new_ndim = 0usize;
     let mut dim = 0usize;
     for item in items {
@@ -576,6 +629,9 @@ fn slice_expanded<R: ReadPointer>(
             }
             Expanded::Slice(s) => {
                 let r = resolve(s, src.shape[dim], dim, semantics)?;
+                if in_bounds {
+                    check_selection(r, src.shape[dim], dim)?;
+                }
                 let (stride, suboffset) = (src.strides[dim], src.suboffsets[dim]);
                 dst.strides[new_ndim] = stride.wrapping_mul(r.step);
                 dst.shape[new_ndim] = r.len;
@@ -600,6 +656,7 @@ fn slice_expanded<R: ReadPointer>(
                 dst.data = mem.read_pointer(dst.data)?.wrapping_offset(suboffset);
             } else {
                 suboffset_dim = Some(new_ndim);
+                indirect_kept |= 1 << new_ndim;
             }
         }
         if !matches!(item, Expanded::Index(_)) {
@@ -607,7 +664,24 @@ fn slice_expanded<R: ReadPointer>(
         }
         dim += 1;
     }
-    Ok(new_ndim)
+    Ok((new_ndim, indirect_kept))
+}
+
+/// Refuses a resolved slice that selects an index outside `0..extent`.
+fn check_selection(r: Resolved, extent: isize, axis: usize) -> Result<()> {
+    if r.len == 0 {
+        return Ok(());
+    }
+    let last = r.start as i128 + (r.len as i128 - 1) * r.step as i128;
+    let inside = |i: i128| 0 <= i && i < extent as i128;
+    if inside(r.start as i128) && inside(last) {
+        Ok(())
+    } else {
+        Err(Error::value(format!(
+            "Cannot slice: Cython's slice of axis {axis} (extent {extent}) selects {} index(es) from {} by {}, outside the buffer",
+            r.len, r.start, r.step
+        )))
+    }
 }
 
 /// Address of element `index` of `src`, with wraparound and bounds checks.

@@ -512,10 +512,11 @@ impl<'a, T: Pod> View<'a, T> {
         // SAFETY: the view invariant makes every pointer slot reached with in-bounds index
         // prefixes readable; slicing only follows pointers at in-bounds integer indices.
         let mem = unsafe { TrustedMemory::new() };
-        let (raw, ndim) = slicing::slice(&self.raw, self.ndim, items, semantics, mem)?;
+        let (raw, ndim) = slicing::slice_in_bounds(&self.raw, self.ndim, items, semantics, mem)?;
         // Both semantics select in-bounds indices only (resolve_cython / resolve_python keep
-        // every selected index in 0..extent), so the result's elements are elements of this
-        // view and the invariant carries over.
+        // every selected index in 0..extent), and `slice_in_bounds` refuses the one way the
+        // bookkeeping can go wrong (a kept indirect dimension's suboffset turning negative),
+        // so the result's elements are elements of this view and the invariant carries over.
         Ok(View {
             raw,
             ndim,
