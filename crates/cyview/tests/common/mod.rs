@@ -239,7 +239,7 @@ pub fn item() -> impl Strategy<Value = cyview::SliceItem> {
     use cyview::{Slice, SliceItem};
     prop_oneof![
         4 => prop_oneof![
-            8 => (-8isize..=8),
+            8 => -8isize..=8,
             1 => prop_oneof![Just(-1000isize), Just(1000), Just(isize::MIN), Just(isize::MAX)],
         ].prop_map(SliceItem::Index),
         6 => (bound(), bound(), step()).prop_map(|(a, b, c)| SliceItem::Slice(Slice::new(a, b, c))),
