@@ -145,11 +145,20 @@ macro_rules! s {
     (@acc [$($done:expr,)*] .. $(, $($rest:tt)*)?) => {
         $crate::s!(@acc [$($done,)* $crate::SliceItem::Slice($crate::Slice::FULL),] $($($rest)*)?)
     };
+    // Python bounds such as `8..-100;-3` are "reversed" Rust ranges on purpose.
     (@acc [$($done:expr,)*] $r:expr ; $step:expr $(, $($rest:tt)*)?) => {
-        $crate::s!(@acc [$($done,)* $crate::slicing::SliceItem::from($r).with_step($step),] $($($rest)*)?)
+        $crate::s!(@acc [$($done,)* {
+            #[allow(clippy::reversed_empty_ranges)]
+            let item = $crate::slicing::SliceItem::from($r);
+            item.with_step($step)
+        },] $($($rest)*)?)
     };
     (@acc [$($done:expr,)*] $r:expr $(, $($rest:tt)*)?) => {
-        $crate::s!(@acc [$($done,)* $crate::slicing::SliceItem::from($r),] $($($rest)*)?)
+        $crate::s!(@acc [$($done,)* {
+            #[allow(clippy::reversed_empty_ranges)]
+            let item = $crate::slicing::SliceItem::from($r);
+            item
+        },] $($($rest)*)?)
     };
     ($($t:tt)*) => { $crate::s!(@acc [] $($t)*) };
 }

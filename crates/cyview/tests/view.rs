@@ -243,21 +243,23 @@ fn copy_from_broadcasts_leading_and_unit_dimensions() {
 fn overlapping_copy_behaves_as_if_through_a_temporary() {
     // NumPy: a = np.arange(8.); a[1:] = a[:-1]  ->  [0, 0, 1, 2, 3, 4, 5, 6]
     let mut a: Vec<f64> = (0..8).map(f64::from).collect();
-    let full = ViewMut::from_slice(&mut a, &[8]).unwrap();
-    let src = full.as_view().slice(&s![..-1]).unwrap();
-    let dst = full.as_view().slice(&s![1..]).unwrap();
-    // SAFETY: both slices address `a`, which is alive and accessed only here; the
-    // overlap is what copy_contents handles.
-    unsafe { cyview::copy::copy_contents(src.as_raw(), 1, dst.as_raw(), 1, 8) }.unwrap();
-    drop(full);
+    {
+        let full = ViewMut::from_slice(&mut a, &[8]).unwrap();
+        let src = full.as_view().slice(&s![..-1]).unwrap();
+        let dst = full.as_view().slice(&s![1..]).unwrap();
+        // SAFETY: both slices address `a` through the ViewMut's pointer, `a` is alive and
+        // accessed only here; the overlap is what copy_contents handles.
+        unsafe { cyview::copy::copy_contents(src.as_raw(), 1, dst.as_raw(), 1, 8) }.unwrap();
+    }
     assert_eq!(a, vec![0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     // a[:-1] = a[1:] on the result -> shifts back
-    let full = ViewMut::from_slice(&mut a, &[8]).unwrap();
-    let src = full.as_view().slice(&s![1..]).unwrap();
-    let dst = full.as_view().slice(&s![..-1]).unwrap();
-    // SAFETY: as above.
-    unsafe { cyview::copy::copy_contents(src.as_raw(), 1, dst.as_raw(), 1, 8) }.unwrap();
-    drop(full);
+    {
+        let full = ViewMut::from_slice(&mut a, &[8]).unwrap();
+        let src = full.as_view().slice(&s![1..]).unwrap();
+        let dst = full.as_view().slice(&s![..-1]).unwrap();
+        // SAFETY: as above.
+        unsafe { cyview::copy::copy_contents(src.as_raw(), 1, dst.as_raw(), 1, 8) }.unwrap();
+    }
     assert_eq!(a, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 6.0]);
 }
 
