@@ -149,3 +149,9 @@ def assign_3_1(double[:, :, :] dst, double[:] src):
 def assign_3_2(double[:, :, :] dst, double[:, :] src):
     dst[...] = src
 
+def assign_1_2(double[:] dst, double[:, :] src):
+    dst[...] = src
+
+def assign_2_3(double[:, :] dst, double[:, :, :] src):
+    dst[...] = src
+

@@ -107,78 +107,86 @@ def acq_025(obj):
     return v
 
 def acq_026(obj):
-    cdef const double[:, :] v = obj
+    cdef double[:, ::view.indirect_contiguous] v = obj
     return v
 
 def acq_027(obj):
-    cdef const double[:, ::1] v = obj
+    cdef double[::view.indirect_contiguous, ::view.indirect_contiguous] v = obj
     return v
 
 def acq_028(obj):
-    cdef const double[::1, :] v = obj
+    cdef const double[:, :] v = obj
     return v
 
 def acq_029(obj):
-    cdef const double[::view.generic, ::view.generic] v = obj
+    cdef const double[:, ::1] v = obj
     return v
 
 def acq_030(obj):
-    cdef double[:, :, :] v = obj
+    cdef const double[::1, :] v = obj
     return v
 
 def acq_031(obj):
-    cdef double[:, :, ::1] v = obj
+    cdef const double[::view.generic, ::view.generic] v = obj
     return v
 
 def acq_032(obj):
-    cdef double[::1, :, :] v = obj
+    cdef double[:, :, :] v = obj
     return v
 
 def acq_033(obj):
-    cdef double[::view.generic, ::view.generic, :] v = obj
+    cdef double[:, :, ::1] v = obj
     return v
 
 def acq_034(obj):
-    cdef double[::view.indirect, :, :] v = obj
+    cdef double[::1, :, :] v = obj
     return v
 
 def acq_035(obj):
-    cdef double[::view.indirect_contiguous, ::1, :] v = obj
+    cdef double[::view.generic, ::view.generic, :] v = obj
     return v
 
 def acq_036(obj):
-    cdef double[:, ::view.indirect, :] v = obj
+    cdef double[::view.indirect, :, :] v = obj
     return v
 
 def acq_037(obj):
-    cdef double[::view.generic, :, ::1] v = obj
+    cdef double[::view.indirect_contiguous, ::1, :] v = obj
     return v
 
 def acq_038(obj):
-    cdef double[::view.indirect, :, ::1] v = obj
+    cdef double[:, ::view.indirect, :] v = obj
     return v
 
 def acq_039(obj):
-    cdef double[::view.contiguous, :, :] v = obj
+    cdef double[::view.generic, :, ::1] v = obj
     return v
 
 def acq_040(obj):
-    cdef double[:, :, ::view.contiguous] v = obj
+    cdef double[::view.indirect, :, ::1] v = obj
     return v
 
 def acq_041(obj):
-    cdef double[::view.generic, ::view.generic, ::view.generic] v = obj
+    cdef double[::view.contiguous, :, :] v = obj
     return v
 
 def acq_042(obj):
-    cdef double[::view.indirect, ::view.indirect, :] v = obj
+    cdef double[:, :, ::view.contiguous] v = obj
     return v
 
 def acq_043(obj):
-    cdef const double[:, :, :] v = obj
+    cdef double[::view.generic, ::view.generic, ::view.generic] v = obj
     return v
 
 def acq_044(obj):
+    cdef double[::view.indirect, ::view.indirect, :] v = obj
+    return v
+
+def acq_045(obj):
+    cdef const double[:, :, :] v = obj
+    return v
+
+def acq_046(obj):
     cdef const double[:, :, ::1] v = obj
     return v
 
