@@ -195,9 +195,11 @@ impl ContigBuffer {
 /// Copies the first `ndim` dimensions of `src` into a new contiguous buffer.
 ///
 /// Mirrors `__pyx_memoryview_copy_new_contig` (`v.copy()` for [`Order::C`],
-/// `v.copy_fortran()` for [`Order::Fortran`]): the new array is created first, so an empty
-/// source fails with `Invalid shape in axis {d}: 0.` as in Cython (NumPy would return an
-/// empty copy); then the contents are copied with [`copy_contents`].
+/// `v.copy_fortran()` for [`Order::Fortran`]): indirect dimensions are refused first
+/// (`Cannot copy memoryview slice with indirect dimensions (axis {d})`); then the new array
+/// is created, so an empty source fails with `Invalid shape in axis {d}: 0.` as in Cython
+/// (NumPy would return an empty copy); then the contents are copied with
+/// [`copy_contents`].
 ///
 /// # Errors
 ///
@@ -217,6 +219,13 @@ pub unsafe fn copy_new(
         return Err(Error::value(format!(
             "ndim {ndim} exceeds the maximum of {MAX_DIMS} dimensions"
         )));
+    }
+    for i in 0..ndim {
+        if src.suboffsets[i] >= 0 {
+            return Err(Error::value(format!(
+                "Cannot copy memoryview slice with indirect dimensions (axis {i})"
+            )));
+        }
     }
     let mut buffer = ContigBuffer::new(&src.shape[..ndim], itemsize, order)?;
     let dst = buffer.as_raw_mut();

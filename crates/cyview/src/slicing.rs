@@ -398,7 +398,7 @@ impl ExpandedItems {
 
     fn push(&mut self, item: Expanded) -> Result<()> {
         if self.len == self.items.len() {
-            return Err(too_many_dims(self.len + 1));
+            return Err(too_many_dims());
         }
         self.items[self.len] = item;
         self.len += 1;
@@ -411,10 +411,10 @@ impl ExpandedItems {
     }
 }
 
-fn too_many_dims(n: usize) -> Error {
+fn too_many_dims() -> Error {
     Error::new(
         ErrorKind::CompileError,
-        format!("More dimensions than the maximum number of buffer dimensions were used ({n} > {MAX_DIMS})"),
+        "More dimensions than the maximum number of buffer dimensions were used.",
     )
 }
 
@@ -434,12 +434,15 @@ fn check_ndim(ndim: usize) -> Result<()> {
 /// `MemoryViewIndexNode.analyse_types`: the first Ellipsis becomes
 /// `ndim - n_indices + 1` full slices, where `n_indices` counts every item but new axes
 /// (later Ellipses included); each later Ellipsis becomes one full slice; missing trailing
-/// dimensions become full slices. Python/NumPy: `v[..., 0]`.
+/// dimensions become full slices. Python/NumPy: `v[..., 0]`. The count of source
+/// dimensions is checked *after* expansion, as Cython does: `v[..., a:b]` on a 1-d view
+/// expands the Ellipsis to nothing and is accepted.
 ///
 /// # Errors
 ///
 /// [`ErrorKind::CompileError`] when more items than `ndim` address source dimensions, or
-/// when the result would have more than [`MAX_DIMS`] dimensions; `ValueError` when `ndim`
+/// when the result would have [`MAX_DIMS`] (8) dimensions or more (Cython: `More dimensions
+/// than the maximum number of buffer dimensions were used.`); `ValueError` when `ndim`
 /// exceeds [`MAX_DIMS`].
 pub fn expand(items: &[SliceItem], ndim: usize) -> Result<ExpandedItems> {
     check_ndim(ndim)?;
@@ -448,21 +451,25 @@ pub fn expand(items: &[SliceItem], ndim: usize) -> Result<ExpandedItems> {
         .filter(|i| matches!(i, SliceItem::NewAxis))
         .count();
     let n_indices = items.len() - n_newaxes;
-    if n_indices > ndim {
-        return Err(Error::new(
-            ErrorKind::CompileError,
-            format!("Too many indices specified: the memoryview has {ndim} dimensions, {n_indices} indices given"),
-        ));
-    }
     let mut out = ExpandedItems::new();
     let mut seen_ellipsis = false;
     let mut source_dims = 0usize;
+    let too_many = |n: usize| {
+        Error::new(
+            ErrorKind::CompileError,
+            format!("Too many indices specified: the memoryview has {ndim} dimensions, {n} indices given"),
+        )
+    };
     for item in items {
+        if source_dims > MAX_DIMS {
+            return Err(too_many(n_indices));
+        }
         match *item {
             SliceItem::Ellipsis if !seen_ellipsis => {
                 seen_ellipsis = true;
-                // n_indices <= ndim, so this is at least 1.
-                for _ in 0..(ndim - n_indices + 1) {
+                // `[full_slice] * nslices` with nslices = ndim - n_indices + 1, which Python
+                // turns into nothing when it is negative.
+                for _ in 0..(ndim + 1).saturating_sub(n_indices) {
                     out.push(Expanded::Slice(Slice::FULL))?;
                     source_dims += 1;
                 }
@@ -472,15 +479,21 @@ pub fn expand(items: &[SliceItem], ndim: usize) -> Result<ExpandedItems> {
                 source_dims += 1;
             }
             SliceItem::Index(i) => {
-                out.push(Expanded::Index(i))?;
+                out.push(Expanded::Index(i))
+                    .map_err(|_| too_many(n_indices))?;
                 source_dims += 1;
             }
             SliceItem::Slice(s) => {
-                out.push(Expanded::Slice(s))?;
+                out.push(Expanded::Slice(s))
+                    .map_err(|_| too_many(n_indices))?;
                 source_dims += 1;
             }
             SliceItem::NewAxis => out.push(Expanded::NewAxis)?,
         }
+    }
+    // MemoryViewIndexNode.analyse_types checks the expanded list.
+    if source_dims > ndim {
+        return Err(too_many(source_dims));
     }
     while source_dims < ndim {
         out.push(Expanded::Slice(Slice::FULL))?;
@@ -491,8 +504,10 @@ pub fn expand(items: &[SliceItem], ndim: usize) -> Result<ExpandedItems> {
         .iter()
         .filter(|e| !matches!(e, Expanded::Index(_)))
         .count();
-    if result_ndim > MAX_DIMS {
-        return Err(too_many_dims(result_ndim));
+    // MemoryView.validate_axes: `len(axes) >= Options.buffer_max_dims` is an error, so a
+    // result may have at most 7 dimensions.
+    if result_ndim >= MAX_DIMS {
+        return Err(too_many_dims());
     }
     Ok(out)
 }
@@ -794,4 +809,204 @@ pub fn transpose(slice: &mut MemviewSlice, ndim: usize) -> Result<()> {
     slice.shape[..ndim].reverse();
     slice.strides[..ndim].reverse();
     Ok(())
+}
+
+/// Which Cython release's Python-level indexing rules to follow in [`getitem_object`]; the
+/// compiled rules ([`slice`]) are the same in every release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Release {
+    /// Cython 0.29.x: `_unellipsify` builds a list; an Ellipsis among too many items expands
+    /// to nothing.
+    Cython0_29,
+    /// Cython 3.x: `_unellipsify_index_tuple` writes into a list of `ndim` full slices, with
+    /// Python's negative list indices and `IndexError: list assignment index out of range`.
+    Cython3,
+}
+
+/// What Python-level indexing of a Cython memoryview object returns.
+#[derive(Clone, Copy, Debug)]
+pub enum ObjectItem {
+    /// A new memoryview slice of this many dimensions (`_memoryviewslice`).
+    View(MemviewSlice, usize),
+    /// The address of one element (Python gets the item's value).
+    Element(*mut u8),
+}
+
+/// Python-level indexing of a Cython memoryview object: `m[items]` in Python, where `m` is
+/// a Cython `memoryview` / `_memoryviewslice` whose slice is `src` with `ndim` dimensions.
+///
+/// Mirrors `memoryview.__getitem__` (`MemoryView.pyx`) with `_unellipsify` and
+/// `memview_slice` (which calls `__pyx_memoryview_slice_memviewslice` for every item, with
+/// [`Semantics::Cython`]), or `get_item_pointer` / `pybuffer_index` when no slice is
+/// involved. It differs from the compiled path ([`slice`]) in that:
+/// * a new axis is `TypeError: Cannot index with type '<class 'NoneType'>'`;
+/// * a tuple of integers only checks dimensions one by one and reports the *first* out of
+///   range as `IndexError: Out of bounds on buffer access (axis {d})`;
+/// * Ellipsis expansion and too many items follow the `release`'s `_unellipsify`.
+///
+/// `bare` says that the single item was passed alone, not in a tuple (`m[...]` returns the
+/// object itself, `m[i]` on a 1-d view goes straight to `pybuffer_index`).
+///
+/// # Errors
+///
+/// As described, plus those of `__pyx_memoryview_slice_memviewslice` (see [`slice`]).
+/// When the release's expansion leaves more items than `ndim`, Cython reads and writes past
+/// the slice's dimensions (its results there depend on uninitialised or out-of-bounds
+/// memory, and can crash); this function refuses with `IndexError: too many indices for
+/// a {ndim}-dimensional memoryview (Cython reads past the slice's dimensions here)`.
+pub fn getitem_object<R: ReadPointer>(
+    src: &MemviewSlice,
+    ndim: usize,
+    items: &[SliceItem],
+    bare: bool,
+    release: Release,
+    mem: R,
+) -> Result<ObjectItem> {
+    check_ndim(ndim)?;
+    let too_many = || {
+        Error::index(format!(
+            "too many indices for a {ndim}-dimensional memoryview (Cython reads past the slice's dimensions here)"
+        ))
+    };
+    if bare && items.len() == 1 {
+        match items[0] {
+            SliceItem::Ellipsis => return Ok(ObjectItem::View(*src, ndim)),
+            SliceItem::Index(i) if ndim == 1 => {
+                return pybuffer_index_all(src, &[i], &mem).map(ObjectItem::Element)
+            }
+            _ => {}
+        }
+    }
+    // The type scan: the first item that is neither an index, a slice nor an Ellipsis.
+    if items.iter().any(|i| matches!(i, SliceItem::NewAxis)) {
+        return Err(Error::new(
+            ErrorKind::TypeError,
+            "Cannot index with type '<class 'NoneType'>'",
+        ));
+    }
+    let mut have_slices = items
+        .iter()
+        .any(|i| matches!(i, SliceItem::Slice(_) | SliceItem::Ellipsis));
+    let mut result: Vec<SliceItem> = Vec::with_capacity(ndim.max(items.len()));
+    match release {
+        Release::Cython3 => {
+            if let Some(first) = items.iter().position(|i| *i == SliceItem::Ellipsis) {
+                result.resize(ndim, SliceItem::Slice(Slice::FULL));
+                // Python list assignment: negative indices count from the end.
+                let assign = |result: &mut Vec<SliceItem>, k: isize, item| -> Result<()> {
+                    let n = ndim as isize;
+                    let j = if k < 0 { k + n } else { k };
+                    if j < 0 || j >= n {
+                        return Err(Error::index("list assignment index out of range"));
+                    }
+                    result[j as usize] = item;
+                    Ok(())
+                };
+                for (k, item) in items[..first].iter().enumerate() {
+                    assign(&mut result, k as isize, *item)?;
+                }
+                let from_ellipsis = (items.len() - first) as isize;
+                let ellipsis_end = ndim as isize - from_ellipsis;
+                for k in 1..from_ellipsis {
+                    let item = items[first + k as usize];
+                    if item != SliceItem::Ellipsis {
+                        assign(&mut result, ellipsis_end + k, item)?;
+                    }
+                }
+            } else {
+                result.extend_from_slice(items);
+                if ndim > items.len() || (bare && ndim > 1) {
+                    have_slices = true;
+                    result.resize(ndim.max(items.len()), SliceItem::Slice(Slice::FULL));
+                }
+            }
+        }
+        Release::Cython0_29 => {
+            let mut seen = false;
+            for item in items {
+                if *item == SliceItem::Ellipsis {
+                    if !seen {
+                        let n = ndim as isize - items.len() as isize + 1;
+                        for _ in 0..n.max(0) {
+                            result.push(SliceItem::Slice(Slice::FULL));
+                        }
+                        seen = true;
+                    } else {
+                        result.push(SliceItem::Slice(Slice::FULL));
+                    }
+                } else {
+                    result.push(*item);
+                }
+            }
+            if result.len() != ndim {
+                // `nslices = ndim - len(result)` is truthy even when negative.
+                have_slices = true;
+                while result.len() < ndim {
+                    result.push(SliceItem::Slice(Slice::FULL));
+                }
+            }
+        }
+    }
+    if result.len() > ndim {
+        return Err(too_many());
+    }
+    if !have_slices {
+        let idx: Vec<isize> = result
+            .iter()
+            .map(|i| match i {
+                SliceItem::Index(i) => *i,
+                _ => 0,
+            })
+            .collect();
+        return pybuffer_index_all(src, &idx, &mem).map(ObjectItem::Element);
+    }
+    if ndim == 0 {
+        return Err(too_many());
+    }
+    let mut expanded = ExpandedItems::new();
+    for item in &result {
+        expanded.push(match *item {
+            SliceItem::Index(i) => Expanded::Index(i),
+            SliceItem::Slice(s) => Expanded::Slice(s),
+            SliceItem::NewAxis | SliceItem::Ellipsis => Expanded::Slice(Slice::FULL),
+        })?;
+    }
+    let mut dst = MemviewSlice {
+        memview: src.memview,
+        data: src.data,
+        ..MemviewSlice::EMPTY
+    };
+    let (new_ndim, _) = slice_expanded(
+        src,
+        &mut dst,
+        expanded.as_slice(),
+        Semantics::Cython,
+        &mem,
+        false,
+    )?;
+    Ok(ObjectItem::View(dst, new_ndim))
+}
+
+/// `get_item_pointer`: `pybuffer_index` on each dimension in turn.
+fn pybuffer_index_all<R: ReadPointer>(
+    src: &MemviewSlice,
+    index: &[isize],
+    mem: &R,
+) -> Result<*mut u8> {
+    let mut p = src.data;
+    for (dim, &i) in index.iter().enumerate() {
+        let extent = src.shape[dim];
+        let i = if i < 0 { i.wrapping_add(extent) } else { i };
+        if i < 0 || i >= extent {
+            return Err(Error::index(format!(
+                "Out of bounds on buffer access (axis {dim})"
+            )));
+        }
+        p = p.wrapping_offset(i.wrapping_mul(src.strides[dim]));
+        if src.suboffsets[dim] >= 0 {
+            p = mem.read_pointer(p)?.wrapping_offset(src.suboffsets[dim]);
+        }
+    }
+    Ok(p)
 }

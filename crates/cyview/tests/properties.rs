@@ -118,18 +118,16 @@ fn oracle(
     in_bounds: bool,
 ) -> Result<Expect, ErrorKind> {
     let ndim = shape.len();
-    let n_idx = items.iter().filter(|i| **i != SliceItem::NewAxis).count();
-    if n_idx > ndim {
-        return Err(ErrorKind::CompileError);
-    }
-    // Expansion (Cython's unellipsify).
+    let n_idx = items.iter().filter(|i| **i != SliceItem::NewAxis).count() as isize;
+    // Expansion (Cython's unellipsify): the first Ellipsis becomes ndim - n_idx + 1 full
+    // slices (none when negative); the count is checked afterwards.
     let mut exp = Vec::new();
     let mut seen = false;
     for it in items {
         match it {
             SliceItem::Ellipsis if !seen => {
                 seen = true;
-                for _ in 0..(ndim - n_idx + 1) {
+                for _ in 0..(ndim as isize - n_idx + 1).max(0) {
                     exp.push(SliceItem::Slice(Slice::FULL));
                 }
             }
@@ -138,6 +136,9 @@ fn oracle(
         }
     }
     let used = exp.iter().filter(|i| **i != SliceItem::NewAxis).count();
+    if used > ndim {
+        return Err(ErrorKind::CompileError);
+    }
     for _ in used..ndim {
         exp.push(SliceItem::Slice(Slice::FULL));
     }
@@ -145,7 +146,7 @@ fn oracle(
         .iter()
         .filter(|i| !matches!(i, SliceItem::Index(_)))
         .count()
-        > cyview::MAX_DIMS
+        >= cyview::MAX_DIMS
     {
         return Err(ErrorKind::CompileError);
     }
