@@ -825,6 +825,8 @@ pub enum Release {
 }
 
 /// What Python-level indexing of a Cython memoryview object returns.
+// The slice is returned by value, as Cython passes it; boxing it would allocate per index.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
 pub enum ObjectItem {
     /// A new memoryview slice of this many dimensions (`_memoryviewslice`).
