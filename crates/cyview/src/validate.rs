@@ -130,7 +130,7 @@ fn check_suboffsets(buf: &BufferInfo<'_>, dim: usize, spec: AxisSpec) -> Result<
         Access::Direct if buf.suboffset(dim).is_some_and(|s| s >= 0) => Err(Error::value(format!(
             "Buffer not compatible with direct access in dimension {dim}."
         ))),
-        Access::Ptr if !buf.suboffset(dim).is_some_and(|s| s >= 0) => Err(Error::value(format!(
+        Access::Ptr if buf.suboffset(dim).is_none_or(|s| s < 0) => Err(Error::value(format!(
             "Buffer is not indirectly accessible in dimension {dim}."
         ))),
         _ => Ok(()),
