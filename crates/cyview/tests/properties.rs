@@ -520,3 +520,145 @@ fn python_oracle_agrees_with_cpython() {
     }
     assert!(cases.len() > 25_000);
 }
+
+// The shrunk failures proptest found while this suite was written (kept in
+// properties.proptest-regressions), each as a named example.
+
+fn spec(
+    shape: &[isize],
+    strides: &[isize],
+    indirect: Option<usize>,
+    suboffset: isize,
+) -> common::Spec {
+    common::Spec {
+        shape: shape.to_vec(),
+        strides: strides.to_vec(),
+        indirect,
+        suboffset,
+        itemsize: 8,
+    }
+}
+
+fn sl(start: Option<isize>, stop: Option<isize>, step: Option<isize>) -> SliceItem {
+    SliceItem::Slice(Slice::new(start, stop, step))
+}
+
+fn both(spec: common::Spec, items: Vec<SliceItem>) {
+    for sem in [Semantics::Python, Semantics::Cython] {
+        check_against_oracle(spec.clone(), items.clone(), sem).unwrap();
+    }
+}
+
+#[test]
+fn cython_length_arithmetic_gives_one_element_for_stop_0_step_minus_2_on_an_empty_axis() {
+    both(
+        spec(&[0], &[0], None, -1),
+        vec![sl(None, Some(0), Some(-2))],
+    );
+    both(
+        spec(&[0, 0], &[0, 0], None, -1),
+        vec![sl(None, Some(0), Some(-2))],
+    );
+    // And Cython semantics really select one element there (outside the empty source).
+    let s = Structure::build(spec(&[0], &[8], None, -1));
+    let (raw, n) = run(&s, &[sl(None, Some(0), Some(-2))], Semantics::Cython).unwrap();
+    assert_eq!((n, raw.shape[0]), (1, 1));
+    let (raw, _) = run(&s, &[sl(None, Some(0), Some(-2))], Semantics::Python).unwrap();
+    assert_eq!(raw.shape[0], 0);
+}
+
+#[test]
+fn negative_start_with_negative_step_on_an_empty_axis_clamps_to_0_in_cython() {
+    both(
+        spec(&[0, 0, 0], &[0, 0, 0], Some(0), 0),
+        vec![sl(Some(-1), None, Some(-2))],
+    );
+}
+
+#[test]
+fn negative_step_offset_after_a_kept_indirect_axis_makes_its_suboffset_negative() {
+    both(
+        spec(&[1, 1, 2], &[0, 0, -24], Some(0), 0),
+        vec![SliceItem::Ellipsis, sl(None, None, Some(-2))],
+    );
+    both(
+        spec(&[0, 0], &[0, 8], Some(0), 0),
+        vec![SliceItem::Ellipsis, sl(None, None, Some(-2))],
+    );
+    let s = Structure::build(spec(&[1, 1, 2], &[0, 0, -24], Some(0), 0));
+    let items = [SliceItem::Ellipsis, sl(None, None, Some(-2))];
+    let (raw, _) = run(&s, &items, Semantics::Cython).unwrap();
+    assert_eq!(raw.suboffsets[0], -24);
+    let err = run(&s, &items, Semantics::Python).unwrap_err();
+    assert_eq!(
+        err.message(),
+        "Cannot slice: the suboffset of indirect dimension 0 would become negative (-24)"
+    );
+}
+
+#[test]
+fn ellipsis_then_an_index_for_every_axis_is_element_access() {
+    both(
+        spec(&[0, 0, 0], &[0, 0, 0], None, -1),
+        vec![
+            SliceItem::Ellipsis,
+            SliceItem::Index(0),
+            SliceItem::Index(0),
+            SliceItem::Index(0),
+        ],
+    );
+}
+
+#[test]
+fn slicing_twice_composes_in_the_shrunk_cases() {
+    let cases: Vec<(common::Spec, Vec<SliceItem>, Vec<SliceItem>)> = vec![
+        (
+            spec(&[0], &[0], None, -1),
+            vec![],
+            vec![sl(Some(-1), None, Some(-1))],
+        ),
+        (
+            spec(&[0, 0, 0, 0], &[0, 0, 0, 0], None, -1),
+            vec![],
+            vec![sl(None, Some(0), Some(-2)), SliceItem::Index(0)],
+        ),
+        (
+            spec(&[0], &[0], Some(0), 0),
+            vec![sl(None, None, None), SliceItem::Ellipsis],
+            vec![],
+        ),
+        (
+            spec(&[0, 0, 0, 0], &[0, 0, 0, 0], Some(0), 0),
+            vec![SliceItem::NewAxis; 2],
+            vec![SliceItem::NewAxis; 2],
+        ),
+    ];
+    for (spec, a, b) in cases {
+        let s = Structure::build(spec);
+        for sem in [Semantics::Python, Semantics::Cython] {
+            // SAFETY: the structure's memory is alive and its pointer slots are written.
+            let mem = unsafe { TrustedMemory::new() };
+            let Ok((first, n1)) = slicing::slice_in_bounds(&s.raw, s.ndim, &a, sem, mem) else {
+                continue;
+            };
+            let ind = (0..n1)
+                .find(|&d| first.suboffsets[d] >= 0)
+                .map(|d| (d, first.suboffsets[d]));
+            // SAFETY: `first` is an in-bounds slice of the live structure.
+            let mem = unsafe { TrustedMemory::new() };
+            let second = slicing::slice_in_bounds(&first, n1, &b, sem, mem);
+            match (
+                oracle(&first.shape[..n1], &first.strides[..n1], ind, &b, sem, true),
+                second,
+            ) {
+                (Ok(exp), Ok((raw, n2))) => assert_eq!(&raw.shape[..n2], &exp.shape[..]),
+                (Ok(exp), Err(e)) => assert!(
+                    exp.sources.is_empty() && e.message().starts_with("Cannot slice"),
+                    "{e}"
+                ),
+                (Err(kind), Err(e)) => assert_eq!(kind, e.kind()),
+                (Err(kind), Ok(_)) => panic!("oracle {kind:?}, implementation succeeded"),
+            }
+        }
+    }
+}
