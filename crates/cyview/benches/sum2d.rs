@@ -53,6 +53,16 @@ fn bench(c: &mut Criterion) {
     group.bench_function("view_iter_sum", |b| {
         b.iter(|| black_box(&view).iter().sum::<f64>())
     });
+    group.bench_function("view_iter_for_loop", |b| {
+        // External iteration: drives `Iterator::next`, not the nested-loop `fold`.
+        b.iter(|| {
+            let mut acc = 0.0;
+            for x in black_box(&view).iter() {
+                acc += x;
+            }
+            acc
+        })
+    });
     group.bench_function("view_get_indexed", |b| {
         b.iter(|| {
             let v = black_box(&view);

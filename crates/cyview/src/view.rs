@@ -800,13 +800,24 @@ fn advance(index: &mut [usize; MAX_DIMS], shape: &[isize]) -> bool {
 }
 
 /// Iterator over a view's elements in C order, by value.
+///
+/// Direct views walk each innermost row with a pointer (the common path of `next` is one
+/// read and one pointer step); [`Iterator::fold`] (and so `sum`, `for_each`, ...) runs nested
+/// loops. Indirect views compute each address through the pointer tables.
 pub struct Iter<'v, T> {
     raw: MemviewSlice,
     ndim: usize,
-    /// Index of the next element; meaningless once `remaining == 0`.
+    /// Direct views: index of the current row (last entry unused). Indirect views: index of
+    /// the next element.
     index: [usize; MAX_DIMS],
-    /// Address of the next element (direct views only).
+    /// Direct views: start of the current row.
+    row: *mut u8,
+    /// Direct views: the next element of the current row.
     ptr: *mut u8,
+    /// Direct views: elements left in the current row.
+    inner_left: usize,
+    inner_stride: isize,
+    inner_len: usize,
     direct: bool,
     remaining: usize,
     _marker: PhantomData<&'v T>,
@@ -814,15 +825,50 @@ pub struct Iter<'v, T> {
 
 impl<T> Iter<'_, T> {
     fn new(raw: MemviewSlice, ndim: usize) -> Self {
+        let remaining = element_count(&raw, ndim);
+        let (inner_len, inner_stride) = if ndim == 0 {
+            (1, 0)
+        } else {
+            (raw.shape[ndim - 1] as usize, raw.strides[ndim - 1])
+        };
+        let direct = is_direct(&raw, ndim);
         Iter {
             raw,
             ndim,
             index: [0; MAX_DIMS],
+            row: raw.data,
             ptr: raw.data,
-            direct: is_direct(&raw, ndim),
-            remaining: element_count(&raw, ndim),
+            inner_left: if direct && remaining > 0 {
+                inner_len
+            } else {
+                0
+            },
+            inner_stride,
+            inner_len,
+            direct,
+            remaining,
             _marker: PhantomData,
         }
+    }
+
+    /// Direct views: moves to the next row (the caller knows one exists).
+    #[cold]
+    fn next_row(&mut self) {
+        let mut d = self.ndim.saturating_sub(1);
+        while d > 0 {
+            d -= 1;
+            self.index[d] += 1;
+            self.row = self.row.wrapping_offset(self.raw.strides[d]);
+            if (self.index[d] as isize) < self.raw.shape[d] {
+                break;
+            }
+            self.row = self
+                .row
+                .wrapping_offset(-(self.raw.shape[d].wrapping_mul(self.raw.strides[d])));
+            self.index[d] = 0;
+        }
+        self.ptr = self.row;
+        self.inner_left = self.inner_len;
     }
 }
 
@@ -835,32 +881,23 @@ impl<T: Pod> Iterator for Iter<'_, T> {
             return None;
         }
         self.remaining -= 1;
-        let ndim = self.ndim;
         let p = if self.direct {
-            self.ptr
-        } else {
-            address(&self.raw, &self.index[..ndim])
-        };
-        // SAFETY: `index` is in bounds (remaining > 0 before this step), and the iterator
-        // borrows a view whose invariant makes in-bounds elements readable.
-        let value = unsafe { p.cast::<T>().read_unaligned() };
-        if self.remaining > 0 {
-            // Advance the odometer and, for direct views, the pointer.
-            let mut d = ndim;
-            while d > 0 {
-                d -= 1;
-                self.index[d] += 1;
-                self.ptr = self.ptr.wrapping_offset(self.raw.strides[d]);
-                if (self.index[d] as isize) < self.raw.shape[d] {
-                    break;
-                }
-                self.ptr = self
-                    .ptr
-                    .wrapping_offset(-(self.raw.shape[d].wrapping_mul(self.raw.strides[d])));
-                self.index[d] = 0;
+            if self.inner_left == 0 {
+                self.next_row();
             }
-        }
-        Some(value)
+            self.inner_left -= 1;
+            let p = self.ptr;
+            self.ptr = p.wrapping_offset(self.inner_stride);
+            p
+        } else {
+            let p = address(&self.raw, &self.index[..self.ndim]);
+            advance(&mut self.index, &self.raw.shape[..self.ndim]);
+            p
+        };
+        // SAFETY: `p` is the address of the in-bounds element the odometer / row pointer
+        // designates (remaining was > 0), of a view whose invariant makes in-bounds elements
+        // readable as unaligned `T`.
+        Some(unsafe { p.cast::<T>().read_unaligned() })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -302,3 +302,48 @@ fn views_are_send_and_sync_like_slices() {
     });
     assert_eq!(total, (0..1000).sum::<i32>() as f64);
 }
+
+#[test]
+fn indirect_views_read_through_their_pointer_table() {
+    // PIL style: dimension 0 holds pointers to rows; suboffset 8 skips a header word.
+    let rows: Vec<Vec<f64>> = (0..3)
+        .map(|r| (0..5).map(|c| (100 * r + c) as f64).collect())
+        .collect();
+    let table: Vec<*const f64> = rows
+        .iter()
+        .rev()
+        .map(|r| r.as_ptr().wrapping_sub(1))
+        .collect();
+    let mut raw = cyview::MemviewSlice::EMPTY;
+    raw.data = table.as_ptr().cast::<u8>().cast_mut();
+    raw.shape[..2].copy_from_slice(&[3, 5]);
+    raw.strides[..2].copy_from_slice(&[8, 8]);
+    raw.suboffsets[..2].copy_from_slice(&[8, -1]);
+    // SAFETY: every in-bounds index reaches a pointer slot of `table` and then an element of
+    // `rows`, both alive and unmodified for the view's use in this test.
+    let v = unsafe { View::<f64>::from_raw(raw, 2) }.unwrap();
+    let by_get: Vec<f64> = indices(&[3, 5]).iter().map(|i| v.get(i).unwrap()).collect();
+    let want: Vec<f64> = (0..3)
+        .rev()
+        .flat_map(|r| (0..5).map(move |c| (100 * r + c) as f64))
+        .collect();
+    assert_eq!(by_get, want);
+    assert_eq!(v.to_vec(), want);
+    let mut by_next = Vec::new();
+    for x in v.iter() {
+        by_next.push(x);
+    }
+    assert_eq!(by_next, want);
+    // Python semantics slicing keeps working through the table: v[::-2, 1:4]
+    let w = v.slice(&s![..;-2, 1..4]).unwrap();
+    assert_eq!(w.to_vec(), vec![1.0, 2.0, 3.0, 201.0, 202.0, 203.0]);
+    assert_eq!(v.at(&[0, -1]).unwrap(), 204.0);
+    assert_eq!(
+        v.t().unwrap_err().message(),
+        "Cannot transpose memoryview with indirect dimensions"
+    );
+    assert_eq!(
+        v.copy(Order::C).unwrap_err().message(),
+        "Cannot copy memoryview slice with indirect dimensions (axis 0)"
+    );
+}
