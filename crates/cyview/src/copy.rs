@@ -263,7 +263,7 @@ fn memory_extent(slice: &MemviewSlice, ndim: usize, itemsize: usize) -> (usize, 
         if extent == 0 {
             return (start, start);
         }
-        let span = stride.wrapping_mul(extent - 1);
+        let span = stride.wrapping_mul(extent.wrapping_sub(1));
         if stride > 0 {
             end = end.wrapping_add_signed(span);
         } else {

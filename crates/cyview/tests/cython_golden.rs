@@ -6,6 +6,8 @@
 //! address, and pointer slots of indirect buffers are read from the block's recorded pointer
 //! table. Copy cases rebuild the block in real memory, filled as the generator filled it.
 
+mod common;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -115,23 +117,6 @@ fn items(index: &Value) -> Option<Vec<SliceItem>> {
         .collect()
 }
 
-fn c_order(shape: &[isize]) -> Vec<Vec<isize>> {
-    let mut out = vec![vec![]];
-    for &n in shape {
-        out = out
-            .into_iter()
-            .flat_map(|p| {
-                (0..n).map(move |i| {
-                    let mut q = p.clone();
-                    q.push(i);
-                    q
-                })
-            })
-            .collect();
-    }
-    out
-}
-
 /// Compares a Rust slice with Cython's recorded view; returns a description of the first
 /// difference.
 fn compare_view(
@@ -161,7 +146,7 @@ fn compare_view(
     let sub = want.get("slice_suboffsets").unwrap_or(&want["suboffsets"]);
     check("suboffsets", ints(sub), &raw.suboffsets[..ndim])?;
     if let Some(elements) = want.get("elements") {
-        let got: Vec<Option<isize>> = c_order(&raw.shape[..ndim])
+        let got: Vec<Option<isize>> = common::all_indices(&raw.shape[..ndim])
             .iter()
             .map(|i| {
                 slicing::element_ptr_unchecked(raw, i, table)

@@ -662,3 +662,106 @@ fn slicing_twice_composes_in_the_shrunk_cases() {
         }
     }
 }
+
+/// Reads "pointers" without touching memory: the value is derived from the address, so
+/// chains of indirections can be followed on arbitrary garbage.
+struct Arithmetic;
+
+impl cyview::ReadPointer for Arithmetic {
+    fn read_pointer(&self, at: *const u8) -> Result<*mut u8, cyview::Error> {
+        Ok(std::ptr::without_provenance_mut(
+            (at as usize).rotate_left(7) ^ 0x5a5a,
+        ))
+    }
+}
+
+fn wild() -> impl Strategy<Value = isize> {
+    prop_oneof![
+        4 => -10isize..=10,
+        1 => any::<isize>(),
+        1 => prop_oneof![Just(isize::MIN), Just(isize::MAX), Just(isize::MIN + 1), Just(isize::MAX - 1)],
+    ]
+}
+
+fn wild_slice() -> impl Strategy<Value = cyview::MemviewSlice> {
+    (
+        proptest::collection::vec(wild(), 8),
+        proptest::collection::vec(wild(), 8),
+        proptest::collection::vec(wild(), 8),
+        any::<usize>(),
+    )
+        .prop_map(|(shape, strides, subs, data)| {
+            let mut raw = cyview::MemviewSlice::EMPTY;
+            raw.data = std::ptr::without_provenance_mut(data);
+            raw.shape.copy_from_slice(&shape);
+            raw.strides.copy_from_slice(&strides);
+            raw.suboffsets.copy_from_slice(&subs);
+            raw
+        })
+}
+
+fn wild_items() -> impl Strategy<Value = Vec<SliceItem>> {
+    let item = prop_oneof![
+        wild().prop_map(SliceItem::Index),
+        (
+            proptest::option::of(wild()),
+            proptest::option::of(wild()),
+            proptest::option::of(wild())
+        )
+            .prop_map(|(a, b, c)| SliceItem::Slice(Slice::new(a, b, c))),
+        Just(SliceItem::NewAxis),
+        Just(SliceItem::Ellipsis),
+    ];
+    proptest::collection::vec(item, 0..=20)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// No input makes the pure functions panic (in debug builds, overflow included): garbage
+    /// geometry, any ndim up to 12, any items.
+    #[test]
+    fn no_input_panics(raw in wild_slice(), ndim in 0usize..=12, items in wild_items(), bare in any::<bool>(), itemsize in wild()) {
+        use cyview::{contig, slicing::{self, Release}, validate, AxisSpec, Contiguity, Order};
+        for sem in [Semantics::Python, Semantics::Cython] {
+            let _ = slicing::slice(&raw, ndim, &items, sem, Arithmetic);
+            let _ = slicing::slice_in_bounds(&raw, ndim, &items, sem, Arithmetic);
+            let _ = slicing::slice(&raw, ndim, &items, sem, cyview::Direct);
+        }
+        for release in [Release::Cython0_29, Release::Cython3] {
+            let _ = slicing::getitem_object(&raw, ndim, &items, bare, release, Arithmetic);
+        }
+        let idx: Vec<isize> = items.iter().map(|i| match i { SliceItem::Index(i) => *i, _ => 0 }).collect();
+        let _ = slicing::element_ptr(&raw, ndim, &idx, Arithmetic);
+        let _ = slicing::element_ptr_unchecked(&raw, &idx, Arithmetic);
+        let _ = slicing::expand(&items, ndim);
+        let mut t = raw;
+        let _ = slicing::transpose(&mut t, ndim);
+        for s in items.iter().filter_map(|i| match i { SliceItem::Slice(s) => Some(*s), _ => None }) {
+            let _ = slicing::resolve_cython(s, raw.shape[0], 0);
+            let _ = slicing::resolve_python(s, raw.shape[0], 0);
+        }
+        for order in [Order::C, Order::Fortran] {
+            let _ = contig::is_contig(&raw, ndim, itemsize, order);
+            let mut strides = [0isize; 8];
+            let _ = contig::contiguous_strides(&raw.shape[..ndim.min(8)], &mut strides, itemsize, order);
+            let _ = cyview::ContigBuffer::new(&raw.shape[..ndim.min(8)].iter().map(|n| n.rem_euclid(4)).collect::<Vec<_>>(), 8, order);
+        }
+        let _ = contig::best_order(&raw, ndim);
+        let n = ndim.min(8);
+        let info = validate::BufferInfo {
+            buf: raw.data,
+            itemsize,
+            len: itemsize,
+            shape: &raw.shape[..n],
+            strides: bare.then_some(&raw.strides[..n]),
+            suboffsets: (!bare).then_some(&raw.suboffsets[..n]),
+        };
+        let specs: Vec<AxisSpec> = (0..n).filter_map(|d| AxisSpec::from_flags(1u32 << (d % 3) | 8u32 << ((d / 3) % 3))).collect();
+        for c in [Contiguity::None, Contiguity::C, Contiguity::Fortran] {
+            let _ = validate::check_axes(&info, &specs, c);
+        }
+        let _ = validate::check_itemsize(itemsize, "double", 8);
+        let _ = validate::init_slice(&info, std::ptr::null_mut());
+    }
+}
