@@ -1,0 +1,1 @@
+//! Build-time support for cyview (work in progress).
