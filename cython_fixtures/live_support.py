@@ -1,0 +1,60 @@
+"""Python side of the live conformance tests: build buffer exporters and ask NumPy and
+CPython what Python semantics give. Imported by the Rust tests through the embedded
+interpreter (pure Python; no compiled code)."""
+import numpy as np
+import _testbuffer
+
+
+def direct(nbytes, offset, shape, strides):
+    """A float64 NumPy view of a fresh writable block of `nbytes`, starting `offset` bytes
+    in, with byte `strides` (any sign, not necessarily multiples of 8). The caller checks
+    that every element lies inside the block. Element bytes hold float64(k) at byte 8k of
+    the block where aligned."""
+    words = (nbytes + 7) // 8
+    mem = bytearray(np.arange(words, dtype='<f8').tobytes())
+    count = (len(mem) - offset) // 8
+    base = np.frombuffer(mem, dtype='<f8', count=max(count, 0), offset=offset)
+    return np.lib.stride_tricks.as_strided(base, shape=tuple(shape), strides=tuple(strides))
+
+
+def pil(shape, keys):
+    """A writable PIL-style `_testbuffer.ndarray` (dimension 0 holds pointers), optionally
+    sliced by `keys` (a list of (start, stop, step) per dimension) with the ndarray's own
+    slicing, which keeps the suboffsets."""
+    n = 1
+    for e in shape:
+        n *= e
+    nd = _testbuffer.ndarray([float(k) for k in range(n)], shape=list(shape), format='d',
+                             flags=_testbuffer.ND_PIL | _testbuffer.ND_WRITABLE)
+    if keys:
+        nd = nd[tuple(slice(a, b, c) for a, b, c in keys)]
+    return nd
+
+
+def numpy_items(items):
+    """Rust's item list (tuples) as a NumPy index tuple."""
+    out = []
+    for it in items:
+        kind = it[0]
+        if kind == 'i':
+            out.append(it[1])
+        elif kind == 's':
+            out.append(slice(it[1], it[2], it[3]))
+        elif kind == 'N':
+            out.append(None)
+        else:
+            out.append(Ellipsis)
+    return tuple(out)
+
+
+def numpy_slice(arr, items):
+    """NumPy's `arr[items]` as (data address, shape, strides), or an exception's
+    (type name, message)."""
+    try:
+        r = arr[numpy_items(items)]
+    except Exception as e:  # noqa: BLE001 - any refusal is a result here
+        return ('err', type(e).__name__, str(e))
+    if not isinstance(r, np.ndarray):
+        r = np.asarray(arr).__getitem__(numpy_items(items))
+        r = np.asarray(r)
+    return ('ok', r.__array_interface__['data'][0], list(r.shape), list(r.strides))

@@ -1,0 +1,240 @@
+//! Shared support for the conformance tests: the embedded interpreter with the selected
+//! release's site-packages and the compiled fixtures on `sys.path`, reading Py_buffers, and
+//! the report lines `ci/matrix` collects.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Once;
+
+use cyview::{Error, MemviewSlice, ReadPointer, MAX_DIMS};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+/// The directory holding the compiled fixture modules of the selected release.
+pub fn fixtures_dir() -> String {
+    std::env::var("CYVIEW_FIXTURES_DIR")
+        .ok()
+        .or(option_env!("CYVIEW_FIXTURES_DIR").map(String::from))
+        .expect("CYVIEW_FIXTURES_DIR: build the root package with build.rs (ci/test)")
+}
+
+/// The Cython release the fixtures were built with.
+pub fn cython_release() -> String {
+    std::env::var("CYVIEW_CYTHON_VERSION")
+        .ok()
+        .or(option_env!("CYVIEW_CYTHON_VERSION").map(String::from))
+        .expect("CYVIEW_CYTHON_VERSION: build the root package with build.rs (ci/test)")
+}
+
+fn site_packages() -> Option<String> {
+    std::env::var("CYVIEW_SITE_PACKAGES")
+        .ok()
+        .or(option_env!("CYVIEW_SITE_PACKAGES").map(String::from))
+}
+
+static PATHS: Once = Once::new();
+
+/// Runs `f` with the interpreter attached and the fixture paths set up (once).
+pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
+    Python::attach(|py| {
+        PATHS.call_once(|| {
+            let sys = py.import("sys").expect("sys");
+            let path = sys.getattr("path").expect("sys.path");
+            let path = path.cast::<PyList>().expect("sys.path is a list");
+            let mut dirs = vec![
+                fixtures_dir(),
+                format!("{}/cython_fixtures", env!("CARGO_MANIFEST_DIR")),
+            ];
+            dirs.extend(site_packages());
+            for d in dirs.into_iter().rev() {
+                path.insert(0, d).expect("sys.path.insert");
+            }
+        });
+        f(py)
+    })
+}
+
+/// A buffer as `PyObject_GetBuffer(PyBUF_FULL_RO)` exports it, as a cyview slice, with the
+/// exporter's pointer slots (for indirect buffers) recorded by address.
+pub struct Buffer {
+    pub raw: MemviewSlice,
+    pub ndim: usize,
+    pub itemsize: isize,
+    /// For a Cython `_memoryviewslice`: the raw `__Pyx_memviewslice.suboffsets`, which the
+    /// Py_buffer hides (NULL) when none is `>= 0`.
+    pub raw_suboffsets: Option<[isize; MAX_DIMS]>,
+    /// Pointer slots reachable with in-bounds index prefixes: slot address -> pointer.
+    pub slots: HashMap<usize, usize>,
+}
+
+impl Buffer {
+    /// The slice as Cython stores it (raw suboffsets when known).
+    pub fn cython_slice(&self) -> MemviewSlice {
+        let mut s = self.raw;
+        if let Some(sub) = self.raw_suboffsets {
+            s.suboffsets[..self.ndim].copy_from_slice(&sub[..self.ndim]);
+        }
+        s
+    }
+}
+
+/// Reads pointers only from slots recorded from a real export; anything else is refused, so
+/// a wrong geometry can be followed without touching memory.
+pub struct Slots<'a>(pub &'a HashMap<usize, usize>);
+
+impl ReadPointer for Slots<'_> {
+    fn read_pointer(&self, at: *const u8) -> Result<*mut u8, Error> {
+        self.0
+            .get(&(at as usize))
+            .map(|&p| std::ptr::without_provenance_mut(p))
+            .ok_or_else(|| Error::new(cyview::ErrorKind::ValueError, "not a pointer slot"))
+    }
+}
+
+/// Element addresses of `raw` in C order, following pointers through `slots` (None where a
+/// step goes through something that is not a recorded pointer slot).
+pub fn element_addresses(
+    raw: &MemviewSlice,
+    ndim: usize,
+    slots: &HashMap<usize, usize>,
+) -> Vec<Option<usize>> {
+    let mut out = Vec::new();
+    let shape = &raw.shape[..ndim];
+    if shape.iter().any(|&n| n <= 0) {
+        return out;
+    }
+    let mut idx = vec![0isize; ndim];
+    loop {
+        out.push(
+            cyview::slicing::element_ptr_unchecked(raw, &idx, Slots(slots))
+                .ok()
+                .map(|p| p as usize),
+        );
+        let mut d = ndim;
+        loop {
+            if d == 0 {
+                return out;
+            }
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+/// Reads `obj`'s buffer (FULL_RO) and releases it at once.
+pub fn read_buffer(obj: &Bound<'_, PyAny>) -> PyResult<Buffer> {
+    // SAFETY: a zeroed Py_buffer is the documented initial state for PyObject_GetBuffer.
+    let mut view: pyo3::ffi::Py_buffer = unsafe { std::mem::zeroed() };
+    // SAFETY: `obj` is a live object (we hold a reference and the interpreter is attached);
+    // `view` is a valid out-parameter.
+    let rc =
+        unsafe { pyo3::ffi::PyObject_GetBuffer(obj.as_ptr(), &mut view, pyo3::ffi::PyBUF_FULL_RO) };
+    if rc != 0 {
+        return Err(PyErr::fetch(obj.py()));
+    }
+    let ndim = view.ndim as usize;
+    let result = (|| {
+        if ndim > MAX_DIMS {
+            return Err(pyo3::exceptions::PyValueError::new_err("ndim > 8"));
+        }
+        let mut raw = MemviewSlice {
+            data: view.buf.cast::<u8>(),
+            ..MemviewSlice::EMPTY
+        };
+        // SAFETY: PyObject_GetBuffer succeeded with PyBUF_FULL_RO: `shape` and `strides`
+        // point to `ndim` Py_ssize_t each, `suboffsets` to `ndim` or is NULL.
+        unsafe {
+            for d in 0..ndim {
+                raw.shape[d] = *view.shape.add(d);
+                raw.strides[d] = *view.strides.add(d);
+                raw.suboffsets[d] = if view.suboffsets.is_null() {
+                    -1
+                } else {
+                    *view.suboffsets.add(d)
+                };
+            }
+        }
+        // A Cython _memoryviewslice exports pointers into its `from_slice`, whose
+        // `strides` follow `shape` by 8 entries and `suboffsets` by 16.
+        let raw_suboffsets = if ndim > 0 && view.strides == view.shape.wrapping_add(MAX_DIMS) {
+            let mut s = [0isize; MAX_DIMS];
+            // SAFETY: `shape` points at `__Pyx_memviewslice.shape`, so `shape + 16` is its
+            // `suboffsets` array of 8 entries, inside the same live struct.
+            unsafe {
+                for (d, slot) in s.iter_mut().enumerate().take(ndim) {
+                    *slot = *view.shape.add(2 * MAX_DIMS + d);
+                }
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let mut slots = HashMap::new();
+        record_slots(&raw, ndim, 0, raw.data, &mut slots);
+        Ok(Buffer {
+            raw,
+            ndim,
+            itemsize: view.itemsize,
+            raw_suboffsets,
+            slots,
+        })
+    })();
+    // SAFETY: `view` was filled by a successful PyObject_GetBuffer and is released once.
+    unsafe { pyo3::ffi::PyBuffer_Release(&mut view) };
+    result
+}
+
+/// Walks every in-bounds index prefix of a valid export and records its pointer slots.
+/// Slots are walked even when a later dimension is empty: Cython follows them for an
+/// in-bounds index, and the exporters used here (`_testbuffer`) keep them valid.
+fn record_slots(
+    raw: &MemviewSlice,
+    ndim: usize,
+    dim: usize,
+    p: *mut u8,
+    slots: &mut HashMap<usize, usize>,
+) {
+    if dim == ndim {
+        return;
+    }
+    for i in 0..raw.shape[dim] {
+        let mut q = p.wrapping_offset(i * raw.strides[dim]);
+        if raw.suboffsets[dim] >= 0 {
+            // SAFETY: the exporter's buffer is valid (PEP 3118): for an in-bounds prefix
+            // the slot of an indirect dimension holds a readable pointer.
+            let target = unsafe { q.cast::<*mut u8>().read_unaligned() };
+            slots.insert(q as usize, target as usize);
+            q = target.wrapping_offset(raw.suboffsets[dim]);
+        }
+        record_slots(raw, ndim, dim + 1, q, slots);
+    }
+}
+
+/// Prints the line `ci/matrix` collects for a check.
+pub fn report(check: &str, cases: usize, passed: usize, failed: usize) {
+    println!(
+        "cyview-report: {}",
+        serde_json::json!({"check": check, "release": cython_release(), "cases": cases, "passed": passed, "failed": failed})
+    );
+}
+
+/// Prints a finding line for `ci/matrix`.
+pub fn finding(id: &str, kind: &str, reproducer: &str, detail: &str) {
+    println!(
+        "cyview-finding: {}",
+        serde_json::json!({"id": id, "kind": kind, "release": cython_release(), "reproducer": reproducer, "detail": detail})
+    );
+}
+
+/// `Release` rules for the Python-level path of the selected release.
+pub fn release_rules() -> cyview::slicing::Release {
+    if cython_release().starts_with("0.") {
+        cyview::slicing::Release::Cython0_29
+    } else {
+        cyview::slicing::Release::Cython3
+    }
+}
