@@ -48,12 +48,12 @@ def numpy_items(items):
 
 
 def numpy_slice(arr, items):
-    """NumPy's `arr[items]` as (data address, shape, strides), or an exception's
-    (type name, message)."""
+    """NumPy's `arr[items]` as ('ok', data address, shape, strides), or an exception's
+    ('err', type name, message, None)."""
     try:
         r = arr[numpy_items(items)]
     except Exception as e:  # noqa: BLE001 - any refusal is a result here
-        return ('err', type(e).__name__, str(e))
+        return ('err', type(e).__name__, str(e), None)
     if not isinstance(r, np.ndarray):
         r = np.asarray(arr).__getitem__(numpy_items(items))
         r = np.asarray(r)

@@ -159,20 +159,26 @@ pub fn read_buffer(obj: &Bound<'_, PyAny>) -> PyResult<Buffer> {
             }
         }
         // A Cython _memoryviewslice exports pointers into its `from_slice`, whose
-        // `strides` follow `shape` by 8 entries and `suboffsets` by 16.
-        let raw_suboffsets = if ndim > 0 && view.strides == view.shape.wrapping_add(MAX_DIMS) {
-            let mut s = [0isize; MAX_DIMS];
-            // SAFETY: `shape` points at `__Pyx_memviewslice.shape`, so `shape + 16` is its
-            // `suboffsets` array of 8 entries, inside the same live struct.
-            unsafe {
-                for (d, slot) in s.iter_mut().enumerate().take(ndim) {
-                    *slot = *view.shape.add(2 * MAX_DIMS + d);
+        // `strides` follow `shape` by 8 entries and `suboffsets` by 16 (checked by type
+        // name and by the strides pointer, so other exporters are never read this way).
+        let is_cython_slice = obj
+            .get_type()
+            .name()
+            .is_ok_and(|n| n.to_string() == "_memoryviewslice");
+        let raw_suboffsets =
+            if is_cython_slice && ndim > 0 && view.strides == view.shape.wrapping_add(MAX_DIMS) {
+                let mut s = [0isize; MAX_DIMS];
+                // SAFETY: `shape` points at `__Pyx_memviewslice.shape`, so `shape + 16` is its
+                // `suboffsets` array of 8 entries, inside the same live struct.
+                unsafe {
+                    for (d, slot) in s.iter_mut().enumerate().take(ndim) {
+                        *slot = *view.shape.add(2 * MAX_DIMS + d);
+                    }
                 }
-            }
-            Some(s)
-        } else {
-            None
-        };
+                Some(s)
+            } else {
+                None
+            };
         let mut slots = HashMap::new();
         record_slots(&raw, ndim, 0, raw.data, &mut slots);
         Ok(Buffer {
