@@ -79,7 +79,10 @@ fn item_text(it: &SliceItem) -> String {
     }
 }
 
-fn items_tuple(items: &[SliceItem]) -> Vec<(String, Option<isize>, Option<isize>, Option<isize>)> {
+/// An item as `live_support.numpy_items` takes it: (kind, a, b, c).
+type PyItem = (String, Option<isize>, Option<isize>, Option<isize>);
+
+fn items_tuple(items: &[SliceItem]) -> Vec<PyItem> {
     items
         .iter()
         .map(|it| match *it {

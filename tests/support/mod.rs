@@ -161,10 +161,7 @@ pub fn read_buffer(obj: &Bound<'_, PyAny>) -> PyResult<Buffer> {
         // A Cython _memoryviewslice exports pointers into its `from_slice`, whose
         // `strides` follow `shape` by 8 entries and `suboffsets` by 16 (checked by type
         // name and by the strides pointer, so other exporters are never read this way).
-        let is_cython_slice = obj
-            .get_type()
-            .name()
-            .is_ok_and(|n| n.to_string() == "_memoryviewslice");
+        let is_cython_slice = obj.get_type().name().is_ok_and(|n| n == "_memoryviewslice");
         let raw_suboffsets =
             if is_cython_slice && ndim > 0 && view.strides == view.shape.wrapping_add(MAX_DIMS) {
                 let mut s = [0isize; MAX_DIMS];
