@@ -211,6 +211,15 @@ impl Tally {
             let _ = write!(report, ", {n} skipped ({why})");
         }
         println!("{report}");
+        // One line of ci/matrix's report protocol.
+        let report_line = serde_json::json!({
+            "check": what,
+            "release": release,
+            "cases": self.compared,
+            "passed": self.compared - self.failures.len(),
+            "failed": self.failures.len(),
+        });
+        println!("cyview-report: {report_line}");
         assert!(
             self.failures.is_empty(),
             "{report}\n{} differ from Cython, first ones:\n{}",
