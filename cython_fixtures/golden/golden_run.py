@@ -1331,14 +1331,16 @@ def parse_validate_specs(build):
     with open(os.path.join(build, 'golden_validate.c')) as fh:
         c = fh.read()
     conv = {}
-    for m in re.finditer(r'static CYTHON_INLINE __Pyx_memviewslice (__Pyx_PyObject_to_MemoryviewSlice_\w+)'
-                         r'\(PyObject \*obj, int writable_flag\) \{(.*?)\n\}', c, re.S):
-        body = m.group(2)
+    # The definition is indented; its closing brace is at column 0 (0.29-3.1) or at the
+    # definition's own indentation (3.2+).
+    for m in re.finditer(r'^([ \t]*)static CYTHON_INLINE __Pyx_memviewslice (__Pyx_PyObject_to_MemoryviewSlice_\w+)'
+                         r'\(PyObject \*obj, int writable_flag\) \{(.*?)\n(?:\1)?\}', c, re.S | re.M):
+        body = m.group(3)
         specs = re.search(r'int axes_specs\[\] = \{ (.*?) \};', body).group(1)
         call = re.search(r'__Pyx_ValidateAndInit_memviewslice\(axes_specs, (.*?),\s*(.*?) \| writable_flag, (\d+),',
                          body, re.S)
         spec_list = [_eval_c(s) for s in _split_top(specs)]
-        conv[m.group(1)] = (spec_list, _eval_c(call.group(1)), _eval_c(call.group(2)), int(call.group(3)))
+        conv[m.group(2)] = (spec_list, _eval_c(call.group(1)), _eval_c(call.group(2)), int(call.group(3)))
     out = {}
     for f in gen_pyx.validate_funcs():
         m = re.search(r'static PyObject \*__pyx_pf_\w*?_\d*%s\([^)]*\) \{(.*?)\n\}' % f['name'], c, re.S)

@@ -235,9 +235,8 @@ pub fn finding(id: &str, kind: &str, reproducer: &str, detail: &str) {
 
 /// `Release` rules for the Python-level path of the selected release.
 pub fn release_rules() -> cyview::slicing::Release {
-    if cython_release().starts_with("0.") {
-        cyview::slicing::Release::Cython0_29
-    } else {
-        cyview::slicing::Release::Cython3
-    }
+    let release = cython_release();
+    cyview::slicing::Release::from_version(&release).unwrap_or_else(|| {
+        panic!("cyview does not know the Python-level rules of Cython {release}")
+    })
 }

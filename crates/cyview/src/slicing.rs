@@ -833,9 +833,29 @@ pub enum Release {
     /// Cython 0.29.x: `_unellipsify` builds a list; an Ellipsis among too many items expands
     /// to nothing.
     Cython0_29,
-    /// Cython 3.x: `_unellipsify_index_tuple` writes into a list of `ndim` full slices, with
-    /// Python's negative list indices and `IndexError: list assignment index out of range`.
-    Cython3,
+    /// Cython 3.0 to 3.2: `_unellipsify` writes each item into a list of `ndim` full slices
+    /// at a running position (the first Ellipsis skips `ndim - len(items)` positions), with
+    /// Python's negative list indices and `IndexError: list assignment index out of range`;
+    /// bad item types are found in the same pass.
+    Cython3_0,
+    /// Cython 3.3: `_unellipsify_index_tuple` checks the item types first, then writes into a
+    /// list of `ndim` full slices around the first Ellipsis; without an Ellipsis, surplus
+    /// items are kept (and read past the slice's dimensions).
+    Cython3_3,
+}
+
+impl Release {
+    /// The rules of a Cython version string (`"0.29.37"`, `"3.1.8"`, ...); `None` for a
+    /// release this crate does not know.
+    pub fn from_version(version: &str) -> Option<Release> {
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+        match (parts.next()??, parts.next()??) {
+            (0, 29) => Some(Release::Cython0_29),
+            (3, 0..=2) => Some(Release::Cython3_0),
+            (3, 3) => Some(Release::Cython3_3),
+            _ => None,
+        }
+    }
 }
 
 /// What Python-level indexing of a Cython memoryview object returns.
@@ -885,28 +905,61 @@ pub fn getitem_object<R: ReadPointer>(
             "too many indices for a {ndim}-dimensional memoryview (Cython reads past the slice's dimensions here)"
         ))
     };
+    let none_type = || {
+        Error::new(
+            ErrorKind::TypeError,
+            "Cannot index with type '<class 'NoneType'>'",
+        )
+    };
     if bare && items.len() == 1 {
         match items[0] {
             SliceItem::Ellipsis => return Ok(ObjectItem::View(*src, ndim)),
-            SliceItem::Index(i) if ndim == 1 => {
+            SliceItem::Index(i) if ndim == 1 && release == Release::Cython3_3 => {
                 return pybuffer_index_all(src, &[i], &mem).map(ObjectItem::Element)
             }
             _ => {}
         }
     }
-    // The type scan: the first item that is neither an index, a slice nor an Ellipsis.
-    if items.iter().any(|i| matches!(i, SliceItem::NewAxis)) {
-        return Err(Error::new(
-            ErrorKind::TypeError,
-            "Cannot index with type '<class 'NoneType'>'",
-        ));
+    // 0.29 and 3.3 check every item's type before they build anything.
+    if release != Release::Cython3_0 && items.iter().any(|i| matches!(i, SliceItem::NewAxis)) {
+        return Err(none_type());
     }
     let mut have_slices = items
         .iter()
         .any(|i| matches!(i, SliceItem::Slice(_) | SliceItem::Ellipsis));
     let mut result: Vec<SliceItem> = Vec::with_capacity(ndim.max(items.len()));
     match release {
-        Release::Cython3 => {
+        Release::Cython3_0 => {
+            result.resize(ndim, SliceItem::Slice(Slice::FULL));
+            let n = ndim as isize;
+            let mut idx: isize = 0;
+            let mut seen = false;
+            for item in items {
+                match item {
+                    SliceItem::Ellipsis => {
+                        if !seen {
+                            idx += n - items.len() as isize;
+                            seen = true;
+                        }
+                    }
+                    SliceItem::NewAxis => return Err(none_type()),
+                    _ => {
+                        // `result[idx] = item`: Python list assignment.
+                        let j = if idx < 0 { idx + n } else { idx };
+                        if j < 0 || j >= n {
+                            return Err(Error::index("list assignment index out of range"));
+                        }
+                        result[j as usize] = *item;
+                    }
+                }
+                idx += 1;
+            }
+            // `have_slices or nslices`, with nslices = ndim - idx (truthy when negative).
+            if idx != n {
+                have_slices = true;
+            }
+        }
+        Release::Cython3_3 => {
             if let Some(first) = items.iter().position(|i| *i == SliceItem::Ellipsis) {
                 result.resize(ndim, SliceItem::Slice(Slice::FULL));
                 // Python list assignment: negative indices count from the end.

@@ -19,14 +19,24 @@ use serde_json::Value;
 /// Fake address of every memory block; never dereferenced.
 const BASE: usize = 1 << 40;
 
-fn load(release: &str) -> Value {
-    let path = format!(
-        "{}/tests/golden/cython-{release}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e} (run ci/gen-golden)"));
-    serde_json::from_str(&text).unwrap()
+/// The parsed golden file of a release, loaded once per test binary.
+fn load(release: &str) -> std::sync::Arc<Value> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<String, std::sync::Arc<Value>>>> =
+        std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(release.to_string())
+        .or_insert_with(|| {
+            let path = format!(
+                "{}/tests/golden/cython-{release}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{path}: {e} (run ci/gen-golden)"));
+            std::sync::Arc::new(serde_json::from_str(&text).unwrap())
+        })
+        .clone()
 }
 
 fn ints(v: &Value) -> Vec<isize> {
@@ -253,11 +263,7 @@ fn expect_of(case: &Value) -> (&str, &Value) {
 type Pred = fn(&Value, &Value, &[SliceItem]) -> bool;
 
 fn release_rules(release: &str) -> Release {
-    if release.starts_with("0.") {
-        Release::Cython0_29
-    } else {
-        Release::Cython3
-    }
+    Release::from_version(release).expect("a known release")
 }
 
 /// Feeds the slicing cases of `path` ("compiled" or "object") in `category` that satisfy
@@ -691,14 +697,17 @@ fn copies(release: &str) {
 }
 
 macro_rules! per_release {
-    ($($name:ident: $f:ident $(, $arg:expr)*;)*) => {
-        mod cython_3_3_1 {
+    ($($name:ident: $f:ident;)*) => {
+        per_release!(@release cython_0_29_37, "0.29.37", $($name: $f;)*);
+        per_release!(@release cython_3_0_12, "3.0.12", $($name: $f;)*);
+        per_release!(@release cython_3_1_8, "3.1.8", $($name: $f;)*);
+        per_release!(@release cython_3_2_9, "3.2.9", $($name: $f;)*);
+        per_release!(@release cython_3_3_1, "3.3.1", $($name: $f;)*);
+    };
+    (@release $module:ident, $version:expr, $($name:ident: $f:ident;)*) => {
+        mod $module {
             use super::*;
-            $( #[test] fn $name() { $f("3.3.1" $(, $arg)*) } )*
-        }
-        mod cython_0_29_37 {
-            use super::*;
-            $( #[test] fn $name() { $f("0.29.37" $(, $arg)*) } )*
+            $( #[test] fn $name() { $f($version) } )*
         }
     };
 }

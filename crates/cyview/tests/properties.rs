@@ -728,7 +728,7 @@ proptest! {
             let _ = slicing::slice_in_bounds(&raw, ndim, &items, sem, Arithmetic);
             let _ = slicing::slice(&raw, ndim, &items, sem, cyview::Direct);
         }
-        for release in [Release::Cython0_29, Release::Cython3] {
+        for release in [Release::Cython0_29, Release::Cython3_0, Release::Cython3_3] {
             let _ = slicing::getitem_object(&raw, ndim, &items, bare, release, Arithmetic);
         }
         let idx: Vec<isize> = items.iter().map(|i| match i { SliceItem::Index(i) => *i, _ => 0 }).collect();
