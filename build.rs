@@ -1,4 +1,64 @@
-//! Builds `cython_fixtures/` for the selected Cython release (work in progress).
+//! Builds `cython_fixtures/*.pyx` (top level only; `cython_fixtures/golden/` is ci/gen-golden's)
+//! for the selected Python and Cython (`CYVIEW_PYTHON`, else `python3`) with cyview-build, and
+//! extracts Cython's memoryview layouts from `layout.pyx`'s generated C.
+//!
+//! For the tests it emits:
+//! - `CYVIEW_FIXTURES_DIR`: the folder of the compiled modules (`$OUT_DIR/fixtures`);
+//! - `CYVIEW_CYTHON_VERSION`: the Cython release, `x.y.z`;
+//! - `CYVIEW_SITE_PACKAGES`: the selected Python's site-packages;
+//! - `CYVIEW_PYTHON_VERSION`: the selected Python's version, `x.y.z`;
+//!
+//! and writes `$OUT_DIR/cython_layouts.rs` (bindgen's types, for `include!`) and
+//! `$OUT_DIR/cython_layouts.json` (clang's numbers, a `cyview_build::Layouts`).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use cyview_build::{Error, Fixtures, Python};
+
 fn main() {
+    if let Err(e) = run() {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), Error> {
+    let start = Instant::now();
     println!("cargo:rerun-if-changed=build.rs");
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by Cargo"));
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("set by Cargo"));
+
+    let python = Python::find()?;
+    let cython = python.require_cython()?.to_string();
+    let built = Fixtures::new(
+        &python,
+        manifest_dir.join("cython_fixtures"),
+        out_dir.join("fixtures"),
+    )
+    .build()?;
+
+    built.require("layout")?.extract_layouts(&python)?.write(
+        out_dir.join("cython_layouts.rs"),
+        out_dir.join("cython_layouts.json"),
+    )?;
+
+    println!(
+        "cargo:rustc-env=CYVIEW_FIXTURES_DIR={}",
+        built.out_dir().display()
+    );
+    println!("cargo:rustc-env=CYVIEW_CYTHON_VERSION={cython}");
+    println!(
+        "cargo:rustc-env=CYVIEW_SITE_PACKAGES={}",
+        python.site_packages().display()
+    );
+    println!("cargo:rustc-env=CYVIEW_PYTHON_VERSION={}", python.version());
+    let cached = built.modules().iter().filter(|m| m.from_cache()).count();
+    println!(
+        "cyview-build: Cython {cython}, Python {}: {} modules ({cached} cached) in {:.1}s",
+        python.version(),
+        built.modules().len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
