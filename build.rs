@@ -53,6 +53,7 @@ fn run() -> Result<(), Error> {
         python.site_packages().display()
     );
     println!("cargo:rustc-env=CYVIEW_PYTHON_VERSION={}", python.version());
+    embed_the_same_libpython(&python);
     let cached = built.modules().iter().filter(|m| m.from_cache()).count();
     println!(
         "cyview-build: Cython {cython}, Python {}: {} modules ({cached} cached) in {:.1}s",
@@ -61,4 +62,24 @@ fn run() -> Result<(), Error> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The test binaries embed Python through pyo3, which links `libpython3.x.so` without an
+/// rpath, so the dynamic loader may pick another installation's library of the same
+/// major.minor (on Debian: /lib/x86_64-linux-gnu, 3.11.2, while the venvs run pyenv's
+/// 3.11.7). Point the tests' rpath at the selected Python's own LIBDIR so the embedded
+/// interpreter is the one the fixtures were built for.
+fn embed_the_same_libpython(python: &Python) {
+    let out = std::process::Command::new(python.executable())
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_config_var('LIBDIR') or '')",
+        ])
+        .output();
+    if let Ok(out) = out {
+        let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if !libdir.is_empty() && std::path::Path::new(&libdir).is_dir() {
+            println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{libdir}");
+        }
+    }
 }
