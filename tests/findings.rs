@@ -13,21 +13,12 @@ mod support;
 use std::collections::{BTreeMap, HashMap};
 
 use cyview::slicing::{self, Semantics};
-use cyview::{Slice, SliceItem};
+use cyview::SliceItem;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use serde::Deserialize;
-use support::{element_addresses, read_buffer, with_python, Buffer, Slots};
-
-#[derive(Clone, Debug, Deserialize)]
-struct Func {
-    name: String,
-    module: String,
-    decl: String,
-    ndim: usize,
-    pattern: Vec<String>,
-    params: Vec<String>,
-}
+use support::{
+    element_addresses, pattern_items, read_buffer, spec, with_python, Buffer, Func, Slots,
+};
 
 /// One observed outcome: the selected source indices (flat C-order positions of the
 /// source's elements, `None` outside the source) or an exception.
@@ -157,35 +148,6 @@ fn err_text(py: Python<'_>, e: &PyErr) -> String {
         "{kind}: {}",
         e.value(py).str().map(|s| s.to_string()).unwrap_or_default()
     )
-}
-
-fn pattern_items(f: &Func, values: &[isize]) -> Vec<SliceItem> {
-    let by_name: HashMap<&str, isize> = f
-        .params
-        .iter()
-        .map(String::as_str)
-        .zip(values.iter().copied())
-        .collect();
-    f.pattern
-        .iter()
-        .enumerate()
-        .map(|(pos, tok)| match tok.as_str() {
-            "i" => SliceItem::Index(by_name[format!("i{pos}").as_str()]),
-            "N" => SliceItem::NewAxis,
-            "E" => SliceItem::Ellipsis,
-            ":" => SliceItem::Slice(Slice::FULL),
-            t => {
-                let parts: Vec<&str> = t.split(':').collect();
-                let get = |k: usize, letter: char| {
-                    parts
-                        .get(k)
-                        .filter(|p| !p.is_empty())
-                        .map(|_| by_name[format!("{letter}{pos}").as_str()])
-                };
-                SliceItem::Slice(Slice::new(get(0, 'a'), get(1, 'b'), get(2, 'c')))
-            }
-        })
-        .collect()
 }
 
 /// Runs one case: Cython through the fixture, Python semantics through NumPy or
@@ -344,8 +306,7 @@ fn index_map(src: &Buffer) -> HashMap<usize, usize> {
 
 #[test]
 fn cython_against_python_semantics() {
-    let funcs: Vec<Func> =
-        serde_json::from_str(include_str!("../cython_fixtures/live_spec.json")).unwrap();
+    let funcs: Vec<Func> = spec();
     let release = support::cython_release();
     let mut all: Vec<Case> = Vec::new();
     let mut mismatches = Vec::new();

@@ -16,23 +16,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use serde::Deserialize;
-use support::{element_addresses, read_buffer, report, with_python, Buffer, Slots};
-
-#[derive(Clone, Debug, Deserialize)]
-struct Func {
-    name: String,
-    module: String,
-    decl: String,
-    ndim: usize,
-    pattern: Vec<String>,
-    params: Vec<String>,
-}
-
-fn spec() -> Vec<Func> {
-    let text = include_str!("../cython_fixtures/live_spec.json");
-    serde_json::from_str(text).expect("live_spec.json")
-}
+use support::{
+    element_addresses, pattern_items, read_buffer, report, spec, with_python, Buffer, Func, Slots,
+};
 
 /// A buffer exporter to build in Python.
 #[derive(Clone, Debug)]
@@ -131,36 +117,6 @@ fn value() -> impl Strategy<Value = isize> {
         12 => -8isize..=8,
         1 => prop_oneof![Just(-1000isize), Just(1000), Just(-(1 << 40)), Just(1 << 40)],
     ]
-}
-
-/// The items a fixture pattern evaluates to with these runtime values.
-fn pattern_items(f: &Func, values: &[isize]) -> Vec<SliceItem> {
-    let by_name: std::collections::HashMap<&str, isize> = f
-        .params
-        .iter()
-        .map(String::as_str)
-        .zip(values.iter().copied())
-        .collect();
-    f.pattern
-        .iter()
-        .enumerate()
-        .map(|(pos, tok)| match tok.as_str() {
-            "i" => SliceItem::Index(by_name[format!("i{pos}").as_str()]),
-            "N" => SliceItem::NewAxis,
-            "E" => SliceItem::Ellipsis,
-            ":" => SliceItem::Slice(Slice::FULL),
-            t => {
-                let parts: Vec<&str> = t.split(':').collect();
-                let get = |k: usize, letter: char| {
-                    parts
-                        .get(k)
-                        .filter(|p| !p.is_empty())
-                        .map(|_| by_name[format!("{letter}{pos}").as_str()])
-                };
-                SliceItem::Slice(Slice::new(get(0, 'a'), get(1, 'b'), get(2, 'c')))
-            }
-        })
-        .collect()
 }
 
 fn py_err(e: &PyErr, py: Python<'_>) -> (String, String) {

@@ -240,3 +240,52 @@ pub fn release_rules() -> cyview::slicing::Release {
         panic!("cyview does not know the Python-level rules of Cython {release}")
     })
 }
+
+/// A compiled slicing function of the live fixtures (`cython_fixtures/live_spec.json`).
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Func {
+    pub name: String,
+    pub module: String,
+    pub decl: String,
+    pub ndim: usize,
+    pub pattern: Vec<String>,
+    pub params: Vec<String>,
+}
+
+/// Every compiled slicing function of the live fixtures.
+pub fn spec() -> Vec<Func> {
+    serde_json::from_str(include_str!("../../cython_fixtures/live_spec.json"))
+        .expect("live_spec.json")
+}
+
+/// The items a fixture pattern evaluates to with these runtime values (one per parameter,
+/// in `f.params` order).
+pub fn pattern_items(f: &Func, values: &[isize]) -> Vec<cyview::SliceItem> {
+    use cyview::{Slice, SliceItem};
+    let by_name: HashMap<&str, isize> = f
+        .params
+        .iter()
+        .map(String::as_str)
+        .zip(values.iter().copied())
+        .collect();
+    f.pattern
+        .iter()
+        .enumerate()
+        .map(|(pos, tok)| match tok.as_str() {
+            "i" => SliceItem::Index(by_name[format!("i{pos}").as_str()]),
+            "N" => SliceItem::NewAxis,
+            "E" => SliceItem::Ellipsis,
+            ":" => SliceItem::Slice(Slice::FULL),
+            t => {
+                let parts: Vec<&str> = t.split(':').collect();
+                let get = |k: usize, letter: char| {
+                    parts
+                        .get(k)
+                        .filter(|p| !p.is_empty())
+                        .map(|_| by_name[format!("{letter}{pos}").as_str()])
+                };
+                SliceItem::Slice(Slice::new(get(0, 'a'), get(1, 'b'), get(2, 'c')))
+            }
+        })
+        .collect()
+}
