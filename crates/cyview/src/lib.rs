@@ -48,6 +48,7 @@ pub mod abi;
 pub mod contig;
 pub mod copy;
 pub mod error;
+pub mod format;
 pub mod memory;
 pub mod slicing;
 pub mod validate;
