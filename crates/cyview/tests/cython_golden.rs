@@ -529,6 +529,24 @@ fn acquisition(release: &str) {
             t.skip("format string mismatch (checked by cyview-py)");
             continue;
         }
+        // The request flags and contiguity Cython's generated code passes.
+        let decl_specs: Vec<AxisSpec> = f["specs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| AxisSpec::from_flags(s.as_u64().unwrap() as u32).expect("a valid spec"))
+            .collect();
+        let writable = !f["decl"].as_str().unwrap().starts_with("const");
+        let flags_ok = validate::buffer_flags(&decl_specs, writable) as u64
+            == f["buf_flags"].as_u64().unwrap()
+            && validate::contiguity(&decl_specs).flag() as u64 == f["c_or_f"].as_u64().unwrap();
+        if !flags_ok {
+            t.record(
+                &case["id"],
+                Err(format!("flags/contiguity of {} differ: {f}", f["decl"])),
+            );
+            continue;
+        }
         let specs: Vec<AxisSpec> = f["specs"]
             .as_array()
             .unwrap()
@@ -710,6 +728,43 @@ macro_rules! per_release {
             $( #[test] fn $name() { $f($version) } )*
         }
     };
+}
+
+/// The request flags and contiguity flag of every declaration in the fixtures, against the
+/// values Cython's generated C passes to `__Pyx_ValidateAndInit_memviewslice`.
+fn request_flags(release: &str) {
+    let g = load(release);
+    let mut t = Tally::default();
+    for f in g["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f.get("buf_flags").is_some())
+    {
+        let specs: Vec<AxisSpec> = f["specs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| AxisSpec::from_flags(s.as_u64().unwrap() as u32).expect("a valid spec"))
+            .collect();
+        let writable = !f["decl"].as_str().unwrap().starts_with("const");
+        let (flags, cf) = (
+            validate::buffer_flags(&specs, writable),
+            validate::contiguity(&specs).flag(),
+        );
+        let result = if flags as u64 == f["buf_flags"].as_u64().unwrap()
+            && cf as u64 == f["c_or_f"].as_u64().unwrap()
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}: Rust flags {flags:#x} c_or_f {cf}, Cython {f}",
+                f["decl"]
+            ))
+        };
+        t.record(&f["name"], result);
+    }
+    t.finish("buffer request flags per declaration", release, 40);
 }
 
 // Named behaviours: each selects the golden cases that exercise one rule and compares
@@ -975,6 +1030,7 @@ per_release! {
     contiguity_matches_cython: contiguity;
     acquisition_checks_match_cython: acquisition;
     copies_match_cython: copies;
+    buffer_request_flags_match_cython: request_flags;
     empty_dimensions_match_cython: empty_dimensions;
     negative_and_zero_strides_match_cython: negative_and_zero_strides;
     step_zero_is_a_value_error_naming_the_axis: step_zero;
