@@ -58,3 +58,50 @@ def numpy_slice(arr, items):
         r = np.asarray(arr).__getitem__(numpy_items(items))
         r = np.asarray(r)
     return ('ok', r.__array_interface__['data'][0], list(r.shape), list(r.strides))
+
+
+def np_view(dtype, nbytes, offset, shape, strides, readonly):
+    """A NumPy view of a fresh block with any dtype (e.g. '<f8', '>f8', '<f4', '<i8'),
+    byte strides and offset; read-only when asked."""
+    mem = bytearray(bytes(range(256)) * (nbytes // 256 + 1))[:max(nbytes, 1)]
+    itemsize = np.dtype(dtype).itemsize
+    count = max((len(mem) - offset) // itemsize, 0)
+    base = np.frombuffer(mem, dtype=dtype, count=count, offset=offset)
+    a = np.lib.stride_tricks.as_strided(base, shape=tuple(shape), strides=tuple(strides))
+    if readonly:
+        a.setflags(write=False)
+    return a
+
+
+def structured(n, aligned):
+    """A NumPy structured array (a struct format string)."""
+    dt = np.dtype([('x', '<i4'), ('y', '<f8')], align=aligned)
+    return np.zeros(n, dtype=dt)
+
+
+def array_array(typecode, n):
+    import array
+    return array.array(typecode, range(n))
+
+
+def raw_bytes(kind, n):
+    data = bytes(range(n % 256)) * (n // 256 + 1)
+    data = data[:n]
+    if kind == 'bytes':
+        return data
+    if kind == 'bytearray':
+        return bytearray(data)
+    return memoryview(bytearray(data))
+
+
+def testbuffer(shape, fmt, flags):
+    """`_testbuffer.ndarray` with `flags` named as in _testbuffer (ND_FORTRAN, ND_PIL,
+    ND_WRITABLE, ND_GETBUF_FAIL)."""
+    n = 1
+    for e in shape:
+        n *= e
+    f = 0
+    for name in flags:
+        f |= getattr(_testbuffer, name)
+    items = [float(k) for k in range(n)] if fmt in ('d', 'f') else [k % 100 for k in range(n)]
+    return _testbuffer.ndarray(items, shape=list(shape), format=fmt, flags=f)

@@ -1,0 +1,190 @@
+// NOT YET COMPILED (not declared in lib.rs): acquisition mirroring
+// `__Pyx_ValidateAndInit_memviewslice`, waiting for `cyview::format::check_format` (the
+// PEP 3118 format matcher, in progress). Its conformance test is kept beside it in
+// `acquire_conformance.rs.txt` (to become tests/acquire.rs). Not part of any claim.
+//! Acquisition: `cdef double[:, ::1] v = obj` in Rust.
+
+use std::ffi::CStr;
+
+use cyview::format::{self, TypeInfo};
+use cyview::validate::{self, BufferInfo};
+use cyview::{AxisSpec, ErrorKind, MemviewSlice, Pod, View, MAX_DIMS};
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyMemoryError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// A declared typed memoryview: element type, one axis spec per dimension, and whether it
+/// is writable (not `const`).
+#[derive(Clone, Copy, Debug)]
+pub struct Declaration<'a> {
+    /// The element type.
+    pub dtype: &'a TypeInfo,
+    /// One spec per dimension (`double[:, ::1]` -> strided-follow, contiguous).
+    pub specs: &'a [AxisSpec],
+    /// `false` for a `const` declaration.
+    pub writable: bool,
+}
+
+impl<'a> Declaration<'a> {
+    /// A declaration.
+    pub const fn new(dtype: &'a TypeInfo, specs: &'a [AxisSpec], writable: bool) -> Self {
+        Declaration {
+            dtype,
+            specs,
+            writable,
+        }
+    }
+
+    /// The buffer request flags Cython passes for it.
+    pub fn flags(&self) -> u32 {
+        validate::buffer_flags(self.specs, self.writable)
+    }
+}
+
+/// Converts a cyview error into the Python exception Cython raises.
+fn to_py(e: cyview::Error) -> PyErr {
+    let msg = e.message().to_string();
+    match e.kind() {
+        ErrorKind::IndexError => PyIndexError::new_err(msg),
+        ErrorKind::TypeError => PyTypeError::new_err(msg),
+        ErrorKind::BufferError => PyBufferError::new_err(msg),
+        ErrorKind::MemoryError => PyMemoryError::new_err(msg),
+        _ => PyValueError::new_err(msg),
+    }
+}
+
+/// A buffer acquired and validated as Cython would, with the slice Cython would build.
+///
+/// Owns the exporter's buffer (and so a reference to the exporter): it is released exactly
+/// once, when this value is dropped, with the interpreter attached. Once acquired, the slice
+/// can be read without the GIL; as with any buffer, Python code may still write to the
+/// memory while it is held.
+pub struct AcquiredView {
+    /// Owned: filled by a successful `PyObject_GetBuffer`, released in `Drop`. Boxed so its
+    /// address (which `shape`/`strides` of some exporters point into) never moves.
+    buffer: Box<pyo3::ffi::Py_buffer>,
+    slice: MemviewSlice,
+    ndim: usize,
+}
+
+// SAFETY: the buffer is only released in `Drop`, which attaches to the interpreter first;
+// the slice is plain data. PyO3's own `PyBuffer` is Send + Sync for the same reasons.
+unsafe impl Send for AcquiredView {}
+// SAFETY: shared access only reads the slice.
+unsafe impl Sync for AcquiredView {}
+
+impl Drop for AcquiredView {
+    fn drop(&mut self) {
+        Python::attach(|_| {
+            // SAFETY: `buffer` was filled by a successful PyObject_GetBuffer and is released
+            // exactly once, here, with the interpreter attached.
+            unsafe { pyo3::ffi::PyBuffer_Release(&mut *self.buffer) }
+        });
+    }
+}
+
+impl AcquiredView {
+    /// The slice Cython's `__Pyx_init_memviewslice` builds (its `memview` is null: no
+    /// Cython memoryview object is involved).
+    pub fn slice(&self) -> &MemviewSlice {
+        &self.slice
+    }
+
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.ndim
+    }
+
+    /// Whether the exporter granted a read-only buffer.
+    pub fn readonly(&self) -> bool {
+        self.buffer.readonly != 0
+    }
+
+    /// A typed view of the elements.
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` when `size_of::<T>()` is not the buffer's item size.
+    pub fn view<T: Pod>(&self) -> PyResult<View<'_, T>> {
+        if std::mem::size_of::<T>() as isize != self.buffer.itemsize {
+            return Err(PyValueError::new_err(format!(
+                "element type has {} bytes, the buffer's items have {}",
+                std::mem::size_of::<T>(),
+                self.buffer.itemsize
+            )));
+        }
+        // SAFETY: the slice was built from a buffer the exporter granted and validated
+        // (strides, suboffsets), which stays valid until `self` drops; the borrow of `self`
+        // bounds the view's lifetime. The item size matches `T`.
+        unsafe { View::from_raw(self.slice, self.ndim) }.map_err(to_py)
+    }
+}
+
+/// Acquires `obj` as the declared memoryview, exactly as Cython's
+/// `__Pyx_ValidateAndInit_memviewslice` does when `obj` is not one of the module's own
+/// memoryview objects: `PyObject_GetBuffer` with the declaration's flags (the exporter's
+/// error propagates), then the number of dimensions, the format string, the item size, the
+/// per-axis strides and suboffsets and the contiguity (the last two only for a non-empty
+/// buffer).
+///
+/// # Errors
+///
+/// The exporter's exception, or Cython's `ValueError` for a failed check.
+pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<AcquiredView> {
+    // SAFETY: a zeroed Py_buffer is the documented initial state for PyObject_GetBuffer.
+    let mut buffer: Box<pyo3::ffi::Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
+    // SAFETY: `obj` is alive and the interpreter is attached (we hold a `Bound`); `buffer`
+    // is a valid out-parameter.
+    let rc =
+        unsafe { pyo3::ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *buffer, decl.flags() as i32) };
+    if rc != 0 {
+        return Err(PyErr::fetch(obj.py()));
+    }
+    // From here on `view` owns the buffer: every early return releases it through Drop.
+    let mut view = AcquiredView {
+        buffer,
+        slice: MemviewSlice::EMPTY,
+        ndim: 0,
+    };
+    let b = &*view.buffer;
+    let ndim = usize::try_from(b.ndim).unwrap_or(usize::MAX);
+    validate::check_ndim(ndim, decl.specs.len()).map_err(to_py)?;
+    if ndim > MAX_DIMS {
+        return Err(PyValueError::new_err("buffer has more than 8 dimensions"));
+    }
+    let fmt: &[u8] = if b.format.is_null() {
+        b"B"
+    } else {
+        // SAFETY: a non-null `format` of a granted buffer is a NUL-terminated string that
+        // lives as long as the buffer.
+        unsafe { CStr::from_ptr(b.format) }.to_bytes()
+    };
+    format::check_format(fmt, decl.dtype).map_err(to_py)?;
+    validate::check_itemsize(b.itemsize, decl.dtype.name, decl.dtype.size).map_err(to_py)?;
+    // SAFETY: the exporter granted the buffer with `ndim` dimensions: `shape` (never NULL
+    // for the flags Cython requests, which all include PyBUF_ND), `strides` and
+    // `suboffsets` (when non-NULL) point to `ndim` entries valid while the buffer is held.
+    let (shape, strides, suboffsets) = unsafe {
+        let part = |p: *mut isize| (!p.is_null()).then(|| std::slice::from_raw_parts(p, ndim));
+        (
+            part(b.shape).unwrap_or(&[]),
+            part(b.strides),
+            part(b.suboffsets),
+        )
+    };
+    if shape.len() != ndim {
+        return Err(PyBufferError::new_err("exporter gave no shape"));
+    }
+    let info = BufferInfo {
+        buf: b.buf.cast::<u8>(),
+        itemsize: b.itemsize,
+        len: b.len,
+        shape,
+        strides,
+        suboffsets,
+    };
+    validate::check_axes(&info, decl.specs, validate::contiguity(decl.specs)).map_err(to_py)?;
+    let slice = validate::init_slice(&info, std::ptr::null_mut()).map_err(to_py)?;
+    view.slice = slice;
+    view.ndim = ndim;
+    Ok(view)
+}
