@@ -1,7 +1,3 @@
-// NOT YET COMPILED (not declared in lib.rs): acquisition mirroring
-// `__Pyx_ValidateAndInit_memviewslice`, waiting for `cyview::format::check_format` (the
-// PEP 3118 format matcher, in progress). Its conformance test is kept beside it in
-// `acquire_conformance.rs.txt` (to become tests/acquire.rs). Not part of any claim.
 //! Acquisition: `cdef double[:, ::1] v = obj` in Rust.
 
 use std::ffi::CStr;
@@ -9,7 +5,9 @@ use std::ffi::CStr;
 use cyview::format::{self, TypeInfo};
 use cyview::validate::{self, BufferInfo};
 use cyview::{AxisSpec, ErrorKind, MemviewSlice, Pod, View, MAX_DIMS};
-use pyo3::exceptions::{PyBufferError, PyIndexError, PyMemoryError, PyTypeError, PyValueError};
+use pyo3::exceptions::{
+    PyBufferError, PyIndexError, PyMemoryError, PyOverflowError, PyTypeError, PyValueError,
+};
 use pyo3::prelude::*;
 
 /// A declared typed memoryview: element type, one axis spec per dimension, and whether it
@@ -48,6 +46,7 @@ fn to_py(e: cyview::Error) -> PyErr {
         ErrorKind::TypeError => PyTypeError::new_err(msg),
         ErrorKind::BufferError => PyBufferError::new_err(msg),
         ErrorKind::MemoryError => PyMemoryError::new_err(msg),
+        ErrorKind::OverflowError => PyOverflowError::new_err(msg),
         _ => PyValueError::new_err(msg),
     }
 }

@@ -1,15 +1,34 @@
 //! # cyview-py — the Python boundary of cyview
 //!
+//! * [`acquire`]: a view of any object with the buffer protocol, acquired exactly as
+//!   Cython's `__Pyx_ValidateAndInit_memviewslice` does for a [`Declaration`] (request
+//!   flags, ndim, format string, item size, per-axis checks, contiguity), with Cython's
+//!   exceptions.
 //! * [`RustBuffer`]: Rust-owned or foreign memory exposed through the buffer protocol with
 //!   any shape, strides, suboffsets, format and read-only flag, in a form Cython accepts;
 //!   it counts live exports and refuses to free its memory while any exists.
 //!
-//! Acquisition exactly as Cython's `__Pyx_ValidateAndInit_memviewslice` (the format-string
-//! matcher it needs is in progress in `cyview::format`) comes next.
+//! ```no_run
+//! use cyview::{format, AxisSpec};
+//! use cyview_py::{acquire, Declaration};
+//! use pyo3::prelude::*;
+//!
+//! Python::attach(|py| -> PyResult<()> {
+//!     let array = py.import("array")?.getattr("array")?.call1(("d", vec![1.0, 2.0, 3.0]))?;
+//!     // double[::1]
+//!     let decl = Declaration::new(&format::F64, &[AxisSpec::CONTIG_DIRECT], true);
+//!     let view = acquire(&array, &decl)?;
+//!     assert_eq!(view.view::<f64>()?.to_vec(), vec![1.0, 2.0, 3.0]);
+//!     Ok(())
+//! })
+//! .unwrap();
+//! ```
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![warn(missing_docs)]
 
+mod acquire;
 mod export;
 
+pub use acquire::{acquire, AcquiredView, Declaration};
 pub use export::{Element, RustBuffer};

@@ -17,6 +17,9 @@ pub enum ErrorKind {
     BufferError,
     /// Python's `MemoryError` (an allocation failed).
     MemoryError,
+    /// Python's `OverflowError` (CPython raises it where Cython formats a `char` above 0x7f
+    /// with `%c` in a format-string error).
+    OverflowError,
     /// Cython refuses to compile the expression (for example too many indices for the
     /// declared number of dimensions). The message is this crate's wording, since Cython's
     /// compile error names the declared C type, which this crate does not know.
@@ -32,6 +35,7 @@ impl ErrorKind {
             ErrorKind::TypeError => "TypeError",
             ErrorKind::BufferError => "BufferError",
             ErrorKind::MemoryError => "MemoryError",
+            ErrorKind::OverflowError => "OverflowError",
             ErrorKind::CompileError => "CompileError",
         }
     }

@@ -505,9 +505,9 @@ impl Undefined {
 /// The `ValueError` Cython raises, with its exact message, for example `Buffer dtype mismatch,
 /// expected 'double' but got 'float'`, `Buffer dtype mismatch, expected 'int' but got end in
 /// 'Point.y'`, `Does not understand character buffer dtype format string ('w')`. Where Cython
-/// raises `OverflowError` ([`Outcome::CharOutOfRange`]) this returns a `ValueError` with
-/// CPython's message [`OVERFLOW_MESSAGE`] (this crate's [`ErrorKind`](crate::ErrorKind) has no
-/// `OverflowError`); where Cython crashes or hangs ([`Undefined`]) a `ValueError` with
+/// raises `OverflowError` ([`Outcome::CharOutOfRange`]) this returns that kind with
+/// CPython's message [`OVERFLOW_MESSAGE`]; where Cython crashes or hangs ([`Undefined`]) a
+/// `ValueError` with
 /// [`Undefined::message`]. Use [`check_format_outcome`] to tell these apart.
 ///
 /// ```
@@ -523,7 +523,10 @@ pub fn check_format(format: &[u8], dtype: &TypeInfo) -> Result<(), Error> {
     match check_format_outcome(format, dtype) {
         Outcome::Accepted => Ok(()),
         Outcome::Raised(e) => Err(e),
-        Outcome::CharOutOfRange => Err(Error::value(OVERFLOW_MESSAGE)),
+        Outcome::CharOutOfRange => Err(Error::new(
+            crate::ErrorKind::OverflowError,
+            OVERFLOW_MESSAGE,
+        )),
         Outcome::Undefined(u) => Err(Error::value(u.message())),
     }
 }

@@ -239,8 +239,10 @@ fn golden(release: &str) {
             match (&outcome, check_format(fmt, ty)) {
                 (Outcome::Accepted, Ok(())) => {}
                 (Outcome::Raised(e), Err(f)) if *e == f => {}
-                (Outcome::CharOutOfRange | Outcome::Undefined(_), Err(f))
-                    if f.kind() == cyview::ErrorKind::ValueError => {}
+                (Outcome::CharOutOfRange, Err(f))
+                    if f.kind() == cyview::ErrorKind::OverflowError
+                        && f.message() == OVERFLOW_MESSAGE => {}
+                (Outcome::Undefined(_), Err(f)) if f.kind() == cyview::ErrorKind::ValueError => {}
                 (o, r) => failures.push(format!("{name} {fmt:?}: outcome {o:?} but {r:?}")),
             }
         }

@@ -22,8 +22,12 @@ use support::{read_buffer, report, with_python};
 /// (recorded in the golden vectors of the same release).
 fn declarations() -> Vec<(String, String, Vec<AxisSpec>)> {
     let release = support::cython_release();
-    let path = format!("{}/crates/cyview/tests/golden/cython-{release}.json", env!("CARGO_MANIFEST_DIR"));
-    let g: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("golden vectors")).unwrap();
+    let path = format!(
+        "{}/crates/cyview/tests/golden/cython-{release}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let g: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("golden vectors")).unwrap();
     g["functions"]
         .as_array()
         .unwrap()
@@ -36,7 +40,11 @@ fn declarations() -> Vec<(String, String, Vec<AxisSpec>)> {
                 .iter()
                 .map(|s| AxisSpec::from_flags(s.as_u64().unwrap() as u32).unwrap())
                 .collect();
-            (f["name"].as_str().unwrap().to_string(), f["decl"].as_str().unwrap().to_string(), specs)
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["decl"].as_str().unwrap().to_string(),
+                specs,
+            )
         })
         .collect()
 }
@@ -45,9 +53,16 @@ fn declarations() -> Vec<(String, String, Vec<AxisSpec>)> {
 fn exporter() -> impl Strategy<Value = String> {
     let shape = proptest::collection::vec(0usize..=4, 1..=3);
     let np = (
-        prop_oneof![Just("<f8"), Just(">f8"), Just("<f4"), Just("<i8"), Just("<i4"), Just("<u1")],
+        prop_oneof![
+            Just("<f8"),
+            Just(">f8"),
+            Just("<f4"),
+            Just("<i8"),
+            Just("<i4"),
+            Just("<u1")
+        ],
         shape.clone(),
-        proptest::collection::vec(prop_oneof![4 => (-3isize..=3), 1 => -20isize..=20], 3),
+        proptest::collection::vec(prop_oneof![4 => -3isize..=3, 1 => -20isize..=20], 3),
         any::<bool>(),
         any::<bool>(),
     )
@@ -62,7 +77,11 @@ fn exporter() -> impl Strategy<Value = String> {
             if !shape.contains(&0) {
                 for (&n, &s) in shape.iter().zip(&strides) {
                     let d = (n as isize - 1) * s;
-                    if d < 0 { lo += d } else { hi += d }
+                    if d < 0 {
+                        lo += d
+                    } else {
+                        hi += d
+                    }
                 }
             }
             let offset = -lo;
@@ -73,7 +92,10 @@ fn exporter() -> impl Strategy<Value = String> {
     let tb = (
         shape.clone(),
         prop_oneof![Just("d"), Just("f"), Just("q")],
-        proptest::sample::subsequence(vec!["ND_FORTRAN", "ND_PIL", "ND_WRITABLE", "ND_GETBUF_FAIL"], 0..=3),
+        proptest::sample::subsequence(
+            vec!["ND_FORTRAN", "ND_PIL", "ND_WRITABLE", "ND_GETBUF_FAIL"],
+            0..=3,
+        ),
     )
         .prop_map(|(shape, fmt, flags)| {
             let shape: Vec<usize> = shape.iter().map(|&n| n.max(1)).collect();
@@ -97,56 +119,95 @@ fn eval<'py>(py: Python<'py>, expr: &str) -> PyResult<Bound<'py, PyAny>> {
 }
 
 fn err_of(py: Python<'_>, e: &PyErr) -> (String, String) {
-    let kind = e.get_type(py).name().map(|n| n.to_string()).unwrap_or_default();
-    (kind, e.value(py).str().map(|s| s.to_string()).unwrap_or_default())
+    let kind = e
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    (
+        kind,
+        e.value(py).str().map(|s| s.to_string()).unwrap_or_default(),
+    )
 }
 
 #[test]
 fn acquisition_matches_cython() {
     let decls = declarations();
     assert!(decls.len() >= 40);
-    let cases: u32 = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(5000);
+    let cases: u32 = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5000);
     let run = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config {
         cases,
-        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct(
-            "proptest-regressions/acquire.txt",
-        ))),
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(
+                "proptest-regressions/acquire.txt",
+            ),
+        )),
         ..Config::default()
     });
-    let result = runner.run(&(exporter(), any::<prop::sample::Index>()), |(expr, pick)| {
-        let (name, decl_text, specs) = &decls[pick.index(decls.len())];
-        let decl = Declaration::new(&format::F64, specs, !decl_text.starts_with("const"));
-        with_python(|py| {
-            let obj = eval(py, &expr).map_err(|e| TestCaseError::fail(format!("{expr}: {e}")))?;
-            let module = py.import("live_validate").unwrap();
-            let cy = module.getattr(name.as_str()).unwrap().call1((obj.clone(),));
-            let rust = acquire(&obj, &decl);
-            let what = format!("cdef {decl_text} v = {expr}");
-            match (cy, rust) {
-                (Ok(r), Ok(v)) => {
-                    let cb = read_buffer(&r).map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
-                    let c = cb.cython_slice();
-                    let s = v.slice();
-                    let n = v.ndim();
-                    prop_assert_eq!(cb.ndim, n, "{}", what);
-                    prop_assert_eq!(c.data, s.data, "{}", what);
-                    prop_assert_eq!(&c.shape[..n], &s.shape[..n], "{}", what);
-                    prop_assert_eq!(&c.strides[..n], &s.strides[..n], "{}", what);
-                    prop_assert_eq!(&c.suboffsets[..n], &s.suboffsets[..n], "{}", what);
+    let result = runner.run(
+        &(exporter(), any::<prop::sample::Index>()),
+        |(expr, pick)| {
+            let (name, decl_text, specs) = &decls[pick.index(decls.len())];
+            // Cython names a const element type `const double` in its messages.
+            static CONST_F64: format::TypeInfo = format::TypeInfo {
+                name: "const double",
+                ..format::F64
+            };
+            let is_const = decl_text.starts_with("const");
+            let dtype = if is_const { &CONST_F64 } else { &format::F64 };
+            let decl = Declaration::new(dtype, specs, !is_const);
+            with_python(|py| {
+                let obj =
+                    eval(py, &expr).map_err(|e| TestCaseError::fail(format!("{expr}: {e}")))?;
+                let module = py.import("live_validate").unwrap();
+                let cy = module.getattr(name.as_str()).unwrap().call1((obj.clone(),));
+                let rust = acquire(&obj, &decl);
+                let what = format!("cdef {decl_text} v = {expr}");
+                match (cy, rust) {
+                    (Ok(r), Ok(v)) => {
+                        let cb = read_buffer(&r)
+                            .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
+                        let c = cb.cython_slice();
+                        let s = v.slice();
+                        let n = v.ndim();
+                        prop_assert_eq!(cb.ndim, n, "{}", what);
+                        prop_assert_eq!(c.data, s.data, "{}", what);
+                        prop_assert_eq!(&c.shape[..n], &s.shape[..n], "{}", what);
+                        prop_assert_eq!(&c.strides[..n], &s.strides[..n], "{}", what);
+                        prop_assert_eq!(&c.suboffsets[..n], &s.suboffsets[..n], "{}", what);
+                    }
+                    (Err(e), Err(r)) => {
+                        prop_assert_eq!(err_of(py, &e), err_of(py, &r), "{}", what);
+                    }
+                    (Ok(_), Err(r)) => {
+                        return Err(TestCaseError::fail(format!(
+                            "{what}: Cython accepts, Rust {:?}",
+                            err_of(py, &r)
+                        )))
+                    }
+                    (Err(e), Ok(_)) => {
+                        return Err(TestCaseError::fail(format!(
+                            "{what}: Cython {:?}, Rust accepts",
+                            err_of(py, &e)
+                        )))
+                    }
                 }
-                (Err(e), Err(r)) => {
-                    prop_assert_eq!(err_of(py, &e), err_of(py, &r), "{}", what);
-                }
-                (Ok(_), Err(r)) => return Err(TestCaseError::fail(format!("{what}: Cython accepts, Rust {:?}", err_of(py, &r)))),
-                (Err(e), Ok(_)) => return Err(TestCaseError::fail(format!("{what}: Cython {:?}, Rust accepts", err_of(py, &e)))),
-            }
-            run.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        })
-    });
+                run.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+        },
+    );
     let n = run.load(Ordering::Relaxed);
-    report("acquisition", n, n - usize::from(result.is_err()).min(n), usize::from(result.is_err()));
+    report(
+        "acquisition",
+        n,
+        n - usize::from(result.is_err()).min(n),
+        usize::from(result.is_err()),
+    );
     if let Err(e) = result {
         panic!("acquisition: {e}");
     }
