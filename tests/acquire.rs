@@ -10,44 +10,12 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cyview::{format, AxisSpec};
+use cyview::format;
 use cyview_py::{acquire, Declaration};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
-use serde_json::Value;
-use support::{read_buffer, report, with_python};
-
-/// The acquisition functions of the fixtures with the specs Cython's generated C passes
-/// (recorded in the golden vectors of the same release).
-fn declarations() -> Vec<(String, String, Vec<AxisSpec>)> {
-    let release = support::cython_release();
-    let path = format!(
-        "{}/crates/cyview/tests/golden/cython-{release}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let g: Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("golden vectors")).unwrap();
-    g["functions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f.get("buf_flags").is_some())
-        .map(|f| {
-            let specs = f["specs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| AxisSpec::from_flags(s.as_u64().unwrap() as u32).unwrap())
-                .collect();
-            (
-                f["name"].as_str().unwrap().to_string(),
-                f["decl"].as_str().unwrap().to_string(),
-                specs,
-            )
-        })
-        .collect()
-}
+use support::{declarations, read_buffer, report, with_python};
 
 /// A buffer exporter, as a Python expression over `live_support` (`ls`) and `live_core`.
 fn exporter() -> impl Strategy<Value = String> {

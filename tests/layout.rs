@@ -437,16 +437,14 @@ fn rust_to_cython_by_value_keeps_every_byte() {
     let mut out = [GUARD; 2 * SLICE_SIZE];
     let written = with_python(|py| {
         let f = capi_function(py, "layout_slice_to_bytes", TO_BYTES_SIGNATURE);
-        // SAFETY: the capsule's name is the C signature `size_t (__Pyx_memviewslice,
-        // char *)`, which `SliceToBytes` spells in Rust (a repr(C) `MemviewSlice` by value,
-        // `char *`, `size_t` result); a function pointer and a data pointer have the same
-        // size and representation on this target.
+        // The capsule's name is the C signature `size_t (__Pyx_memviewslice, char *)`, which
+        // `SliceToBytes` spells in Rust (repr(C) `MemviewSlice` by value, `char *`, `size_t`).
+        // SAFETY: matching signature; function and data pointers have the same representation.
         let f: SliceToBytes =
             unsafe { std::mem::transmute::<*mut c_void, SliceToBytes>(f.as_ptr()) };
-        // SAFETY: `f` is the Cython function; it copies `sizeof(__Pyx_memviewslice)` bytes
-        // into `out`, which holds twice `size_of::<MemviewSlice>()` (the guard catches a
-        // larger C struct); the slice argument is borrowed and never dereferenced (the
-        // generated C only tests `memview != NULL`, which the pattern satisfies).
+        // `f` copies `sizeof(__Pyx_memviewslice)` bytes; the generated C only tests
+        // `memview != NULL` (true for the pattern) and never dereferences the slice.
+        // SAFETY: `out` holds twice `size_of::<MemviewSlice>()` bytes (a guard for a larger C struct).
         unsafe { f(slice, out.as_mut_ptr().cast::<c_char>()) }
     });
     check.eq(
@@ -473,17 +471,14 @@ fn cython_to_rust_by_value_keeps_every_byte() {
     let sent = Aligned(pattern());
     let received = with_python(|py| {
         let f = capi_function(py, "layout_slice_from_bytes", FROM_BYTES_SIGNATURE);
-        // SAFETY: the capsule's name is the C signature `__Pyx_memviewslice (char const
-        // *)`, which `SliceFromBytes` spells in Rust (a repr(C) `MemviewSlice` returned by
-        // value); a function pointer and a data pointer have the same size and
-        // representation on this target.
+        // The capsule's name is the C signature `__Pyx_memviewslice (char const *)`, which
+        // `SliceFromBytes` spells in Rust (a repr(C) `MemviewSlice` returned by value).
+        // SAFETY: matching signature; function and data pointers have the same representation.
         let f: SliceFromBytes =
             unsafe { std::mem::transmute::<*mut c_void, SliceFromBytes>(f.as_ptr()) };
-        // SAFETY: `f` reads `sizeof(__Pyx_memviewslice)` bytes at the pointer, which points
-        // at `SLICE_SIZE` initialised bytes aligned to 16 (the struct's alignment is 8; the
-        // sizes are equal, checked by `memview_slice_layout_matches_bindgen_and_clang`); it
-        // returns the slice without touching the memoryview it names (the generated C only
-        // tests `memview != NULL`, which the pattern satisfies).
+        // Sizes are equal (checked by `memview_slice_layout_matches_bindgen_and_clang`); the
+        // generated C only tests `memview != NULL` (true for the pattern), never dereferences.
+        // SAFETY: `f` reads `sizeof(__Pyx_memviewslice)` bytes at `SLICE_SIZE` initialised bytes aligned to 16.
         unsafe { f(sent.0.as_ptr().cast::<c_char>()) }
     });
     compare_fields(

@@ -506,10 +506,9 @@ fn children(parent: CXCursor) -> Vec<CXCursor> {
         _parent: CXCursor,
         data: CXClientData,
     ) -> CXChildVisitResult {
+        // libclang calls back synchronously on this thread; pushing only unwinds on OOM (abort).
         // SAFETY: `data` is the `&mut Vec<CXCursor>` passed to `clang_visitChildren` below,
-        // which is alive and not otherwise borrowed during the visit (libclang calls back
-        // synchronously, on this thread). Pushing cannot unwind except on allocation failure,
-        // which aborts.
+        // alive and not otherwise borrowed during the visit.
         let out = unsafe { &mut *data.cast::<Vec<CXCursor>>() };
         out.push(cursor);
         CXChildVisit_Continue

@@ -272,11 +272,10 @@ impl RustBuffer {
         }
         let len = s.shape.iter().fold(s.itemsize, |a, &n| a.wrapping_mul(n));
         let offset = s.offset;
-        // SAFETY: CPython passes a valid, writable `view`. The pointers stored in it (shape,
-        // strides, suboffsets, format) point into `State`'s boxed slices and CString, which
-        // do not move or change while `exports > 0` (release is refused, and no method
-        // replaces them); `obj` receives a new strong reference, released by CPython's
-        // PyBuffer_Release.
+        // The stored shape/strides/suboffsets/format point into `State`'s boxes and CString,
+        // which no method moves or replaces while `exports > 0` (release is refused).
+        // SAFETY: CPython passes a valid, writable `view`; those pointers stay valid while
+        // exported; `obj` gets a new strong reference that PyBuffer_Release drops.
         unsafe {
             (*view).buf = base.wrapping_offset(offset).cast();
             (*view).len = len;
