@@ -7,6 +7,8 @@
 //! - `CYVIEW_CYTHON_VERSION`: the Cython release, `x.y.z`;
 //! - `CYVIEW_SITE_PACKAGES`: the selected Python's site-packages;
 //! - `CYVIEW_PYTHON_VERSION`: the selected Python's version, `x.y.z`;
+//! - `CYVIEW_PYTHON_EXE`: the selected Python executable;
+//! - `CYVIEW_ACQUIRE_C`: the C file Cython generated for `live_acquire.pyx`;
 //!
 //! and writes `$OUT_DIR/cython_layouts.rs` (bindgen's types, for `include!`) and
 //! `$OUT_DIR/cython_layouts.json` (clang's numbers, a `cyview_build::Layouts`).
@@ -53,6 +55,15 @@ fn run() -> Result<(), Error> {
         python.site_packages().display()
     );
     println!("cargo:rustc-env=CYVIEW_PYTHON_VERSION={}", python.version());
+    println!(
+        "cargo:rustc-env=CYVIEW_PYTHON_EXE={}",
+        python.executable().display()
+    );
+    // The acquisition tests read each declaration's specs from Cython's own output.
+    println!(
+        "cargo:rustc-env=CYVIEW_ACQUIRE_C={}",
+        built.require("live_acquire")?.c_file().display()
+    );
     embed_the_same_libpython(&python);
     let cached = built.modules().iter().filter(|m| m.from_cache()).count();
     println!(

@@ -105,3 +105,24 @@ def testbuffer(shape, fmt, flags):
         f |= getattr(_testbuffer, name)
     items = [float(k) for k in range(n)] if fmt in ('d', 'f') else [k % 100 for k in range(n)]
     return _testbuffer.ndarray(items, shape=list(shape), format=fmt, flags=f)
+
+
+def acquire_specs(c_path, names):
+    """Per acquisition function of the generated C at `c_path`: (specs, buffer flags,
+    ndim), as Cython's C passes them to __Pyx_ValidateAndInit_memviewslice."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'golden'))
+    import cspecs
+    with open(c_path) as fh:
+        c = fh.read()
+    found = cspecs.all_function_specs(c, names)
+    return [(found[n]['specs'], found[n]['buf_flags'], found[n]['ndim']) for n in names]
+
+
+def np_any(dtype, nbytes, offset, shape, strides, readonly):
+    """`np_view` for any NumPy dtype string, including structured ones given as a list of
+    (name, format) pairs with an `align` flag: ('struct', fields, align)."""
+    if isinstance(dtype, tuple):
+        dtype = np.dtype(list(dtype[1]), align=dtype[2])
+    return np_view(dtype, nbytes, offset, shape, strides, readonly)

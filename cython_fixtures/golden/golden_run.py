@@ -29,6 +29,7 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import cspecs  # noqa: E402
 import gen_pyx  # noqa: E402
 
 # ===================================================================== ctypes
@@ -50,30 +51,12 @@ _Release = ctypes.pythonapi.PyBuffer_Release
 _Release.argtypes = [POINTER(Py_buffer)]
 _Release.restype = None
 
-PyBUF_WRITABLE = 0x0001
-PyBUF_FORMAT = 0x0004
-PyBUF_ND = 0x0008
-PyBUF_STRIDES = 0x0010 | PyBUF_ND
-PyBUF_C_CONTIGUOUS = 0x0020 | PyBUF_STRIDES
-PyBUF_F_CONTIGUOUS = 0x0040 | PyBUF_STRIDES
-PyBUF_ANY_CONTIGUOUS = 0x0080 | PyBUF_STRIDES
-PyBUF_INDIRECT = 0x0100 | PyBUF_STRIDES
+from cspecs import (  # noqa: E402,F401  (the flag names are used below)
+    C_CONSTANTS, PyBUF_ANY_CONTIGUOUS, PyBUF_C_CONTIGUOUS, PyBUF_F_CONTIGUOUS, PyBUF_FORMAT,
+    PyBUF_INDIRECT, PyBUF_ND, PyBUF_STRIDES, PyBUF_WRITABLE)
+
 PyBUF_FULL_RO = PyBUF_INDIRECT | PyBUF_FORMAT          # 0x11c
 PyBUF_RECORDS_RO = PyBUF_STRIDES | PyBUF_FORMAT        # 0x1c
-C_CONSTANTS = {
-    'PyBUF_SIMPLE': 0, 'PyBUF_WRITABLE': PyBUF_WRITABLE, 'PyBUF_FORMAT': PyBUF_FORMAT,
-    'PyBUF_ND': PyBUF_ND, 'PyBUF_STRIDES': PyBUF_STRIDES,
-    'PyBUF_C_CONTIGUOUS': PyBUF_C_CONTIGUOUS, 'PyBUF_F_CONTIGUOUS': PyBUF_F_CONTIGUOUS,
-    'PyBUF_ANY_CONTIGUOUS': PyBUF_ANY_CONTIGUOUS, 'PyBUF_INDIRECT': PyBUF_INDIRECT,
-    'PyBUF_CONTIG': PyBUF_ND | PyBUF_WRITABLE, 'PyBUF_CONTIG_RO': PyBUF_ND,
-    'PyBUF_STRIDED': PyBUF_STRIDES | PyBUF_WRITABLE, 'PyBUF_STRIDED_RO': PyBUF_STRIDES,
-    'PyBUF_RECORDS': PyBUF_STRIDES | PyBUF_WRITABLE | PyBUF_FORMAT,
-    'PyBUF_RECORDS_RO': PyBUF_RECORDS_RO,
-    'PyBUF_FULL': PyBUF_INDIRECT | PyBUF_WRITABLE | PyBUF_FORMAT, 'PyBUF_FULL_RO': PyBUF_FULL_RO,
-    '__Pyx_MEMVIEW_DIRECT': 1, '__Pyx_MEMVIEW_PTR': 2, '__Pyx_MEMVIEW_FULL': 4,
-    '__Pyx_MEMVIEW_CONTIG': 8, '__Pyx_MEMVIEW_STRIDED': 16, '__Pyx_MEMVIEW_FOLLOW': 32,
-    '__Pyx_IS_C_CONTIG': 1, '__Pyx_IS_F_CONTIG': 2,
-}
 
 MAX_ELEMENTS = 20000     # never enumerate more elements than this for one view
 
@@ -1327,52 +1310,16 @@ def _value_grid(tok):
 def parse_validate_specs(build):
     """Read axes_specs / c_or_f flag / buffer flags that the generated C passes
     to __Pyx_ValidateAndInit_memviewslice for each acq_* function."""
-    import re
     with open(os.path.join(build, 'golden_validate.c')) as fh:
         c = fh.read()
-    conv = {}
-    # The definition is indented; its closing brace is at column 0 (0.29-3.1) or at the
-    # definition's own indentation (3.2+).
-    for m in re.finditer(r'^([ \t]*)static CYTHON_INLINE __Pyx_memviewslice (__Pyx_PyObject_to_MemoryviewSlice_\w+)'
-                         r'\(PyObject \*obj, int writable_flag\) \{(.*?)\n(?:\1)?\}', c, re.S | re.M):
-        body = m.group(3)
-        specs = re.search(r'int axes_specs\[\] = \{ (.*?) \};', body).group(1)
-        call = re.search(r'__Pyx_ValidateAndInit_memviewslice\(axes_specs, (.*?),\s*(.*?) \| writable_flag, (\d+),',
-                         body, re.S)
-        spec_list = [_eval_c(s) for s in _split_top(specs)]
-        conv[m.group(2)] = (spec_list, _eval_c(call.group(1)), _eval_c(call.group(2)), int(call.group(3)))
     out = {}
+    found = cspecs.all_function_specs(c, [f['name'] for f in gen_pyx.validate_funcs()])
     for f in gen_pyx.validate_funcs():
-        m = re.search(r'static PyObject \*__pyx_pf_\w*?_\d*%s\([^)]*\) \{(.*?)\n\}' % f['name'], c, re.S)
-        body = m.group(0)
-        call = re.search(r'(__Pyx_PyObject_to_MemoryviewSlice_\w+)\(__pyx_v_obj, (\w+)\)', body)
-        specs, cf, bf, nd = conv[call.group(1)]
-        wf = _eval_c(call.group(2))
-        assert nd == f['ndim']
-        out[f['name']] = {'specs': specs, 'c_or_f': cf, 'buf_flags': bf | wf,
-                          'converter': call.group(1)}
+        r = found[f['name']]
+        assert r['ndim'] == f['ndim']
+        out[f['name']] = {'specs': r['specs'], 'c_or_f': r['c_or_f'], 'buf_flags': r['buf_flags'],
+                          'converter': r['converter']}
     return out
-
-
-def _split_top(s):
-    parts, depth, cur = [], 0, ''
-    for ch in s:
-        if ch == '(':
-            depth += 1
-        elif ch == ')':
-            depth -= 1
-        if ch == ',' and depth == 0:
-            parts.append(cur.strip())
-            cur = ''
-        else:
-            cur += ch
-    if cur.strip():
-        parts.append(cur.strip())
-    return parts
-
-
-def _eval_c(expr):
-    return int(eval(expr, {'__builtins__': {}}, dict(C_CONSTANTS)))
 
 
 # ======================================================================= main
