@@ -126,3 +126,21 @@ def np_any(dtype, nbytes, offset, shape, strides, readonly):
     if isinstance(dtype, tuple):
         dtype = np.dtype(list(dtype[1]), align=dtype[2])
     return np_view(dtype, nbytes, offset, shape, strides, readonly)
+
+
+def element_values(mv, ndim):
+    """Every element of `mv` (a Cython memoryview object) read with Python-level indexing,
+    in C order, each as a list of floats: a number [v], a complex [re, im], a struct (dict)
+    its fields' values in order."""
+    import itertools
+    shape = mv.shape[:ndim]
+    out = []
+    for idx in itertools.product(*[range(n) for n in shape]):
+        v = mv[idx] if ndim else mv[()]
+        if isinstance(v, dict):
+            out.append([float(x) for x in v.values()])
+        elif isinstance(v, complex):
+            out.append([v.real, v.imag])
+        else:
+            out.append([float(v)])
+    return out

@@ -13,12 +13,11 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cyview::{format, struct_type_info, AxisSpec};
 use cyview_py::{acquire, Declaration};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
-use support::{read_buffer, report, with_python};
+use support::{acquire_declarations, read_buffer, report, with_python};
 
 /// NumPy dtypes of the exporters: (dtype as `ls.np_any` takes it, item size).
 const NP_DTYPES: &[(&str, isize)] = &[
@@ -173,97 +172,6 @@ fn err_of(py: Python<'_>, e: &PyErr) -> (String, String) {
         kind,
         e.value(py).str().map(|s| s.to_string()).unwrap_or_default(),
     )
-}
-
-/// `cdef struct Pair: int x; double y` of live_acquire.pyx.
-#[repr(C)]
-struct Pair {
-    x: i32,
-    y: f64,
-}
-
-/// `cdef packed struct PPair: int x; double y` of live_acquire.pyx.
-#[repr(C, packed)]
-struct PPair {
-    x: i32,
-    y: f64,
-}
-
-/// One declaration of live_acquire.pyx with its specs and request flags as the release's C
-/// has them.
-struct Decl {
-    name: String,
-    text: String,
-    dtype: &'static format::TypeInfo,
-    /// The element type as declared, without `const`.
-    dtype_name: String,
-    specs: Vec<AxisSpec>,
-    writable: bool,
-    flags: u32,
-}
-
-fn dtype_of(name: &str, is_const: bool) -> &'static format::TypeInfo {
-    const PAIR: &format::TypeInfo =
-        struct_type_info!(Pair as "Pair" { x: &format::INT, y: &format::DOUBLE });
-    const PPAIR: &format::TypeInfo =
-        struct_type_info!(packed PPair as "PPair" { x: &format::INT, y: &format::DOUBLE });
-    let base: &'static format::TypeInfo = match name {
-        "double" => &format::DOUBLE,
-        "float" => &format::FLOAT,
-        "int" => &format::INT,
-        "long long" => &format::LONG_LONG,
-        "unsigned char" => &format::UNSIGNED_CHAR,
-        "short" => &format::SHORT,
-        "double complex" => &format::DOUBLE_COMPLEX,
-        "float complex" => &format::FLOAT_COMPLEX,
-        "Pair" => PAIR,
-        "PPair" => PPAIR,
-        other => panic!("live_acquire.json: unknown dtype {other}"),
-    };
-    if !is_const {
-        return base;
-    }
-    // Cython names a const element type `const <name>` in its messages.
-    let name: &'static str = Box::leak(format!("const {}", base.name).into_boxed_str());
-    Box::leak(Box::new(base.named(name)))
-}
-
-fn acquire_declarations() -> Vec<Decl> {
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/cython_fixtures/live_acquire.json"
-        ))
-        .expect("live_acquire.json"),
-    )
-    .unwrap();
-    let meta = meta.as_array().unwrap();
-    let names: Vec<&str> = meta.iter().map(|m| m["name"].as_str().unwrap()).collect();
-    let found: Vec<(Vec<u32>, u32, usize)> = with_python(|py| {
-        py.import("live_support")?
-            .call_method1("acquire_specs", (env!("CYVIEW_ACQUIRE_C"), names.clone()))?
-            .extract()
-    })
-    .expect("specs from the generated C");
-    meta.iter()
-        .zip(found)
-        .map(|(m, (specs, flags, ndim))| {
-            let is_const = m["const"].as_bool().unwrap();
-            assert_eq!(ndim as u64, m["ndim"].as_u64().unwrap());
-            Decl {
-                name: m["name"].as_str().unwrap().to_string(),
-                text: m["decl"].as_str().unwrap().to_string(),
-                dtype: dtype_of(m["dtype"].as_str().unwrap(), is_const),
-                dtype_name: m["dtype"].as_str().unwrap().to_string(),
-                specs: specs
-                    .iter()
-                    .map(|&f| AxisSpec::from_flags(f).expect("a spec Cython emits"))
-                    .collect(),
-                writable: !is_const,
-                flags,
-            }
-        })
-        .collect()
 }
 
 /// The request flags cyview computes are the ones each release's C passes, for every

@@ -1,43 +1,212 @@
-//! Export: Rust-owned memory (`cyview_py::RustBuffer`) acquired by Cython's own
-//! `cdef <decl> v = obj` for every declaration of the fixtures. Cython must see exactly the
-//! element addresses Rust reports (contiguous, strided, negative and zero strides,
-//! read-only), refuse exactly where the exporter's flags and cyview's acquisition checks
-//! say, with the same messages; export counts and refcounts return to their start.
+//! Export: Rust-owned memory (`cyview_py::RustBuffer`) of ten element types (`f64`, `f32`,
+//! `i32`, `i64`, `u8`, `i16`, `Complex<f64>`, `Complex<f32>`, a struct and a packed struct)
+//! in direct layouts (contiguous, strided, negative and zero strides, read-only) and
+//! PIL-style indirect ones (a pointer table over separately allocated rows), acquired by
+//! Cython's own `cdef <decl> v = obj` for the declarations of `live_acquire.pyx`. Cython must
+//! accept exactly when `cyview_py::acquire` does (or fail with the same exception and
+//! message), see the same slice, reach exactly the element addresses the `RustBuffer`
+//! reports (`element_ptr`) and read the values Rust wrote; export counts and refcounts
+//! return to their start.
 
 mod support;
 
-use cyview::validate::{self, BufferInfo};
-use cyview_py::RustBuffer;
+use cyview_py::{acquire, Declaration, Element, RustBuffer};
+use num_complex::{Complex32, Complex64};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
-use support::{declarations, element_addresses, read_buffer, report, with_python};
+use support::{
+    acquire_declarations, element_addresses, read_buffer, report, with_python, PPair, Pair,
+};
 
-#[derive(Clone, Debug)]
-struct Layout {
-    shape: Vec<usize>,
-    strides: Vec<isize>,
-    offset: usize,
-    len: usize,
-    readonly: bool,
+/// The element types and, for element number `k` of the memory, the value Rust writes and
+/// that value as Python reads it (a list of floats: number, [re, im], struct fields).
+trait TestElement: Element {
+    fn of(k: usize) -> Self;
+    fn floats(k: usize) -> Vec<f64>;
 }
 
-fn layout() -> impl Strategy<Value = Layout> {
-    (1usize..=3)
+macro_rules! numeric {
+    ($($t:ty => $m:expr),*) => { $(
+        impl TestElement for $t {
+            fn of(k: usize) -> Self { (k % $m) as $t }
+            fn floats(k: usize) -> Vec<f64> { vec![(k % $m) as f64] }
+        }
+    )* };
+}
+numeric!(f64 => 1 << 20, f32 => 1 << 20, i32 => 1 << 20, i64 => 1 << 20, u8 => 251, i16 => 30011);
+
+impl TestElement for Complex64 {
+    fn of(k: usize) -> Self {
+        Complex64::new(k as f64, -(k as f64) / 2.0)
+    }
+    fn floats(k: usize) -> Vec<f64> {
+        vec![k as f64, -(k as f64) / 2.0]
+    }
+}
+impl TestElement for Complex32 {
+    fn of(k: usize) -> Self {
+        Complex32::new(k as f32, -(k as f32) / 2.0)
+    }
+    fn floats(k: usize) -> Vec<f64> {
+        vec![k as f64, -(k as f64) / 2.0]
+    }
+}
+impl TestElement for Pair {
+    fn of(k: usize) -> Self {
+        Pair {
+            x: -(k as i32),
+            y: k as f64 + 0.25,
+        }
+    }
+    fn floats(k: usize) -> Vec<f64> {
+        vec![-(k as f64), k as f64 + 0.25]
+    }
+}
+impl TestElement for PPair {
+    fn of(k: usize) -> Self {
+        PPair {
+            x: -(k as i32),
+            y: k as f64 + 0.25,
+        }
+    }
+    fn floats(k: usize) -> Vec<f64> {
+        vec![-(k as f64), k as f64 + 0.25]
+    }
+}
+
+const DTYPES: &[&str] = &[
+    "double",
+    "float",
+    "int",
+    "long long",
+    "unsigned char",
+    "short",
+    "double complex",
+    "float complex",
+    "Pair",
+    "PPair",
+];
+
+/// Where the elements are: strides and offset in items over one allocation, or a table of
+/// row pointers.
+#[derive(Clone, Debug)]
+enum Geometry {
+    Direct {
+        shape: Vec<usize>,
+        /// Strides in items (the buffer's byte strides are these times the item size).
+        strides: Vec<isize>,
+        /// The first element's item number in the allocation.
+        offset: usize,
+        len: usize,
+    },
+    Indirect {
+        rows: usize,
+        row_shape: Vec<usize>,
+    },
+}
+
+impl Geometry {
+    fn shape(&self) -> Vec<usize> {
+        match self {
+            Geometry::Direct { shape, .. } => shape.clone(),
+            Geometry::Indirect { rows, row_shape } => std::iter::once(*rows)
+                .chain(row_shape.iter().copied())
+                .collect(),
+        }
+    }
+
+    /// The element number (`k` of `TestElement::of`) at `index`.
+    fn element(&self, index: &[usize]) -> usize {
+        match self {
+            Geometry::Direct {
+                strides, offset, ..
+            } => {
+                (*offset as isize
+                    + index
+                        .iter()
+                        .zip(strides)
+                        .map(|(&i, &s)| i as isize * s)
+                        .sum::<isize>()) as usize
+            }
+            Geometry::Indirect { row_shape, .. } => {
+                let per_row: usize = row_shape.iter().product();
+                let flat = index[1..]
+                    .iter()
+                    .zip(row_shape)
+                    .fold(0, |acc, (&i, &n)| acc * n + i);
+                index[0] * per_row + flat
+            }
+        }
+    }
+
+    fn build<T: TestElement>(&self, readonly: bool) -> PyResult<RustBuffer> {
+        let item = std::mem::size_of::<T>() as isize;
+        match self {
+            Geometry::Direct {
+                shape,
+                strides,
+                offset,
+                len,
+            } => {
+                let bytes: Vec<isize> = strides.iter().map(|&s| s * item).collect();
+                RustBuffer::from_elements(
+                    (0..*len).map(T::of).collect(),
+                    shape,
+                    &bytes,
+                    offset * item as usize,
+                    readonly,
+                )
+            }
+            Geometry::Indirect { rows, row_shape } => {
+                let per_row: usize = row_shape.iter().product();
+                let data = (0..*rows)
+                    .map(|i| (0..per_row).map(|j| T::of(i * per_row + j)).collect())
+                    .collect();
+                RustBuffer::indirect(data, row_shape, readonly)
+            }
+        }
+    }
+}
+
+fn floats_of<T: TestElement>(k: usize) -> Vec<f64> {
+    T::floats(k)
+}
+
+/// `RustBuffer` of dtype `name` and the value function of its elements.
+#[allow(clippy::type_complexity)]
+fn build(
+    name: &str,
+    g: &Geometry,
+    readonly: bool,
+) -> PyResult<(RustBuffer, fn(usize) -> Vec<f64>)> {
+    Ok(match name {
+        "double" => (g.build::<f64>(readonly)?, floats_of::<f64>),
+        "float" => (g.build::<f32>(readonly)?, floats_of::<f32>),
+        "int" => (g.build::<i32>(readonly)?, floats_of::<i32>),
+        "long long" => (g.build::<i64>(readonly)?, floats_of::<i64>),
+        "unsigned char" => (g.build::<u8>(readonly)?, floats_of::<u8>),
+        "short" => (g.build::<i16>(readonly)?, floats_of::<i16>),
+        "double complex" => (g.build::<Complex64>(readonly)?, floats_of::<Complex64>),
+        "float complex" => (g.build::<Complex32>(readonly)?, floats_of::<Complex32>),
+        "Pair" => (g.build::<Pair>(readonly)?, floats_of::<Pair>),
+        "PPair" => (g.build::<PPair>(readonly)?, floats_of::<PPair>),
+        other => panic!("unknown dtype {other}"),
+    })
+}
+
+fn geometry() -> impl Strategy<Value = Geometry> {
+    let direct = (1usize..=3)
         .prop_flat_map(|ndim| {
             (
                 proptest::collection::vec(0usize..=4, ndim),
-                proptest::collection::vec(
-                    prop_oneof![5 => (-3isize..=3).prop_map(|k| k * 8), 1 => Just(0isize)],
-                    ndim,
-                ),
-                any::<bool>(),
+                proptest::collection::vec(prop_oneof![5 => -3isize..=3, 1 => Just(0isize)], ndim),
                 any::<bool>(),
             )
         })
-        .prop_map(|(shape, mut strides, contiguous, readonly)| {
+        .prop_map(|(shape, mut strides, contiguous)| {
             if contiguous {
-                let mut acc = 8isize;
+                let mut acc = 1isize;
                 for d in (0..shape.len()).rev() {
                     strides[d] = acc;
                     acc *= shape[d].max(1) as isize;
@@ -54,17 +223,20 @@ fn layout() -> impl Strategy<Value = Layout> {
                     }
                 }
             }
-            let offset = (-lo) as usize;
-            let len = (offset as isize + hi) as usize / 8 + 1;
-            Layout {
+            Geometry::Direct {
                 shape,
                 strides,
-                offset,
-                len,
-                readonly,
+                offset: (-lo) as usize,
+                len: (hi - lo) as usize + 1,
             }
-        })
+        });
+    let indirect = (0usize..=4, proptest::collection::vec(0usize..=4, 0..=2))
+        .prop_map(|(rows, row_shape)| Geometry::Indirect { rows, row_shape });
+    prop_oneof![3 => direct, 2 => indirect]
 }
+
+/// How cyview's format check starts the message for formats on which Cython crashes or hangs.
+const UNDEFINED: &str = "Unsupported buffer format string:";
 
 fn err_of(py: Python<'_>, e: &PyErr) -> (String, String) {
     let kind = e
@@ -78,9 +250,26 @@ fn err_of(py: Python<'_>, e: &PyErr) -> (String, String) {
     )
 }
 
+fn c_order(shape: &[usize]) -> Vec<Vec<usize>> {
+    let mut out = vec![vec![]];
+    for &n in shape {
+        out = out
+            .into_iter()
+            .flat_map(|p| {
+                (0..n).map(move |i| {
+                    let mut q = p.clone();
+                    q.push(i);
+                    q
+                })
+            })
+            .collect();
+    }
+    out
+}
+
 #[test]
-fn cython_acquires_rust_buffers_as_rust_predicts() {
-    let decls = declarations();
+fn cython_acquires_rust_buffers_as_rust_reports() {
+    let decls = acquire_declarations();
     let cases: u32 = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -95,116 +284,117 @@ fn cython_acquires_rust_buffers_as_rust_predicts() {
         ..Config::default()
     });
     let accepted = std::sync::atomic::AtomicUsize::new(0);
-    let result = runner.run(&(layout(), any::<prop::sample::Index>()), |(l, pick)| {
-        // Mostly declarations of the layout's ndim (the others exercise the ndim check).
+    let indirect_accepted = std::sync::atomic::AtomicUsize::new(0);
+    let undefined = std::sync::atomic::AtomicUsize::new(0);
+    let strategy = (
+        geometry(),
+        any::<bool>(),
+        any::<prop::sample::Index>(),
+        any::<prop::sample::Index>(),
+        0u8..10,
+    );
+    let result = runner.run(&strategy, |(g, readonly, pick, pick_dtype, roll)| {
+        let shape = g.shape();
+        // Mostly declarations of the buffer's ndim, mostly of their own element type (the
+        // others exercise the ndim and format checks).
         let same: Vec<_> = decls
             .iter()
-            .filter(|d| d.2.len() == l.shape.len())
+            .filter(|d| d.specs.len() == shape.len())
             .collect();
-        let (name, decl_text, specs) = if pick.index(10) < 8 {
+        let d = if roll < 8 && !same.is_empty() {
             same[pick.index(same.len())]
         } else {
             &decls[pick.index(decls.len())]
         };
-        let writable = !decl_text.starts_with("const");
-        let data: Vec<f64> = (0..l.len).map(|k| k as f64).collect();
-        let rb = RustBuffer::from_elements(data, &l.shape, &l.strides, l.offset, l.readonly)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let base = rb.data_ptr().unwrap();
+        let dtype = if roll % 4 != 3 {
+            d.dtype_name.as_str()
+        } else {
+            DTYPES[pick_dtype.index(DTYPES.len())]
+        };
+        let (rb, value) =
+            build(dtype, &g, readonly).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let what = format!(
+            "cdef {} v = RustBuffer<{dtype}>{g:?} readonly={readonly}",
+            d.text
+        );
         with_python(|py| {
             let obj = Bound::new(py, rb).unwrap();
             let sys = py.import("sys").unwrap();
-            let refs_before: isize = sys
-                .getattr("getrefcount")
+            let refcount = || -> isize {
+                sys.getattr("getrefcount")
+                    .unwrap()
+                    .call1((obj.clone(),))
+                    .unwrap()
+                    .extract()
+                    .unwrap()
+            };
+            let refs_before = refcount();
+            let decl = Declaration::new(d.dtype, &d.specs, d.writable);
+            let rust = acquire(obj.as_any(), &decl);
+            if let Err(e) = &rust {
+                if err_of(py, e).1.starts_with(UNDEFINED) {
+                    // Cython's format check crashes on this format (a struct format for a
+                    // declaration of its first field's type; see tests/acquire.rs).
+                    undefined.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
+            }
+            let module = py.import("live_acquire").unwrap();
+            let cy = module
+                .getattr(d.name.as_str())
                 .unwrap()
-                .call1((obj.clone(),))
-                .unwrap()
-                .extract()
-                .unwrap();
-            let what = format!("cdef {decl_text} v = RustBuffer{l:?}");
-            // The prediction: the exporter's answer to Cython's flags, then cyview's checks.
-            let flags = validate::buffer_flags(specs, writable);
-            let predicted: Result<cyview::MemviewSlice, (String, String)> = (|| {
-                let ndim = l.shape.len();
-                if writable && l.readonly {
-                    return Err(("BufferError".into(), "Object is not writable.".into()));
-                }
-                let shape: Vec<isize> = l.shape.iter().map(|&n| n as isize).collect();
-                let c = l.shape.contains(&0)
-                    || (0..ndim)
-                        .rev()
-                        .try_fold(8isize, |acc, d| {
-                            (shape[d] <= 1 || l.strides[d] == acc).then_some(acc * shape[d])
-                        })
-                        .is_some();
-                let f = l.shape.contains(&0)
-                    || (0..ndim)
-                        .try_fold(8isize, |acc, d| {
-                            (shape[d] <= 1 || l.strides[d] == acc).then_some(acc * shape[d])
-                        })
-                        .is_some();
-                let want = |x: u32| flags & x == x;
-                if want(validate::flags::C_CONTIGUOUS) && !c {
-                    return Err((
-                        "BufferError".into(),
-                        "RustBuffer is not C-contiguous".into(),
-                    ));
-                }
-                if want(validate::flags::F_CONTIGUOUS) && !f {
-                    return Err((
-                        "BufferError".into(),
-                        "RustBuffer is not Fortran contiguous".into(),
-                    ));
-                }
-                let info = BufferInfo {
-                    buf: base,
-                    itemsize: 8,
-                    len: 8 * shape.iter().product::<isize>(),
-                    shape: &shape,
-                    strides: Some(&l.strides),
-                    suboffsets: None,
-                };
-                let err = |e: cyview::Error| (e.kind().name().to_string(), e.message().to_string());
-                validate::check_ndim(ndim, specs.len()).map_err(err)?;
-                validate::check_axes(&info, specs, validate::contiguity(specs)).map_err(err)?;
-                validate::init_slice(&info, std::ptr::null_mut()).map_err(err)
-            })();
-            let module = py.import("live_validate").unwrap();
-            let cy = module.getattr(name.as_str()).unwrap().call1((obj.clone(),));
-            match (cy, predicted) {
-                (Ok(r), Ok(slice)) => {
+                .call1((obj.clone(),));
+            match (cy, rust) {
+                (Ok(r), Ok(v)) => {
                     let cb =
                         read_buffer(&r).map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
                     let n = cb.ndim;
                     let c = cb.cython_slice();
-                    prop_assert_eq!(c.data, slice.data, "{}", what);
-                    prop_assert_eq!(&c.shape[..n], &slice.shape[..n], "{}", what);
-                    prop_assert_eq!(&c.strides[..n], &slice.strides[..n], "{}", what);
-                    let none = std::collections::HashMap::new();
-                    prop_assert_eq!(
-                        element_addresses(&c, n, &none),
-                        element_addresses(&slice, n, &none),
-                        "{}",
-                        what
-                    );
-                    // While Cython holds its view, the export is counted.
-                    prop_assert!(obj.get().export_count() >= 1, "{}", what);
+                    let s = v.slice();
+                    prop_assert_eq!(n, shape.len(), "{}", what);
+                    prop_assert_eq!(c.data, s.data, "{}", what);
+                    prop_assert_eq!(&c.shape[..n], &s.shape[..n], "{}", what);
+                    prop_assert_eq!(&c.strides[..n], &s.strides[..n], "{}", what);
+                    prop_assert_eq!(&c.suboffsets[..n], &s.suboffsets[..n], "{}", what);
+                    // Cython reaches exactly the addresses the RustBuffer reports...
+                    let indices = c_order(&shape);
+                    let reported: Vec<Option<usize>> = indices
+                        .iter()
+                        .map(|i| obj.get().element_ptr(i).map(|p| p as usize))
+                        .collect();
+                    prop_assert_eq!(element_addresses(&c, n, &cb.slots), reported, "{}", what);
+                    // ... and reads there the values Rust wrote.
+                    let values: Vec<Vec<f64>> = py
+                        .import("live_support")
+                        .unwrap()
+                        .call_method1("element_values", (r.clone(), n))
+                        .and_then(|v| v.extract())
+                        .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
+                    let written: Vec<Vec<f64>> =
+                        indices.iter().map(|i| value(g.element(i))).collect();
+                    prop_assert_eq!(values, written, "{}", what);
+                    // While Cython (and Rust) hold views, the exports are counted.
+                    prop_assert_eq!(obj.get().export_count(), 2, "{}", what);
                     accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if matches!(g, Geometry::Indirect { .. }) {
+                        indirect_accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
-                (Err(e), Err(p)) => prop_assert_eq!(err_of(py, &e), p, "{}", what),
-                (Ok(_), Err(p)) => {
+                (Err(e), Err(r)) => prop_assert_eq!(err_of(py, &e), err_of(py, &r), "{}", what),
+                (Ok(_), Err(r)) => {
                     return Err(TestCaseError::fail(format!(
-                        "{what}: Cython accepts, predicted {p:?}"
+                        "{what}: Cython accepts, Rust {:?}",
+                        err_of(py, &r)
                     )))
                 }
                 (Err(e), Ok(_)) => {
                     return Err(TestCaseError::fail(format!(
-                        "{what}: Cython {:?}, predicted acceptance",
+                        "{what}: Cython {:?}, Rust accepts",
                         err_of(py, &e)
                     )))
                 }
             }
-            // Cython's memoryview is gone: no export, no extra reference.
+            // Cython's memoryview and Rust's view are gone: no export, no extra reference.
             py.import("gc")
                 .unwrap()
                 .getattr("collect")
@@ -212,14 +402,7 @@ fn cython_acquires_rust_buffers_as_rust_predicts() {
                 .call0()
                 .unwrap();
             prop_assert_eq!(obj.get().export_count(), 0, "{}", what);
-            let refs_after: isize = sys
-                .getattr("getrefcount")
-                .unwrap()
-                .call1((obj.clone(),))
-                .unwrap()
-                .extract()
-                .unwrap();
-            prop_assert_eq!(refs_before, refs_after, "{}", what);
+            prop_assert_eq!(refs_before, refcount(), "{}", what);
             Ok(())
         })
     });
@@ -231,8 +414,11 @@ fn cython_acquires_rust_buffers_as_rust_predicts() {
         usize::from(result.is_err()),
     );
     println!(
-        "export: {} of {n} acquisitions accepted by Cython",
-        accepted.load(std::sync::atomic::Ordering::Relaxed)
+        "export: {} of {n} acquisitions accepted by Cython ({} of them indirect); {} not tried \
+         (Cython's format check would crash)",
+        accepted.load(std::sync::atomic::Ordering::Relaxed),
+        indirect_accepted.load(std::sync::atomic::Ordering::Relaxed),
+        undefined.load(std::sync::atomic::Ordering::Relaxed)
     );
     if let Err(e) = result {
         panic!("export: {e}");

@@ -321,3 +321,101 @@ pub fn declarations() -> Vec<(String, String, Vec<cyview::AxisSpec>)> {
         })
         .collect()
 }
+
+// ---------------------------------------------------------------- live_acquire.pyx
+
+/// `cdef struct Pair: int x; double y` of live_acquire.pyx.
+#[derive(Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Pair {
+    pub x: i32,
+    pub y: f64,
+}
+
+/// `cdef packed struct PPair: int x; double y` of live_acquire.pyx.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, packed)]
+pub struct PPair {
+    pub x: i32,
+    pub y: f64,
+}
+
+/// One declaration of live_acquire.pyx with its specs and request flags as the release's C
+/// has them.
+pub struct Decl {
+    pub name: String,
+    pub text: String,
+    pub dtype: &'static cyview::format::TypeInfo,
+    /// The element type as declared, without `const`.
+    pub dtype_name: String,
+    pub specs: Vec<cyview::AxisSpec>,
+    pub writable: bool,
+    pub flags: u32,
+}
+
+pub fn dtype_of(name: &str, is_const: bool) -> &'static cyview::format::TypeInfo {
+    let base: &'static cyview::format::TypeInfo = match name {
+        "double" => &cyview::format::DOUBLE,
+        "float" => &cyview::format::FLOAT,
+        "int" => &cyview::format::INT,
+        "long long" => &cyview::format::LONG_LONG,
+        "unsigned char" => &cyview::format::UNSIGNED_CHAR,
+        "short" => &cyview::format::SHORT,
+        "double complex" => &cyview::format::DOUBLE_COMPLEX,
+        "float complex" => &cyview::format::FLOAT_COMPLEX,
+        "Pair" => <Pair as cyview_py::Element>::TYPE_INFO,
+        "PPair" => <PPair as cyview_py::Element>::TYPE_INFO,
+        other => panic!("live_acquire.json: unknown dtype {other}"),
+    };
+    if !is_const {
+        return base;
+    }
+    // Cython names a const element type `const <name>` in its messages.
+    let name: &'static str = Box::leak(format!("const {}", base.name).into_boxed_str());
+    Box::leak(Box::new(base.named(name)))
+}
+
+pub fn acquire_declarations() -> Vec<Decl> {
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/cython_fixtures/live_acquire.json"
+        ))
+        .expect("live_acquire.json"),
+    )
+    .unwrap();
+    let meta = meta.as_array().unwrap();
+    let names: Vec<&str> = meta.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let found: Vec<(Vec<u32>, u32, usize)> = with_python(|py| {
+        py.import("live_support")?
+            .call_method1("acquire_specs", (env!("CYVIEW_ACQUIRE_C"), names.clone()))?
+            .extract()
+    })
+    .expect("specs from the generated C");
+    meta.iter()
+        .zip(found)
+        .map(|(m, (specs, flags, ndim))| {
+            let is_const = m["const"].as_bool().unwrap();
+            assert_eq!(ndim as u64, m["ndim"].as_u64().unwrap());
+            Decl {
+                name: m["name"].as_str().unwrap().to_string(),
+                text: m["decl"].as_str().unwrap().to_string(),
+                dtype: dtype_of(m["dtype"].as_str().unwrap(), is_const),
+                dtype_name: m["dtype"].as_str().unwrap().to_string(),
+                specs: specs
+                    .iter()
+                    .map(|&f| cyview::AxisSpec::from_flags(f).expect("a spec Cython emits"))
+                    .collect(),
+                writable: !is_const,
+                flags,
+            }
+        })
+        .collect()
+}
+
+// SAFETY: two numbers; any bit pattern of the fields and of the padding is valid.
+unsafe impl cyview::Pod for Pair {}
+// SAFETY: as for `Pair` (no padding at all).
+unsafe impl cyview::Pod for PPair {}
+cyview_py::element_struct!(Pair as "Pair" { x: &cyview::format::INT, y: &cyview::format::DOUBLE });
+cyview_py::element_struct!(packed PPair as "PPair" { x: &cyview::format::INT, y: &cyview::format::DOUBLE });

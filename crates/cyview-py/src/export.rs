@@ -3,27 +3,91 @@
 use std::ffi::{c_int, CString};
 use std::sync::Mutex;
 
+use cyview::format::{self, TypeInfo};
 use cyview::validate::flags;
 use cyview::{MemviewSlice, Pod, View, MAX_DIMS};
 use pyo3::exceptions::{PyBufferError, PyValueError};
 use pyo3::prelude::*;
 
-/// Element types with a PEP 3118 format code (native byte order and size).
-pub trait Element: Pod {
-    /// The `struct` module format code (`"d"` for `f64`).
-    const FORMAT: &'static str;
+/// Element types of Rust memory that Cython can view: a [`Pod`] type with the
+/// [`TypeInfo`] of the Cython dtype it is. The buffer's format string is
+/// [`pep3118_format`] of it.
+///
+/// Implemented for `i8`-`i64`, `u8`-`u64`, `isize`, `usize`, `f32`, `f64` and (feature
+/// `num-complex`, on by default) `num_complex::Complex<f32>` / `Complex<f64>`; for a
+/// `#[repr(C)]` struct use [`element_struct!`](crate::element_struct). `bool` is not an
+/// element: a view may read any byte, and only 0 and 1 are `bool`s.
+///
+/// # Safety
+///
+/// `TYPE_INFO` must describe `Self`: its size is `size_of::<Self>()`, and for a struct its
+/// fields are `Self`'s fields at their offsets with their types.
+pub unsafe trait Element: Pod {
+    /// The Cython dtype (`format::F64` for `f64`).
+    const TYPE_INFO: &'static TypeInfo;
 }
 
 macro_rules! element {
-    ($($t:ty => $f:literal),*) => { $( impl Element for $t { const FORMAT: &'static str = $f; } )* };
+    ($($t:ty => $info:expr),* $(,)?) => { $(
+        // SAFETY: the TypeInfo of the C type with the same size and kind as the Rust
+        // primitive (`format`'s constants are sized from `core::ffi`).
+        unsafe impl Element for $t { const TYPE_INFO: &'static TypeInfo = &$info; }
+    )* };
 }
-element!(i8 => "b", u8 => "B", i16 => "h", u16 => "H", i32 => "i", u32 => "I", i64 => "q", u64 => "Q",
-         isize => "n", usize => "N", f32 => "f", f64 => "d");
+element!(i8 => format::I8, u8 => format::U8, i16 => format::I16, u16 => format::U16,
+         i32 => format::I32, u32 => format::U32, i64 => format::I64, u64 => format::U64,
+         isize => format::ISIZE, usize => format::USIZE, f32 => format::F32, f64 => format::F64);
+#[cfg(feature = "num-complex")]
+element!(num_complex::Complex<f32> => format::C32, num_complex::Complex<f64> => format::C64);
+
+/// Implements [`Element`] for a `#[repr(C)]` (or `#[repr(C, packed)]`) struct that is
+/// already [`Pod`], from its fields' `TypeInfo`s, as
+/// [`struct_type_info!`](cyview::struct_type_info) takes them (sizes and offsets are checked
+/// against the Rust type at compile time).
+///
+/// ```
+/// use cyview::format::{pep3118_format, DOUBLE, INT};
+/// use cyview_py::{element_struct, Element};
+///
+/// // cdef struct Pair: int x; double y
+/// #[derive(Clone, Copy)]
+/// #[repr(C)]
+/// struct Pair { x: i32, y: f64 }
+/// // SAFETY: two numbers; any bit pattern of the fields (and of the padding) is valid.
+/// unsafe impl cyview::Pod for Pair {}
+/// element_struct!(Pair as "Pair" { x: &INT, y: &DOUBLE });
+///
+/// assert_eq!(pep3118_format(Pair::TYPE_INFO).unwrap(), "^T{i:x:4xd:y:}");
+/// ```
+#[macro_export]
+macro_rules! element_struct {
+    (packed $ty:ty as $name:literal { $($field:ident : $info:expr),+ $(,)? }) => {
+        // SAFETY: `struct_type_info!` takes size, offsets and field sizes from `$ty` itself.
+        unsafe impl $crate::Element for $ty {
+            const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
+                $crate::__cyview::struct_type_info!(packed $ty as $name { $($field: $info),+ });
+        }
+    };
+    ($ty:ty as $name:literal { $($field:ident : $info:expr),+ $(,)? }) => {
+        // SAFETY: `struct_type_info!` takes size, offsets and field sizes from `$ty` itself.
+        unsafe impl $crate::Element for $ty {
+            const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
+                $crate::__cyview::struct_type_info!($ty as $name { $($field: $info),+ });
+        }
+    };
+}
 
 /// Memory behind a [`RustBuffer`].
 enum Storage {
     /// An owned, 8-byte aligned allocation.
     Owned(Vec<u64>),
+    /// A PIL-style indirect array: a table of pointers to separately allocated rows.
+    Indirect {
+        /// Each row's 8-byte aligned allocation (never resized while the table points in).
+        _rows: Vec<Vec<u64>>,
+        /// `rows[k]`'s address for k = 0, 1, ... (the buffer's first dimension).
+        table: Vec<*mut u8>,
+    },
     /// Memory owned elsewhere, released by the callback (Cython's `callback_free_data`).
     Foreign {
         ptr: *mut u8,
@@ -33,7 +97,8 @@ enum Storage {
     Released,
 }
 
-// SAFETY: `Owned` is a Vec; for `Foreign`, `RustBuffer::from_raw`'s contract makes the
+// SAFETY: `Owned` and `Indirect` own their memory (the table's pointers point into the
+// owned rows); for `Foreign`, `RustBuffer::from_raw`'s contract makes the
 // memory usable from any thread and the callback is `Send`.
 unsafe impl Send for Storage {}
 
@@ -41,6 +106,7 @@ impl Storage {
     fn base(&mut self) -> Option<*mut u8> {
         match self {
             Storage::Owned(v) => Some(v.as_mut_ptr().cast::<u8>()),
+            Storage::Indirect { table, .. } => Some(table.as_mut_ptr().cast::<u8>()),
             Storage::Foreign { ptr, .. } => Some(*ptr),
             Storage::Released => None,
         }
@@ -85,6 +151,34 @@ pub struct RustBuffer {
     state: Mutex<State>,
 }
 
+/// The format string of `T` as a C string.
+fn element_format<T: Element>() -> PyResult<CString> {
+    format::pep3118_format(T::TYPE_INFO)
+        .and_then(|f| CString::new(f).ok())
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "no buffer format string describes the element type '{}'",
+                T::TYPE_INFO.name
+            ))
+        })
+}
+
+/// The bytes of `data` in an 8-byte aligned allocation (zero-padded to whole words).
+fn pod_words<T: Pod>(data: &[T]) -> Vec<u64> {
+    let bytes = std::mem::size_of_val(data);
+    let mut words = vec![0u64; bytes.div_ceil(8)];
+    // SAFETY: `words` has at least `bytes` bytes; `T: Pod` so its bytes may be copied as
+    // plain bytes; the regions do not overlap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            data.as_ptr().cast::<u8>(),
+            words.as_mut_ptr().cast::<u8>(),
+            bytes,
+        )
+    };
+    words
+}
+
 fn relaxed_contig(shape: &[isize], strides: &[isize], itemsize: isize, fortran: bool) -> bool {
     if shape.contains(&0) {
         return true;
@@ -115,17 +209,9 @@ impl RustBuffer {
         offset: usize,
         readonly: bool,
     ) -> PyResult<Self> {
+        let format = element_format::<T>()?;
         let bytes = std::mem::size_of_val(data.as_slice());
-        let mut words = vec![0u64; bytes.div_ceil(8)];
-        // SAFETY: `words` has at least `bytes` bytes; `T: Pod` so its bytes may be copied as
-        // plain bytes; the regions do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                data.as_ptr().cast::<u8>(),
-                words.as_mut_ptr().cast::<u8>(),
-                bytes,
-            )
-        };
+        let words = pod_words(&data);
         {
             // SAFETY: the same `bytes` initialised bytes of `words`, borrowed for the check.
             let view = unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), bytes) };
@@ -139,9 +225,65 @@ impl RustBuffer {
                 shape: shape.iter().map(|&n| n as isize).collect(),
                 strides: strides.into(),
                 suboffsets: None,
-                // The format codes of `Element` are literals without NUL bytes.
-                format: CString::new(T::FORMAT).unwrap_or_default(),
+                format,
                 itemsize: std::mem::size_of::<T>() as isize,
+                readonly,
+                exports: 0,
+            }),
+        })
+    }
+
+    /// A PIL-style indirect buffer (`suboffsets[0] == 0`): dimension 0 is a table of
+    /// pointers, one per row, each row a C-contiguous array of `row_shape` stored in its own
+    /// allocation; element `[i, j, ..]` is `rows[i][j, ..]`. Cython accepts it for
+    /// declarations whose first axis is indirect or generic (`double[::view.indirect, ::1]`).
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` when a row does not hold exactly the product of `row_shape` elements,
+    /// for more than [`MAX_DIMS`] dimensions, or for an element type without a format string.
+    pub fn indirect<T: Element>(
+        rows: Vec<Vec<T>>,
+        row_shape: &[usize],
+        readonly: bool,
+    ) -> PyResult<Self> {
+        let format = element_format::<T>()?;
+        if row_shape.len() + 1 > MAX_DIMS {
+            return Err(PyValueError::new_err("more than 8 dimensions"));
+        }
+        let per_row: usize = row_shape.iter().product();
+        if let Some(r) = rows.iter().find(|r| r.len() != per_row) {
+            return Err(PyValueError::new_err(format!(
+                "a row of {} elements, {per_row} expected by the row shape {row_shape:?}",
+                r.len()
+            )));
+        }
+        let item = std::mem::size_of::<T>();
+        let mut owned: Vec<Vec<u64>> = rows.iter().map(|r| pod_words(r)).collect();
+        let table: Vec<*mut u8> = owned.iter_mut().map(|w| w.as_mut_ptr().cast()).collect();
+        let mut shape = vec![rows.len() as isize];
+        shape.extend(row_shape.iter().map(|&n| n as isize));
+        let mut strides = vec![0isize; shape.len()];
+        strides[0] = std::mem::size_of::<*mut u8>() as isize;
+        let mut step = item as isize;
+        for d in (1..shape.len()).rev() {
+            strides[d] = step;
+            step *= shape[d];
+        }
+        let mut suboffsets = vec![-1isize; shape.len()];
+        suboffsets[0] = 0;
+        Ok(RustBuffer {
+            state: Mutex::new(State {
+                storage: Storage::Indirect {
+                    _rows: owned,
+                    table,
+                },
+                offset: 0,
+                shape: shape.into(),
+                strides: strides.into(),
+                suboffsets: Some(suboffsets.into()),
+                format,
+                itemsize: item as isize,
                 readonly,
                 exports: 0,
             }),
@@ -199,6 +341,33 @@ impl RustBuffer {
     /// The number of live buffer exports.
     pub fn export_count(&self) -> usize {
         self.lock().exports
+    }
+
+    /// The address of the element at `index` as this buffer describes it to every consumer
+    /// (following the pointer table of an indirect dimension), or `None` for an index out of
+    /// bounds or a released buffer.
+    pub fn element_ptr(&self, index: &[usize]) -> Option<*mut u8> {
+        let mut s = self.lock();
+        let off = s.offset;
+        let mut p = s.storage.base()?.wrapping_offset(off);
+        if index.len() != s.shape.len() {
+            return None;
+        }
+        for (d, &i) in index.iter().enumerate() {
+            if i as isize >= s.shape[d] {
+                return None;
+            }
+            p = p.wrapping_offset((i as isize).wrapping_mul(s.strides[d]));
+            if let Some(sub) = s.suboffsets.as_ref().map(|v| v[d]).filter(|&v| v >= 0) {
+                // SAFETY: `i` is in bounds, so `p` is a slot of the pointer table: inside
+                // `Storage::Indirect`'s own table, or, for `Storage::Foreign`, a slot that
+                // `from_raw`'s contract makes valid for reads. Slots may be unaligned in
+                // foreign memory, hence `read_unaligned`.
+                let target = unsafe { p.cast::<*mut u8>().read_unaligned() };
+                p = target.wrapping_offset(sub);
+            }
+        }
+        Some(p)
     }
 
     /// The address of the first element (`buf` of every export), or `None` once released.

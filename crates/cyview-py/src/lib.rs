@@ -32,3 +32,6 @@ mod export;
 
 pub use acquire::{acquire, AcquiredView, Declaration};
 pub use export::{Element, RustBuffer};
+
+#[doc(hidden)]
+pub use cyview as __cyview;

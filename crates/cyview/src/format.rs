@@ -425,6 +425,94 @@ macro_rules! __struct_type_info {
     }};
 }
 
+/// A PEP 3118 format string describing items of `dtype`, which Cython accepts for it: the
+/// format an exporter of Rust memory gives (`"d"` for `double`, `"Zd"` for `double
+/// complex`, `"^T{i:x:4xd:y:}"` for `struct {int x; double y;}`).
+///
+/// Structs are written with native sizes and no implicit alignment (`^`), every gap as
+/// explicit `x` padding, and arrays as `(3)d`, so the offsets are exactly the
+/// [`StructField`]s'. `None` for a type no format string describes: a [`TypeGroup::Struct`]
+/// without fields, a scalar size without a format character (a 3-byte integer), or a
+/// struct whose first field is a struct anywhere but at the start of the dtype (see the
+/// module documentation; [`check_format`] tells).
+///
+/// ```
+/// use cyview::format::{check_format, pep3118_format, DOUBLE, DOUBLE_COMPLEX, INT, U8};
+/// use cyview::struct_type_info;
+/// assert_eq!(pep3118_format(&DOUBLE).as_deref(), Some("d"));
+/// assert_eq!(pep3118_format(&DOUBLE_COMPLEX).as_deref(), Some("Zd"));
+/// assert_eq!(pep3118_format(&U8).as_deref(), Some("B"));
+///
+/// #[repr(C)]
+/// struct Pair { x: i32, y: f64 }
+/// const PAIR: &cyview::format::TypeInfo =
+///     struct_type_info!(Pair as "Pair" { x: &INT, y: &DOUBLE });
+/// let f = pep3118_format(PAIR).unwrap();
+/// assert_eq!(f, "^T{i:x:4xd:y:}");
+/// assert!(check_format(f.as_bytes(), PAIR).is_ok());
+/// ```
+pub fn pep3118_format(dtype: &TypeInfo) -> Option<String> {
+    let mut out = String::new();
+    if !dtype.fields.is_empty() {
+        out.push('^');
+    }
+    write_format(dtype, &mut out)?;
+    check_format(out.as_bytes(), dtype).ok()?;
+    Some(out)
+}
+
+fn write_format(t: &TypeInfo, out: &mut String) -> Option<()> {
+    if !t.arraysize.is_empty() {
+        let dims: Vec<String> = t.arraysize.iter().map(|d| d.to_string()).collect();
+        out.push_str(&format!("({})", dims.join(",")));
+    }
+    if t.fields.is_empty() {
+        out.push_str(scalar_code(t)?);
+        return Some(());
+    }
+    out.push_str("T{");
+    let mut at = 0usize;
+    for f in t.fields {
+        if f.offset > at {
+            out.push_str(&format!("{}x", f.offset - at));
+        }
+        write_format(f.ty, out)?;
+        out.push(':');
+        out.push_str(f.name);
+        out.push(':');
+        at = f.offset.checked_add(f.ty.extent())?;
+    }
+    if t.size > at {
+        out.push_str(&format!("{}x", t.size - at));
+    }
+    out.push('}');
+    Some(())
+}
+
+/// The native format character(s) of a scalar type.
+fn scalar_code(t: &TypeInfo) -> Option<&'static str> {
+    Some(match (t.group, t.size) {
+        (TypeGroup::SignedInt, 1) => "b",
+        (TypeGroup::SignedInt, 2) => "h",
+        (TypeGroup::SignedInt, 4) => "i",
+        (TypeGroup::SignedInt, 8) => "q",
+        (TypeGroup::UnsignedInt, 1) => "B",
+        (TypeGroup::UnsignedInt, 2) => "H",
+        (TypeGroup::UnsignedInt, 4) => "I",
+        (TypeGroup::UnsignedInt, 8) => "Q",
+        (TypeGroup::Char, 1) => "c",
+        (TypeGroup::Real, 4) => "f",
+        (TypeGroup::Real, 8) => "d",
+        (TypeGroup::Real, 16) => "g",
+        (TypeGroup::Complex, 8) => "Zf",
+        (TypeGroup::Complex, 16) => "Zd",
+        (TypeGroup::Complex, 32) => "Zg",
+        (TypeGroup::Pointer, n) if n == size_of::<*const u8>() => "P",
+        (TypeGroup::Object, n) if n == size_of::<*const u8>() => "O",
+        _ => return None,
+    })
+}
+
 /// What Cython does with a format string and a dtype ([`check_format_outcome`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

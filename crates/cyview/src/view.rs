@@ -34,6 +34,14 @@ macro_rules! pod {
 }
 pod!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
 
+// SAFETY: `Complex<T>` is `#[repr(C)]` with two fields of the same `Pod` float type: no
+// padding, every bit pattern valid, no drop glue or interior mutability.
+#[cfg(feature = "num-complex")]
+unsafe impl Pod for num_complex::Complex<f32> {}
+// SAFETY: as for `Complex<f32>`.
+#[cfg(feature = "num-complex")]
+unsafe impl Pod for num_complex::Complex<f64> {}
+
 // SAFETY: an array of `Pod` has no padding and every bit pattern of each element is valid.
 unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
 
