@@ -29,7 +29,13 @@
 
 mod acquire;
 mod export;
+#[cfg(feature = "ndarray")]
+mod ndarray;
+#[cfg(feature = "numpy")]
+mod numpy;
 
+#[cfg(feature = "ndarray")]
+pub use self::ndarray::view_as_array;
 pub use acquire::{acquire, AcquiredView, Declaration};
 pub use export::{Element, RustBuffer};
 
