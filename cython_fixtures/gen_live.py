@@ -10,8 +10,6 @@ Writes (deterministically):
   live_slice_s.pyx   compiled slicing, strided declarations
   live_slice_g.pyx   compiled slicing, generic / generic-first declarations
   live_core.pyx      as_mv_Nd (Python-level memoryview objects of any exporter)
-  live_validate.pyx  one acquisition function per declaration (`cdef <decl> v = obj`), named
-                     as in the golden vectors, whose `functions` table has each one's specs
   live_spec.json     every slicing function: name, module, decl, ndim, pattern, params
 """
 import json
@@ -35,7 +33,6 @@ def main():
     for n in (1, 2, 3, 4):
         core.append('def as_mv_%dd(%s v):\n    return v\n\n' % (n, gen_pyx.decl_text('generic', n)))
     out['live_core.pyx'] = ''.join(core)
-    out['live_validate.pyx'] = gen_pyx.validate_pyx()
     out['live_spec.json'] = json.dumps(spec, indent=0, sort_keys=True) + '\n'
     for name, text in sorted(out.items()):
         path = os.path.join(HERE, name)

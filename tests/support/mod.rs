@@ -290,38 +290,6 @@ pub fn pattern_items(f: &Func, values: &[isize]) -> Vec<cyview::SliceItem> {
         .collect()
 }
 
-/// The acquisition functions of the fixtures (`live_validate.pyx`): name, declaration and
-/// the axis specs Cython's generated C passes (recorded in the golden vectors of the same
-/// release).
-pub fn declarations() -> Vec<(String, String, Vec<cyview::AxisSpec>)> {
-    let release = cython_release();
-    let path = format!(
-        "{}/crates/cyview/tests/golden/cython-{release}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let g: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).expect("golden vectors")).unwrap();
-    g["functions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f.get("buf_flags").is_some())
-        .map(|f| {
-            let specs = f["specs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| cyview::AxisSpec::from_flags(s.as_u64().unwrap() as u32).unwrap())
-                .collect();
-            (
-                f["name"].as_str().unwrap().to_string(),
-                f["decl"].as_str().unwrap().to_string(),
-                specs,
-            )
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------- live_acquire.pyx
 
 /// `cdef struct Pair: int x; double y` of live_acquire.pyx.

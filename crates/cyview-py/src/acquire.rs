@@ -118,6 +118,23 @@ impl AcquiredView {
     }
 }
 
+/// [`acquire`], except that `None` gives `Ok(None)`: Cython accepts `None` for any typed
+/// memoryview (`cdef double[:] v = None` makes a "None" slice that raises on use), which
+/// [`acquire`] refuses with the `TypeError` of `PyObject_GetBuffer`.
+///
+/// # Errors
+///
+/// As [`acquire`] for any other object.
+pub fn acquire_optional(
+    obj: &Bound<'_, PyAny>,
+    decl: &Declaration<'_>,
+) -> PyResult<Option<AcquiredView>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    acquire(obj, decl).map(Some)
+}
+
 /// Acquires `obj` as the declared memoryview, exactly as Cython's
 /// `__Pyx_ValidateAndInit_memviewslice` does when `obj` is not one of the module's own
 /// memoryview objects: `PyObject_GetBuffer` with the declaration's flags (the exporter's

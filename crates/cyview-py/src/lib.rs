@@ -36,7 +36,7 @@ mod numpy;
 
 #[cfg(feature = "ndarray")]
 pub use self::ndarray::view_as_array;
-pub use acquire::{acquire, AcquiredView, Declaration};
+pub use acquire::{acquire, acquire_optional, AcquiredView, Declaration};
 pub use export::{Element, RustBuffer};
 
 #[doc(hidden)]
