@@ -62,8 +62,3 @@ pub use error::{Error, ErrorKind, Result};
 pub use memory::{Direct, ReadPointer, TrustedMemory};
 pub use slicing::{Semantics, Slice, SliceItem};
 pub use view::{Iter, Pod, View, ViewMut};
-
-/// The README's example, compiled and run as a doctest.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;
