@@ -60,10 +60,17 @@ fn value_error(message: String) -> Error {
 /// assert_eq!(a.iter().copied().collect::<Vec<_>>(), v.to_vec());
 /// ```
 pub unsafe fn view_as_array<'a, T: Pod>(view: &View<'a, T>) -> cyview::Result<ArrayViewD<'a, T>> {
-    let shape: Vec<usize> = view.shape().iter().map(|&n| n as usize).collect();
+    let ndim = view.ndim();
+    // On the stack: `IxDyn` keeps up to 4 dimensions inline, so a 1-4-d view allocates
+    // nothing here.
+    let mut shape = [0usize; MAX_DIMS];
+    for (s, &n) in shape.iter_mut().zip(view.shape()) {
+        *s = n as usize;
+    }
+    let shape = &shape[..ndim];
     if shape.contains(&0) {
         // No element is ever read: a view of an empty slice has the same shape.
-        return ArrayViewD::from_shape(IxDyn(&shape), &[])
+        return ArrayViewD::from_shape(IxDyn(shape), &[])
             .map_err(|e| value_error(format!("cannot build an empty ndarray view: {e}")));
     }
     let raw: &MemviewSlice = view.as_raw();
@@ -74,7 +81,7 @@ pub unsafe fn view_as_array<'a, T: Pod>(view: &View<'a, T>) -> cyview::Result<Ar
         ));
     }
     let mut low = raw.data;
-    let mut strides = vec![0usize; shape.len()];
+    let mut strides = [0usize; MAX_DIMS];
     let mut inverted = [false; MAX_DIMS];
     for (d, &n) in shape.iter().enumerate() {
         let (stride, sub) = (raw.strides[d], raw.suboffsets[d]);
@@ -134,7 +141,10 @@ pub unsafe fn view_as_array<'a, T: Pod>(view: &View<'a, T>) -> cyview::Result<Ar
     // * the element count fits in `isize` (checked); strides are non-negative; the view is
     //   not empty and `T` is not zero-sized (both checked).
     let mut array = unsafe {
-        ArrayViewD::from_shape_ptr(IxDyn(&shape).strides(IxDyn(&strides)), low.cast::<T>())
+        ArrayViewD::from_shape_ptr(
+            IxDyn(shape).strides(IxDyn(&strides[..ndim])),
+            low.cast::<T>(),
+        )
     };
     for (d, _) in inverted.iter().enumerate().filter(|(_, &inv)| inv) {
         array.invert_axis(Axis(d));
