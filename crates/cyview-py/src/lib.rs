@@ -28,16 +28,20 @@
 #![warn(missing_docs)]
 
 mod acquire;
+mod capi;
 mod export;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 #[cfg(feature = "numpy")]
 mod numpy;
+mod owned;
 
 #[cfg(feature = "ndarray")]
 pub use self::ndarray::view_as_array;
 pub use acquire::{acquire, acquire_optional, AcquiredView, Declaration};
+pub use capi::{capi_function, capi_pointer};
 pub use export::{Element, RustBuffer};
+pub use owned::{CySlice, MemviewAbi};
 
 #[doc(hidden)]
 pub use cyview as __cyview;
