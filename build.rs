@@ -91,6 +91,7 @@ fn embed_the_same_libpython(python: &Python) {
         let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if !libdir.is_empty() && std::path::Path::new(&libdir).is_dir() {
             println!("cargo:rustc-link-arg-tests=-Wl,-rpath,{libdir}");
+            println!("cargo:rustc-link-arg-benches=-Wl,-rpath,{libdir}");
         }
     }
 }

@@ -30,7 +30,8 @@ fn decl() -> Declaration<'static> {
 }
 
 /// Puts the selected venv's site-packages (NumPy) on `sys.path` and warns when the embedded
-/// interpreter is not the one `build.rs` selected (benches get no rpath to its libpython).
+/// interpreter is not the one `build.rs` selected (its rpath for benches points at that
+/// Python's libpython; an older build or a moved venv may still load another).
 fn setup(py: Python<'_>) {
     let sys = py.import("sys").expect("sys");
     if let Some(site) = option_env!("CYVIEW_SITE_PACKAGES") {
@@ -47,7 +48,7 @@ fn setup(py: Python<'_>) {
     if version != expected {
         eprintln!(
             "acquire bench: note: embedded Python {version}, build.rs selected {expected} \
-             (set LD_LIBRARY_PATH to that Python's LIBDIR)"
+             (rebuild, or set LD_LIBRARY_PATH to that Python's LIBDIR)"
         );
     }
 }

@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 
 /// Element types of Rust memory that Cython can view: a [`Pod`] type with the
 /// [`TypeInfo`] of the Cython dtype it is. The buffer's format string is
-/// [`pep3118_format`] of it.
+/// [`pep3118_format`](cyview::format::pep3118_format) of it.
 ///
 /// Implemented for `i8`-`i64`, `u8`-`u64`, `isize`, `usize`, `f32`, `f64` and (feature
 /// `num-complex`, on by default) `num_complex::Complex<f32>` / `Complex<f64>`; for a

@@ -633,6 +633,27 @@ pub fn check_format(format: &[u8], dtype: &TypeInfo) -> Result<(), Error> {
 /// }
 /// ```
 pub fn check_format_outcome(format: &[u8], dtype: &TypeInfo) -> Outcome {
+    if is_native_scalar_code(format, dtype) {
+        return Outcome::Accepted;
+    }
+    check_format_outcome_full(format, dtype)
+}
+
+/// The common case, decided without the state machine: a one-character format that is
+/// the native code [`pep3118_format`] writes for a scalar dtype (`"d"` for `double`).
+/// `tests/format_strings.rs` checks that this accepts exactly where the full check does.
+fn is_native_scalar_code(format: &[u8], dtype: &TypeInfo) -> bool {
+    match (format, scalar_code(dtype)) {
+        ([c], Some(code)) => {
+            dtype.fields.is_empty() && dtype.arraysize.is_empty() && code.as_bytes() == [*c]
+        }
+        _ => false,
+    }
+}
+
+#[doc(hidden)]
+/// [`check_format_outcome`] without its fast path (for the equivalence test).
+pub fn check_format_outcome_full(format: &[u8], dtype: &TypeInfo) -> Outcome {
     let mut m = match Machine::new(format, dtype) {
         Ok(m) => m,
         Err(stop) => return stop.into_outcome(),

@@ -136,3 +136,50 @@ fn types_no_format_describes() {
     };
     assert_eq!(pep3118_format(&empty), None);
 }
+
+/// `check_format_outcome`'s fast path for one-character formats gives the full check's
+/// answer for every byte and every scalar C type (const-named too).
+#[test]
+fn the_fast_path_agrees_with_the_full_check() {
+    let all = [
+        format::CHAR,
+        format::SIGNED_CHAR,
+        format::UNSIGNED_CHAR,
+        format::SHORT,
+        format::UNSIGNED_SHORT,
+        format::INT,
+        format::UNSIGNED_INT,
+        format::LONG,
+        format::UNSIGNED_LONG,
+        format::LONG_LONG,
+        format::UNSIGNED_LONG_LONG,
+        format::PY_SSIZE_T,
+        format::SIZE_T,
+        format::FLOAT,
+        format::DOUBLE,
+        format::LONG_DOUBLE,
+        format::FLOAT_COMPLEX,
+        format::DOUBLE_COMPLEX,
+        format::PYTHON_OBJECT,
+        format::DOUBLE.named("const double"),
+        DOUBLE_3,
+        *PAIR,
+        *CPLX,
+    ];
+    let mut fast = 0;
+    for t in &all {
+        for b in 0..=255u8 {
+            let f = [b];
+            let full = format::check_format_outcome_full(&f, t);
+            assert_eq!(
+                format::check_format_outcome(&f, t),
+                full,
+                "{:?} for {}",
+                b as char,
+                t.name
+            );
+            fast += usize::from(full == format::Outcome::Accepted);
+        }
+    }
+    assert!(fast >= 19, "{fast}");
+}
