@@ -64,6 +64,7 @@ fn run() -> Result<(), Error> {
         "cargo:rustc-env=CYVIEW_ACQUIRE_C={}",
         built.require("live_acquire")?.c_file().display()
     );
+    build_partner_exchange(&python, &manifest_dir, &out_dir)?;
     embed_the_same_libpython(&python);
     let cached = built.modules().iter().filter(|m| m.from_cache()).count();
     println!(
@@ -73,6 +74,66 @@ fn run() -> Result<(), Error> {
         start.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// With `CYVIEW_OTHER_PYTHON` (a venv of another Cython release, for the same CPython; ci/test
+/// sets it to the partner release), builds `exchange.pyx` again with that Cython as
+/// `exchange_other`, so that modules of two releases can be loaded into one process. Emits
+/// `CYVIEW_OTHER_FIXTURES_DIR` and `CYVIEW_OTHER_CYTHON_VERSION` (empty without it).
+fn build_partner_exchange(
+    python: &Python,
+    manifest_dir: &std::path::Path,
+    out_dir: &std::path::Path,
+) -> Result<(), Error> {
+    println!("cargo:rerun-if-env-changed=CYVIEW_OTHER_PYTHON");
+    let other = std::env::var_os("CYVIEW_OTHER_PYTHON").filter(|p| !p.is_empty());
+    if let Some(p) = other.as_ref().filter(|p| !std::path::Path::new(p).exists()) {
+        println!(
+            "cargo:warning=CYVIEW_OTHER_PYTHON={} does not exist: the mixed-release exchange \
+             test will fail (ci/test makes that venv)",
+            std::path::Path::new(p).display()
+        );
+    }
+    let other = other.filter(|p| std::path::Path::new(p).exists());
+    let (dir, version) = match other {
+        Some(program) => {
+            let other = Python::query(std::path::Path::new(&program))?;
+            if other.version() != python.version() {
+                eprintln!(
+                    "cyview-build: CYVIEW_OTHER_PYTHON runs Python {}, not {}: the partner \
+                     release's module could not be loaded next to the others",
+                    other.version(),
+                    python.version()
+                );
+                std::process::exit(1);
+            }
+            let version = other.require_cython()?.to_string();
+            let src = out_dir.join("partner-src");
+            std::fs::create_dir_all(&src).map_err(|e| io("create", &src, e))?;
+            let pyx = manifest_dir.join("cython_fixtures/exchange.pyx");
+            println!("cargo:rerun-if-changed={}", pyx.display());
+            let target = src.join("exchange_other.pyx");
+            let text = std::fs::read_to_string(&pyx).map_err(|e| io("read", &pyx, e))?;
+            if std::fs::read_to_string(&target).ok().as_deref() != Some(text.as_str()) {
+                std::fs::write(&target, text).map_err(|e| io("write", &target, e))?;
+            }
+            let built = Fixtures::new(&other, &src, out_dir.join("fixtures-other"))
+                .rerun_if_changed(false)
+                .build()?;
+            (built.out_dir().display().to_string(), version)
+        }
+        None => (String::new(), String::new()),
+    };
+    println!("cargo:rustc-env=CYVIEW_OTHER_FIXTURES_DIR={dir}");
+    println!("cargo:rustc-env=CYVIEW_OTHER_CYTHON_VERSION={version}");
+    Ok(())
+}
+
+fn io(verb: &str, path: &std::path::Path, source: std::io::Error) -> Error {
+    Error::Io {
+        context: format!("{verb} {}", path.display()),
+        source,
+    }
 }
 
 /// The test binaries embed Python through pyo3, which links `libpython3.x.so` without an

@@ -108,7 +108,16 @@ ensure_cy_venv() {
   ) 9>"$CY_VENVS/.cy-$x.lock"
 }
 
+# cy_partner X: the release whose exchange module is loaded next to X's (tests/exchange.rs,
+# mixed releases): the oldest pinned release, or the newest when X is the oldest.
+cy_partner() {
+  local oldest
+  oldest=$(cy_releases | head -n 1)
+  if [ "$1" = "$oldest" ]; then cy_newest; else echo "$oldest"; fi
+}
+
 use_release() {
+  export CYVIEW_OTHER_PYTHON="$CY_VENVS/cy-$(cy_partner "$1")/bin/python"
   export CYVIEW_PYTHON="$CY_VENVS/cy-$1/bin/python"
   export PYO3_PYTHON="$CYVIEW_PYTHON"
   export INSTA_UPDATE=no

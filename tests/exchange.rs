@@ -50,7 +50,13 @@ struct Api {
 }
 
 fn api(py: Python<'_>) -> Api {
-    let m = py.import("exchange").expect("import exchange");
+    api_of(py, "exchange")
+}
+
+fn api_of(py: Python<'_>, module: &str) -> Api {
+    let m = py
+        .import(module)
+        .unwrap_or_else(|e| panic!("import {module}: {e}"));
     // SAFETY: each type is the C type of the signature it is checked against, with the
     // memoryview arguments and results `double[::view.generic, ::view.generic]` (2-d
     // doubles), which is how the tests use them.
@@ -554,5 +560,119 @@ fn capsule_import_errors() {
             err.value(py).to_string(),
             "Buffer dtype mismatch, expected 'double' but got 'float'"
         );
+    });
+}
+
+/// The partner release's `exchange_other` module (built by build.rs with
+/// `CYVIEW_OTHER_PYTHON`), imported next to this release's `exchange`.
+fn partner(py: Python<'_>) -> (Api, String) {
+    let dir = env!("CYVIEW_OTHER_FIXTURES_DIR");
+    let release = env!("CYVIEW_OTHER_CYTHON_VERSION");
+    assert!(
+        !dir.is_empty(),
+        "no partner release: build with CYVIEW_OTHER_PYTHON set to another Cython's venv \
+         (ci/test does)"
+    );
+    let path = py.import("sys").unwrap().getattr("path").unwrap();
+    if !path.contains(dir).unwrap() {
+        path.call_method1("insert", (0, dir)).unwrap();
+    }
+    (api_of(py, "exchange_other"), release.to_string())
+}
+
+fn abi_of(release: &str) -> MemviewAbi {
+    if release.starts_with("0.29") {
+        MemviewAbi::Cython029
+    } else {
+        MemviewAbi::Cython3
+    }
+}
+
+/// Modules of two releases in one process: Rust handles the views of each by its own
+/// protocol; and a view passed from one module's Cython to the other's behaves as the two
+/// layouts predict (recorded as a finding).
+#[test]
+fn mixed_releases_in_one_process() {
+    with_python(|py| {
+        let (other, other_release) = partner(py);
+        let this_release = cython_release();
+        let mods = [
+            (api(py), this_release.clone()),
+            (other, other_release.clone()),
+        ];
+        assert_ne!(
+            abi_of(&this_release),
+            abi_of(&other_release),
+            "a 0.29 and a 3.x release"
+        );
+        for (a, release) in &mods {
+            let obj = eval(py, "ls.np_view('<f8', 200, 8, [3, 4], [-32, 8], False)").unwrap();
+            let v = a.view_of(&obj).unwrap();
+            assert_eq!(v.abi(), abi_of(release), "{release}");
+            assert_eq!(
+                rust_addresses(&v),
+                a.cython_addresses(v.as_raw()),
+                "{release}"
+            );
+            let w = v.slice(&s![..;-1, 1..]).unwrap();
+            assert_eq!(v.acquisition_count(), 2, "{release}");
+            // SAFETY: a live 2-d double slice; the module keeps its own acquisition.
+            assert_eq!(unsafe { (a.keep)(*w.as_raw()) }, 0);
+            assert_eq!(v.acquisition_count(), 3, "{release}");
+            drop(w);
+            // SAFETY: no arguments.
+            assert_eq!(unsafe { (a.forget)() }, 0);
+            assert_eq!(v.acquisition_count(), 1, "{release}");
+        }
+        // Cython to Cython across releases: a view made by module A kept by module B.
+        for (from, to) in [(0usize, 1usize), (1, 0)] {
+            let (a, a_rel) = &mods[from];
+            let (b, b_rel) = &mods[to];
+            // float64(k) at element k: the first element's low 4 bytes are 0.
+            let obj = eval(py, "ls.direct(64, 0, [2, 4], [32, 8])").unwrap();
+            let v = a.view_of(&obj).unwrap();
+            // SAFETY: element [0, 0] of a live view of 64 writable bytes.
+            let first = || unsafe { v.as_raw().data.cast::<u32>().read_unaligned() };
+            let (count0, word0) = (v.acquisition_count(), first());
+            // SAFETY: a live 2-d double slice of module A given to module B's function with
+            // the same declaration; the protocol mismatch is the subject of the test (the
+            // data is writable and starts with a zero word, so B's increment lands there
+            // without harm when B is 0.29).
+            assert_eq!(unsafe { (b.keep)(*v.as_raw()) }, 0);
+            let (count1, word1) = (v.acquisition_count(), first());
+            // SAFETY: no arguments.
+            assert_eq!(unsafe { (b.forget)() }, 0);
+            let (count2, word2) = (v.acquisition_count(), first());
+            let what = format!("a view made by Cython {a_rel} kept by a module of Cython {b_rel}");
+            match (abi_of(a_rel), abi_of(b_rel)) {
+                (MemviewAbi::Cython3, MemviewAbi::Cython029) => {
+                    // 0.29 follows `acquisition_count_aligned_p` at 64, which in a 3.x
+                    // object is `view.buf`: it counts in the first element's bytes.
+                    assert_eq!((count1, word1), (count0, word0 + 1), "{what}");
+                    assert_eq!((count2, word2), (count0, word0), "{what}");
+                    support::finding(
+                        "cross-release/3x-view-counted-in-its-data-by-0.29",
+                        "memory-corruption",
+                        &format!("a Cython {a_rel} double[:, :] passed by value to a cdef function of a Cython {b_rel} module that keeps it"),
+                        "the 0.29 module reads acquisition_count_aligned_p at offset 64, which in a 3.x memoryview object is view.buf: it increments and decrements the first 4 bytes of the buffer's data instead of the acquisition count (and takes a reference when they read 0)",
+                    );
+                }
+                (MemviewAbi::Cython029, MemviewAbi::Cython3) => {
+                    // 3.x counts at offset 56, which in a 0.29 object is
+                    // `acquisition_count[0]`, where 0.29's aligned pointer points: the
+                    // protocol holds by coincidence of the layouts.
+                    assert_eq!((count1, word1), (count0 + 1, word0), "{what}");
+                    assert_eq!((count2, word2), (count0, word0), "{what}");
+                    support::finding(
+                        "cross-release/029-view-counted-by-3x-by-coincidence",
+                        "layout-coincidence",
+                        &format!("a Cython {a_rel} double[:, :] passed by value to a cdef function of a Cython {b_rel} module that keeps it"),
+                        "the 3.x module counts at offset 56, which in a 0.29 object is acquisition_count[0], where 0.29's acquisition_count_aligned_p points (the object is 8-aligned): the count stays right by coincidence; the view member (72 in 0.29, 64 in 3.x) does not line up",
+                    );
+                }
+                _ => unreachable!(),
+            }
+        }
+        report("exchange: mixed releases in one process", 4, 4, 0);
     });
 }
