@@ -1,0 +1,130 @@
+//! The cost of a typed memoryview at a C call, both directions, next to the same call with a
+//! plain pointer (`cython_fixtures/callbench.pyx`):
+//!
+//! * Rust -> Cython: `cdef api double cb_first_view(double[:, ::1] v)` (the 208-byte
+//!   `__Pyx_memviewslice` passed by value; `v[0, 0]` with Cython's default initialisation
+//!   and bounds checks), the same with the checks off (`cb_first_view_unchecked`), and
+//!   `cb_first_ptr(double *p)`, each returning the first element, called through the
+//!   `__pyx_capi__` function pointers;
+//! * Cython -> Rust: `cb_call_view(f, v, n)` / `cb_call_ptr(f, p, n)` call a Rust `extern
+//!   "C"` function `n` times through a pointer, with the view by value or with the pointer;
+//!   time per call = time / n.
+//!
+//! The view is a `CySlice` Cython made of a C-contiguous 4x4 NumPy array. Run with `cargo
+//! bench --bench exchange` (see BENCHMARKS.md).
+
+use std::ffi::c_void;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use cyview::MemviewSlice;
+use cyview_py::{capi_function, CySlice};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+type FirstView = unsafe extern "C" fn(MemviewSlice) -> f64;
+type FirstPtr = unsafe extern "C" fn(*const f64) -> f64;
+type CallView = unsafe extern "C" fn(*const c_void, MemviewSlice, isize) -> f64;
+type CallPtr = unsafe extern "C" fn(*const c_void, *const f64, isize) -> f64;
+type AsView = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice;
+
+/// What Cython calls with the view: reads the first element.
+extern "C" fn rust_first_view(v: MemviewSlice) -> f64 {
+    // SAFETY: Cython passes a live `double[:, ::1]` slice of a non-empty array.
+    unsafe { v.data.cast::<f64>().read() }
+}
+
+/// What Cython calls with the pointer: reads the first element.
+extern "C" fn rust_first_ptr(p: *const f64) -> f64 {
+    // SAFETY: Cython passes the address of the first element of a non-empty array.
+    unsafe { p.read() }
+}
+
+const CALLS: isize = 1000;
+
+fn benches(c: &mut Criterion) {
+    Python::attach(|py| {
+        let sys = py.import("sys").unwrap();
+        let path = sys.getattr("path").unwrap();
+        let path = path.cast::<PyList>().unwrap();
+        path.insert(0, env!("CYVIEW_FIXTURES_DIR")).unwrap();
+        if let Some(site) = option_env!("CYVIEW_SITE_PACKAGES") {
+            path.insert(0, site).unwrap();
+        }
+        let cb = py.import("callbench").expect("import callbench");
+        let ex = py.import("exchange").expect("import exchange");
+        // SAFETY: each type is the C type of the signature it is checked against, with 2-d
+        // double views.
+        let (first_view, first_view_unchecked, first_ptr, call_view, call_ptr, as_view) = unsafe {
+            (
+                capi_function::<FirstView>(&cb, "cb_first_view", "double (__Pyx_memviewslice)")
+                    .unwrap(),
+                capi_function::<FirstView>(
+                    &cb,
+                    "cb_first_view_unchecked",
+                    "double (__Pyx_memviewslice)",
+                )
+                .unwrap(),
+                capi_function::<FirstPtr>(&cb, "cb_first_ptr", "double (double *)").unwrap(),
+                capi_function::<CallView>(
+                    &cb,
+                    "cb_call_view",
+                    "double (void *, __Pyx_memviewslice, Py_ssize_t)",
+                )
+                .unwrap(),
+                capi_function::<CallPtr>(
+                    &cb,
+                    "cb_call_ptr",
+                    "double (void *, double *, Py_ssize_t)",
+                )
+                .unwrap(),
+                capi_function::<AsView>(&ex, "exch_from_object", "__Pyx_memviewslice (PyObject *)")
+                    .unwrap(),
+            )
+        };
+        let array = py
+            .import("numpy")
+            .unwrap()
+            .call_method1("arange", (16.0,))
+            .unwrap()
+            .call_method1("reshape", (4, 4))
+            .unwrap();
+        // SAFETY: `exch_from_object` returns an owned 2-d double slice (or an error slice).
+        let v = unsafe { CySlice::from_returned(py, as_view(array.as_ptr()), 2) }.unwrap();
+        let raw = *v.as_raw();
+        let p = raw.data.cast::<f64>().cast_const();
+
+        let mut g = c.benchmark_group("rust_to_cython");
+        g.bench_function("view", |b| {
+            // SAFETY: a live C-contiguous 2-d double slice, borrowed by the call.
+            b.iter(|| unsafe { first_view(*black_box(&raw)) })
+        });
+        g.bench_function("view_unchecked", |b| {
+            // SAFETY: as above.
+            b.iter(|| unsafe { first_view_unchecked(*black_box(&raw)) })
+        });
+        g.bench_function("pointer", |b| {
+            // SAFETY: the first element of the same live array.
+            b.iter(|| unsafe { first_ptr(*black_box(&p)) })
+        });
+        g.finish();
+
+        let mut g = c.benchmark_group("cython_to_rust");
+        g.throughput(Throughput::Elements(CALLS as u64));
+        let fv = rust_first_view as extern "C" fn(MemviewSlice) -> f64;
+        let fp = rust_first_ptr as extern "C" fn(*const f64) -> f64;
+        g.bench_function("view", |b| {
+            // SAFETY: `fv` has the C type `view_fn`; the slice is live and C-contiguous.
+            b.iter(|| unsafe { call_view(fv as *const c_void, black_box(raw), CALLS) })
+        });
+        g.bench_function("pointer", |b| {
+            // SAFETY: `fp` has the C type `ptr_fn`; `p` is the first element.
+            b.iter(|| unsafe { call_ptr(fp as *const c_void, black_box(p), CALLS) })
+        });
+        g.finish();
+        drop(v);
+    });
+}
+
+criterion_group!(exchange_benches, benches);
+criterion_main!(exchange_benches);
