@@ -185,13 +185,11 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
-fn runner(cases: u32, name: &str) -> TestRunner {
+fn runner(cases: u32, file: &'static str) -> TestRunner {
     TestRunner::new(Config {
         cases,
         failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct(Box::leak(
-                format!("proptest-regressions/exchange-{name}.txt").into_boxed_str(),
-            )),
+            proptest::test_runner::FileFailurePersistence::Direct(file),
         )),
         ..Config::default()
     })
@@ -244,7 +242,7 @@ fn memview_abi_matches_the_extracted_layout() {
 #[test]
 fn cython_to_rust() {
     let n = cases(2000);
-    let mut runner = runner(n, "cython-to-rust");
+    let mut runner = runner(n, "proptest-regressions/exchange-cython-to-rust.txt");
     let result = with_python(|py| {
         let a = api(py);
         runner.run(&exporter(), |expr| {
@@ -287,7 +285,7 @@ fn slice_items() -> impl Strategy<Value = [(isize, isize, isize); 2]> {
 #[test]
 fn rust_to_cython() {
     let n = cases(2000);
-    let mut runner = runner(n, "rust-to-cython");
+    let mut runner = runner(n, "proptest-regressions/exchange-rust-to-cython.txt");
     let walked = std::sync::atomic::AtomicUsize::new(0);
     let result = with_python(|py| {
         let a = api(py);
