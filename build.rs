@@ -8,6 +8,10 @@
 //! - `CYVIEW_SITE_PACKAGES`: the selected Python's site-packages;
 //! - `CYVIEW_PYTHON_VERSION`: the selected Python's version, `x.y.z`;
 //! - `CYVIEW_PYTHON_EXE`: the selected Python executable;
+//! - `CYVIEW_OTHER_FIXTURES_DIR`, `CYVIEW_OTHER_CYTHON_VERSION`: `exchange.pyx` built as
+//!   `exchange_other` by the partner release (`CYVIEW_OTHER_PYTHON`), or empty;
+//! - `CYVIEW_NOATOMICS_FIXTURES_DIR`: `exchange.pyx` built as `exchange_noatomics` with
+//!   `-DCYTHON_ATOMICS=0`;
 //! - `CYVIEW_ACQUIRE_C`: the C file Cython generated for `live_acquire.pyx`;
 //!
 //! and writes `$OUT_DIR/cython_layouts.rs` (bindgen's types, for `include!`) and
@@ -65,6 +69,19 @@ fn run() -> Result<(), Error> {
         built.require("live_acquire")?.c_file().display()
     );
     build_partner_exchange(&python, &manifest_dir, &out_dir)?;
+    // The exchange module once more, built without atomics: its memoryviews serialise the
+    // acquisition count with a lock, which CySlice must refuse.
+    let no_atomics = build_copy(
+        &python,
+        &manifest_dir.join("cython_fixtures/exchange.pyx"),
+        "exchange_noatomics",
+        &["-DCYTHON_ATOMICS=0"],
+        &out_dir.join("noatomics"),
+    )?;
+    println!(
+        "cargo:rustc-env=CYVIEW_NOATOMICS_FIXTURES_DIR={}",
+        no_atomics.out_dir().display()
+    );
     embed_the_same_libpython(&python);
     let cached = built.modules().iter().filter(|m| m.from_cache()).count();
     println!(
@@ -108,18 +125,13 @@ fn build_partner_exchange(
                 std::process::exit(1);
             }
             let version = other.require_cython()?.to_string();
-            let src = out_dir.join("partner-src");
-            std::fs::create_dir_all(&src).map_err(|e| io("create", &src, e))?;
-            let pyx = manifest_dir.join("cython_fixtures/exchange.pyx");
-            println!("cargo:rerun-if-changed={}", pyx.display());
-            let target = src.join("exchange_other.pyx");
-            let text = std::fs::read_to_string(&pyx).map_err(|e| io("read", &pyx, e))?;
-            if std::fs::read_to_string(&target).ok().as_deref() != Some(text.as_str()) {
-                std::fs::write(&target, text).map_err(|e| io("write", &target, e))?;
-            }
-            let built = Fixtures::new(&other, &src, out_dir.join("fixtures-other"))
-                .rerun_if_changed(false)
-                .build()?;
+            let built = build_copy(
+                &other,
+                &manifest_dir.join("cython_fixtures/exchange.pyx"),
+                "exchange_other",
+                &[],
+                &out_dir.join("partner"),
+            )?;
             (built.out_dir().display().to_string(), version)
         }
         None => (String::new(), String::new()),
@@ -127,6 +139,30 @@ fn build_partner_exchange(
     println!("cargo:rustc-env=CYVIEW_OTHER_FIXTURES_DIR={dir}");
     println!("cargo:rustc-env=CYVIEW_OTHER_CYTHON_VERSION={version}");
     Ok(())
+}
+
+/// Builds a copy of the fixture `pyx` under the module name `name` (with extra C `flags`)
+/// in `dir`: `dir/src/<name>.pyx`, `dir/fixtures/<name>.*.so`.
+fn build_copy(
+    python: &Python,
+    pyx: &std::path::Path,
+    name: &str,
+    flags: &[&str],
+    dir: &std::path::Path,
+) -> Result<cyview_build::BuiltFixtures, Error> {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).map_err(|e| io("create", &src, e))?;
+    println!("cargo:rerun-if-changed={}", pyx.display());
+    let target = src.join(format!("{name}.pyx"));
+    let text = std::fs::read_to_string(pyx).map_err(|e| io("read", pyx, e))?;
+    if std::fs::read_to_string(&target).ok().as_deref() != Some(text.as_str()) {
+        std::fs::write(&target, text).map_err(|e| io("write", &target, e))?;
+    }
+    let mut fixtures = Fixtures::new(python, &src, dir.join("fixtures")).rerun_if_changed(false);
+    for f in flags {
+        fixtures = fixtures.flag(*f);
+    }
+    fixtures.build()
 }
 
 fn io(verb: &str, path: &std::path::Path, source: std::io::Error) -> Error {

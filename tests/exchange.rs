@@ -678,3 +678,76 @@ fn mixed_releases_in_one_process() {
         report("exchange: mixed releases in one process", 4, 4, 0);
     });
 }
+
+/// `CySlice` refuses, before touching any count, the objects whose protocol it cannot be
+/// sure of: a module built without atomics (its memoryviews carry a lock), an object of a
+/// size no known release gives its memoryview, an object that is not a Cython memoryview.
+#[test]
+fn unsure_objects_are_refused_before_touching_them() {
+    with_python(|py| {
+        let path = py.import("sys").unwrap().getattr("path").unwrap();
+        let dir = env!("CYVIEW_NOATOMICS_FIXTURES_DIR");
+        if !path.contains(dir).unwrap() {
+            path.call_method1("insert", (0, dir)).unwrap();
+        }
+        let no_atomics = api_of(py, "exchange_noatomics");
+        let obj = eval(py, "ls.np_view('<f8', 64, 0, [2, 2], [16, 8], False)").unwrap();
+        // SAFETY: an owned 2-d slice from the module's own function.
+        let raw = unsafe { (no_atomics.from_object)(obj.as_ptr()) };
+        let count_at = |raw: &MemviewSlice| {
+            // SAFETY: a live 3.x or 0.29 memoryview object (the slice holds it); offset 56
+            // is its acquisition count in both layouts (0.29: the first of the pair).
+            unsafe { raw.memview.cast::<u8>().add(56).cast::<i32>().read() }
+        };
+        let before = count_at(&raw);
+        // SAFETY: as above; refused, the slice stays ours.
+        let err = unsafe { CySlice::from_returned(py, raw, 2) }.err().unwrap();
+        // `cdef <view> v = obj` makes a `memoryview` object (slicing makes `_memoryviewslice`s).
+        let name = "exchange_noatomics.memoryview";
+        assert_eq!(
+            err.value(py).to_string(),
+            format!(
+                "'{name}' comes from a module built without atomics (CYTHON_ATOMICS=0; its \
+                 memoryviews serialise the acquisition count with a lock): not supported"
+            )
+        );
+        assert_eq!(count_at(&raw), before);
+
+        let fake = py
+            .import("fakemv")
+            .unwrap()
+            .getattr("memoryview")
+            .unwrap()
+            .call0()
+            .unwrap();
+        let mut slice = MemviewSlice::EMPTY;
+        slice.memview = fake.as_ptr().cast();
+        // SAFETY: the object is alive for the call; it is refused before being read.
+        let err = unsafe { CySlice::from_borrowed(py, &slice, 1) }
+            .err()
+            .unwrap();
+        let size: usize = py
+            .eval(c"__import__('fakemv').memoryview.__basicsize__", None, None)
+            .unwrap()
+            .extract()
+            .unwrap();
+        assert_eq!(
+            err.value(py).to_string(),
+            format!(
+                "'fakemv.memoryview' objects have {size} bytes, which no known Cython release \
+                 gives its memoryview (168: 0.29; 160: 3.0-3.3): unknown release, not touching it"
+            )
+        );
+        let builtin = py.eval(c"memoryview(b'ab')", None, None).unwrap();
+        slice.memview = builtin.as_ptr().cast();
+        // SAFETY: as above.
+        let err = unsafe { CySlice::from_borrowed(py, &slice, 1) }
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.value(py).to_string(),
+            "'memoryview' is not a Cython memoryview object"
+        );
+        report("exchange: unsure objects refused", 3, 3, 0);
+    });
+}
