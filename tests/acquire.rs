@@ -17,7 +17,7 @@ use cyview_py::{acquire, Declaration};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
-use support::{acquire_declarations, read_buffer, report, with_python};
+use support::{acquire_declarations, err_of, read_buffer, report, with_python};
 
 /// NumPy dtypes of the exporters: (dtype as `ls.np_any` takes it, item size).
 const NP_DTYPES: &[(&str, isize)] = &[
@@ -160,18 +160,6 @@ fn eval<'py>(py: Python<'py>, expr: &str) -> PyResult<Bound<'py, PyAny>> {
     globals.set_item("ls", py.import("live_support")?)?;
     globals.set_item("live_core", py.import("live_core")?)?;
     py.eval(&std::ffi::CString::new(expr).unwrap(), Some(&globals), None)
-}
-
-fn err_of(py: Python<'_>, e: &PyErr) -> (String, String) {
-    let kind = e
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_default();
-    (
-        kind,
-        e.value(py).str().map(|s| s.to_string()).unwrap_or_default(),
-    )
 }
 
 /// The request flags cyview computes are the ones each release's C passes, for every

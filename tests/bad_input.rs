@@ -14,19 +14,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use pyo3::prelude::*;
-use support::{acquire_declarations, report, with_python, Decl};
-
-fn err_of(py: Python<'_>, e: &PyErr) -> (String, String) {
-    let kind = e
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_default();
-    (
-        kind,
-        e.value(py).str().map(|s| s.to_string()).unwrap_or_default(),
-    )
-}
+use support::{acquire_declarations, err_of, report, with_python, Decl};
 
 fn refcount(obj: &Bound<'_, PyAny>) -> isize {
     obj.py()

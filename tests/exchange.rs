@@ -26,9 +26,9 @@ use std::collections::HashMap;
 use cyview::{s, MemviewSlice, Slice, SliceItem};
 use cyview_py::{capi_function, capi_pointer, CySlice, MemviewAbi, RustBuffer};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use pyo3::prelude::*;
-use support::{cython_release, report, with_python};
+use support::{cases, cython_release, report, runner, with_python};
 
 type FromObject = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice;
 type Addresses = unsafe extern "C" fn(MemviewSlice, *mut isize) -> isize;
@@ -176,23 +176,6 @@ fn eval<'py>(py: Python<'py>, expr: &str) -> PyResult<Bound<'py, PyAny>> {
         return Ok(Bound::new(py, rb)?.into_any());
     }
     py.eval(&std::ffi::CString::new(expr).unwrap(), Some(&globals), None)
-}
-
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn runner(cases: u32, file: &'static str) -> TestRunner {
-    TestRunner::new(Config {
-        cases,
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct(file),
-        )),
-        ..Config::default()
-    })
 }
 
 #[test]

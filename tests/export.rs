@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
 use support::{
-    acquire_declarations, element_addresses, read_buffer, report, with_python, PPair, Pair,
+    acquire_declarations, element_addresses, err_of, read_buffer, report, with_python, PPair, Pair,
 };
 
 /// The element types and, for element number `k` of the memory, the value Rust writes and
@@ -237,18 +237,6 @@ fn geometry() -> impl Strategy<Value = Geometry> {
 
 /// How cyview's format check starts the message for formats on which Cython crashes or hangs.
 const UNDEFINED: &str = "Unsupported buffer format string:";
-
-fn err_of(py: Python<'_>, e: &PyErr) -> (String, String) {
-    let kind = e
-        .get_type(py)
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_default();
-    (
-        kind,
-        e.value(py).str().map(|s| s.to_string()).unwrap_or_default(),
-    )
-}
 
 fn c_order(shape: &[usize]) -> Vec<Vec<usize>> {
     let mut out = vec![vec![]];

@@ -21,10 +21,10 @@ use cyview_py::{acquire, AcquiredView, Declaration, RustBuffer};
 use ndarray::{Array, Axis, IxDyn, Slice};
 use numpy::{PyArray1, PyUntypedArrayMethods};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::TestCaseError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyModule};
-use support::{report, with_python};
+use support::{cases, report, runner, with_python};
 
 const HELPERS: &std::ffi::CStr = cr#"
 import numpy as np
@@ -59,23 +59,6 @@ def data(a):
 fn helpers(py: Python<'_>) -> Bound<'_, PyModule> {
     PyModule::from_code(py, HELPERS, c"features_helpers.py", c"features_helpers")
         .expect("helper module")
-}
-
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn runner(cases: u32, file: &'static str) -> TestRunner {
-    TestRunner::new(Config {
-        cases,
-        failure_persistence: Some(Box::new(
-            proptest::test_runner::FileFailurePersistence::Direct(file),
-        )),
-        ..Config::default()
-    })
 }
 
 fn fail(what: &str) -> impl Fn(PyErr) -> TestCaseError + '_ {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Once;
 
 use cyview::{Error, MemviewSlice, ReadPointer, MAX_DIMS};
+use proptest::test_runner::{Config, TestRunner};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -387,3 +388,37 @@ unsafe impl cyview::Pod for Pair {}
 unsafe impl cyview::Pod for PPair {}
 cyview_py::element_struct!(Pair as "Pair" { x: &cyview::format::INT, y: &cyview::format::DOUBLE });
 cyview_py::element_struct!(packed PPair as "PPair" { x: &cyview::format::INT, y: &cyview::format::DOUBLE });
+
+// ---------------------------------------------------------------- shared test helpers
+
+/// An exception's type name and message, as the tests compare them.
+pub fn err_of(py: Python<'_>, e: &PyErr) -> (String, String) {
+    let kind = e
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    (
+        kind,
+        e.value(py).str().map(|s| s.to_string()).unwrap_or_default(),
+    )
+}
+
+/// `PROPTEST_CASES` when set, else `default`.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A proptest runner with `cases` cases whose failures persist in `file`.
+pub fn runner(cases: u32, file: &'static str) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::Direct(file),
+        )),
+        ..Config::default()
+    })
+}
