@@ -6,6 +6,9 @@
 //!   and bounds checks), the same with the checks off (`cb_first_view_unchecked`), and
 //!   `cb_first_ptr(double *p)`, each returning the first element, called through the
 //!   `__pyx_capi__` function pointers;
+//! * Rust -> Cython with work: `cb_sum_view(double[:, ::1] v)` vs `cb_sum_ptr(double *p,
+//!   Py_ssize_t n, Py_ssize_t m)`, the sum of the 4x4 elements (checks off in both), so that
+//!   both calls carry the same information;
 //! * Cython -> Rust: `cb_call_view(f, v, n)` / `cb_call_ptr(f, p, n)` call a Rust `extern
 //!   "C"` function `n` times through a pointer, with the view by value or with the pointer;
 //!   time per call = time / n.
@@ -24,6 +27,8 @@ use pyo3::types::PyList;
 
 type FirstView = unsafe extern "C" fn(MemviewSlice) -> f64;
 type FirstPtr = unsafe extern "C" fn(*const f64) -> f64;
+type SumView = unsafe extern "C" fn(MemviewSlice) -> f64;
+type SumPtr = unsafe extern "C" fn(*const f64, isize, isize) -> f64;
 type CallView = unsafe extern "C" fn(*const c_void, MemviewSlice, isize) -> f64;
 type CallPtr = unsafe extern "C" fn(*const c_void, *const f64, isize) -> f64;
 type AsView = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice;
@@ -82,6 +87,19 @@ fn benches(c: &mut Criterion) {
                     .unwrap(),
             )
         };
+        // SAFETY: the C types of those signatures, with a C-contiguous 2-d double view.
+        let (sum_view, sum_ptr) = unsafe {
+            (
+                capi_function::<SumView>(&cb, "cb_sum_view", "double (__Pyx_memviewslice)")
+                    .unwrap(),
+                capi_function::<SumPtr>(
+                    &cb,
+                    "cb_sum_ptr",
+                    "double (double *, Py_ssize_t, Py_ssize_t)",
+                )
+                .unwrap(),
+            )
+        };
         let array = py
             .import("numpy")
             .unwrap()
@@ -106,6 +124,17 @@ fn benches(c: &mut Criterion) {
         g.bench_function("pointer", |b| {
             // SAFETY: the first element of the same live array.
             b.iter(|| unsafe { first_ptr(*black_box(&p)) })
+        });
+        g.finish();
+
+        let mut g = c.benchmark_group("rust_to_cython_sum4x4");
+        g.bench_function("view", |b| {
+            // SAFETY: a live C-contiguous 2-d double slice, borrowed by the call.
+            b.iter(|| unsafe { sum_view(*black_box(&raw)) })
+        });
+        g.bench_function("pointer_and_shape", |b| {
+            // SAFETY: the first element of the same live 4x4 C-contiguous array.
+            b.iter(|| unsafe { sum_ptr(*black_box(&p), black_box(4), black_box(4)) })
         });
         g.finish();
 

@@ -26,6 +26,29 @@ cdef api double cb_first_ptr(double *p) noexcept nogil:
     return p[0]
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.initializedcheck(False)
+cdef api double cb_sum_view(double[:, ::1] v) noexcept nogil:
+    """The sum of all elements of a C-contiguous view (shape from the slice)."""
+    cdef double total = 0
+    cdef Py_ssize_t i, j
+    for i in range(v.shape[0]):
+        for j in range(v.shape[1]):
+            total += v[i, j]
+    return total
+
+
+cdef api double cb_sum_ptr(double *p, Py_ssize_t n, Py_ssize_t m) noexcept nogil:
+    """The same with the pointer and the shape as separate arguments."""
+    cdef double total = 0
+    cdef Py_ssize_t i, j
+    for i in range(n):
+        for j in range(m):
+            total += p[i * m + j]
+    return total
+
+
 cdef api double cb_call_view(void *fp, double[:, ::1] v, Py_ssize_t n) noexcept nogil:
     """Calls the Rust function at ``fp`` (a ``view_fn``) with the view ``n`` times; the sum
     of its results."""
