@@ -638,7 +638,7 @@ fn mixed_releases_in_one_process() {
                     support::finding(
                         "cross-release/3x-view-counted-in-its-data-by-0.29",
                         "memory-corruption",
-                        &format!("a Cython {a_rel} double[:, :] passed by value to a cdef function of a Cython {b_rel} module that keeps it"),
+                        "cdef api int keep(double[:, :] v) in a Cython 0.29.37 module, called with a view made by a Cython 3.x module (global kept = v)",
                         "the 0.29 module reads acquisition_count_aligned_p at offset 64, which in a 3.x memoryview object is view.buf: it increments and decrements the first 4 bytes of the buffer's data instead of the acquisition count (and takes a reference when they read 0)",
                     );
                 }
@@ -651,7 +651,7 @@ fn mixed_releases_in_one_process() {
                     support::finding(
                         "cross-release/029-view-counted-by-3x-by-coincidence",
                         "layout-coincidence",
-                        &format!("a Cython {a_rel} double[:, :] passed by value to a cdef function of a Cython {b_rel} module that keeps it"),
+                        "cdef api int keep(double[:, :] v) in a Cython 3.x module, called with a view made by a Cython 0.29.37 module (global kept = v)",
                         "the 3.x module counts at offset 56, which in a 0.29 object is acquisition_count[0], where 0.29's acquisition_count_aligned_p points (the object is 8-aligned): the count stays right by coincidence; the view member (72 in 0.29, 64 in 3.x) does not line up",
                     );
                 }
