@@ -62,13 +62,15 @@ fn array<'py>(py: Python<'py>, n: usize) -> Bound<'py, PyAny> {
 
 fn sum_cyview(a: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> f64 {
     let v = acquire(a, decl).expect("acquire");
-    let view = v.view::<f64>().expect("f64 view");
+    // SAFETY: nothing writes the array during the benchmark.
+    let view = unsafe { v.view::<f64>() }.expect("f64 view");
     view.iter().sum()
 }
 
 fn sum_cyview_ndarray(a: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> f64 {
     let v = acquire(a, decl).expect("acquire");
-    let array = v.as_array::<f64>().expect("ndarray view");
+    // SAFETY: nothing writes the array during the benchmark.
+    let array = unsafe { v.as_array::<f64>() }.expect("ndarray view");
     array.sum()
 }
 
@@ -117,7 +119,8 @@ fn benches(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("cyview_acquire", &size), a, |b, a| {
                 b.iter(|| {
                     let v = acquire(black_box(a), &decl).expect("acquire");
-                    black_box(v.view::<f64>().expect("f64 view"));
+                    // SAFETY: nothing writes the array during the benchmark.
+                    black_box(unsafe { v.view::<f64>() }.expect("f64 view"));
                 })
             });
             g.bench_with_input(BenchmarkId::new("numpy_readonly", &size), a, |b, a| {

@@ -453,3 +453,65 @@ fn release_is_refused_while_exported_and_frees_after() {
         );
     });
 }
+
+/// `element_ptr` answers `None` for any index outside the shape, however large (it must
+/// never read the pointer table out of bounds).
+#[test]
+fn element_ptr_refuses_indices_outside_the_shape() {
+    let rb = RustBuffer::indirect(vec![vec![1.0f64, 2.0], vec![3.0, 4.0]], &[2], false).unwrap();
+    for index in [
+        [2usize, 0],
+        [0, 2],
+        [usize::MAX, 0],
+        [0, usize::MAX],
+        [isize::MAX as usize + 1, 1],
+    ] {
+        assert_eq!(rb.element_ptr(&index), None, "{index:?}");
+    }
+    assert_eq!(rb.element_ptr(&[0]), None, "wrong ndim");
+    let p = rb.element_ptr(&[1, 1]).unwrap();
+    // SAFETY: an in-bounds element of the live buffer.
+    assert_eq!(unsafe { p.cast::<f64>().read_unaligned() }, 4.0);
+}
+
+/// A foreign buffer's release callback runs exactly once, after `release()` has marked the
+/// buffer released (so a callback that looks at the buffer finds it released), and not again
+/// on drop.
+#[test]
+fn foreign_release_callback_runs_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let memory: Arc<Vec<u64>> = Arc::new(vec![0; 4]);
+    let keep = Arc::clone(&memory);
+    let mut slice = cyview::MemviewSlice::EMPTY;
+    slice.data = memory.as_ptr().cast_mut().cast();
+    slice.shape[0] = 4;
+    slice.strides[0] = 8;
+    slice.suboffsets[0] = -1;
+    // SAFETY: the 4 items lie in `memory`, kept alive by the callback until it runs.
+    let rb = unsafe {
+        RustBuffer::from_raw(
+            slice,
+            1,
+            "Q",
+            8,
+            true,
+            Some(Box::new(move || {
+                drop(keep);
+                RUNS.fetch_add(1, Ordering::SeqCst);
+            })),
+        )
+    }
+    .unwrap();
+    with_python(|py| {
+        let obj = Bound::new(py, rb).unwrap();
+        obj.call_method0("release").unwrap();
+        assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+        assert_eq!(obj.get().data_ptr(), None);
+        assert_eq!(Arc::strong_count(&memory), 1);
+        drop(obj);
+        py.import("gc").unwrap().call_method0("collect").unwrap();
+    });
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+}

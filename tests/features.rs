@@ -158,7 +158,8 @@ fn check_strided<T: Pod + numpy::Element>(
         .and_then(|x| x.extract())
         .map_err(&f)?;
 
-    match view.as_array::<T>() {
+    // SAFETY: nothing writes the array during the test.
+    match unsafe { view.as_array::<T>() } {
         Ok(arr) => {
             prop_assert!(
                 aligned,
@@ -484,7 +485,8 @@ fn indirect_buffers_are_refused_by_as_array_and_copied_by_to_pyarray() {
                 .unwrap()
                 .extract()
                 .unwrap();
-            let err = view.as_array::<f64>().unwrap_err();
+            // SAFETY: refused before any view exists.
+            let err = unsafe { view.as_array::<f64>() }.unwrap_err();
             assert!(err.is_instance_of::<pyo3::exceptions::PyValueError>(py));
             assert_eq!(
                 err.value(py).to_string(),
@@ -514,7 +516,8 @@ fn item_size_mismatch_is_a_value_error() {
         let specs = [AxisSpec::STRIDED_DIRECT];
         let view = acquire(&a, &Declaration::new(&format::F64, &specs, false)).unwrap();
         for err in [
-            view.as_array::<f32>().unwrap_err(),
+            // SAFETY: refused before any view exists.
+            unsafe { view.as_array::<f32>() }.unwrap_err(),
             view.to_pyarray::<f32>(py).unwrap_err(),
         ] {
             assert!(err.is_instance_of::<pyo3::exceptions::PyValueError>(py));

@@ -72,8 +72,10 @@ unsafe impl Send for AcquiredView {}
 unsafe impl Sync for AcquiredView {}
 
 impl Drop for AcquiredView {
+    /// Releases the buffer with the interpreter attached; if the interpreter is finalizing
+    /// or gone, the buffer is leaked instead (there is nothing left to release it to).
     fn drop(&mut self) {
-        Python::attach(|_| {
+        let _ = Python::try_attach(|_| {
             // SAFETY: `buffer` was filled by a successful PyObject_GetBuffer and is released
             // exactly once, here, with the interpreter attached.
             unsafe { pyo3::ffi::PyBuffer_Release(&mut *self.buffer) }
@@ -103,7 +105,14 @@ impl AcquiredView {
     /// # Errors
     ///
     /// `ValueError` when `size_of::<T>()` is not the buffer's item size.
-    pub fn view<T: Pod>(&self) -> PyResult<View<'_, T>> {
+    ///
+    /// # Safety
+    ///
+    /// While the returned view lives, nothing may write to the buffer's elements: not
+    /// Python code (do not run any while holding it across a GIL release), not Cython
+    /// `nogil` code, not other threads. A buffer is shared memory: a write concurrent with a
+    /// read through the view is a data race.
+    pub unsafe fn view<T: Pod>(&self) -> PyResult<View<'_, T>> {
         if std::mem::size_of::<T>() as isize != self.buffer.itemsize {
             return Err(PyValueError::new_err(format!(
                 "element type has {} bytes, the buffer's items have {}",
@@ -113,7 +122,8 @@ impl AcquiredView {
         }
         // SAFETY: the slice was built from a buffer the exporter granted and validated
         // (strides, suboffsets), which stays valid until `self` drops; the borrow of `self`
-        // bounds the view's lifetime. The item size matches `T`.
+        // bounds the view's lifetime. The item size matches `T`. Nothing writes the
+        // elements meanwhile (the caller's contract).
         unsafe { View::from_raw(self.slice, self.ndim) }.map_err(to_py)
     }
 }

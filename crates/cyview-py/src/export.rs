@@ -112,13 +112,14 @@ impl Storage {
         }
     }
 
-    fn release(&mut self) {
-        if let Storage::Foreign { release, .. } = self {
-            if let Some(f) = release.take() {
-                f();
-            }
+    /// Marks the storage released and returns what frees it (a foreign release callback),
+    /// for the caller to run once no lock is held: a callback that panics or calls back
+    /// into the buffer then finds it already released.
+    fn take(&mut self) -> Option<Box<dyn FnOnce() + Send>> {
+        match std::mem::replace(self, Storage::Released) {
+            Storage::Foreign { release, .. } => release,
+            _ => None,
         }
-        *self = Storage::Released;
     }
 }
 
@@ -138,7 +139,9 @@ struct State {
 
 impl Drop for State {
     fn drop(&mut self) {
-        self.storage.release();
+        if let Some(f) = self.storage.take() {
+            f();
+        }
     }
 }
 
@@ -251,7 +254,11 @@ impl RustBuffer {
         if row_shape.len() + 1 > MAX_DIMS {
             return Err(PyValueError::new_err("more than 8 dimensions"));
         }
-        let per_row: usize = row_shape.iter().product();
+        let too_large = || PyValueError::new_err("the buffer's size overflows isize");
+        let per_row = row_shape
+            .iter()
+            .try_fold(1usize, |a, &n| a.checked_mul(n))
+            .ok_or_else(too_large)?;
         if let Some(r) = rows.iter().find(|r| r.len() != per_row) {
             return Err(PyValueError::new_err(format!(
                 "a row of {} elements, {per_row} expected by the row shape {row_shape:?}",
@@ -261,14 +268,16 @@ impl RustBuffer {
         let item = std::mem::size_of::<T>();
         let mut owned: Vec<Vec<u64>> = rows.iter().map(|r| pod_words(r)).collect();
         let table: Vec<*mut u8> = owned.iter_mut().map(|w| w.as_mut_ptr().cast()).collect();
-        let mut shape = vec![rows.len() as isize];
-        shape.extend(row_shape.iter().map(|&n| n as isize));
+        let mut shape = vec![isize::try_from(rows.len()).map_err(|_| too_large())?];
+        for &n in row_shape {
+            shape.push(isize::try_from(n).map_err(|_| too_large())?);
+        }
         let mut strides = vec![0isize; shape.len()];
         strides[0] = std::mem::size_of::<*mut u8>() as isize;
         let mut step = item as isize;
         for d in (1..shape.len()).rev() {
             strides[d] = step;
-            step *= shape[d];
+            step = step.checked_mul(shape[d]).ok_or_else(too_large)?;
         }
         let mut suboffsets = vec![-1isize; shape.len()];
         suboffsets[0] = 0;
@@ -354,7 +363,7 @@ impl RustBuffer {
             return None;
         }
         for (d, &i) in index.iter().enumerate() {
-            if i as isize >= s.shape[d] {
+            if i >= usize::try_from(s.shape[d]).unwrap_or(0) {
                 return None;
             }
             p = p.wrapping_offset((i as isize).wrapping_mul(s.strides[d]));
@@ -395,7 +404,11 @@ impl RustBuffer {
                 s.exports
             )));
         }
-        s.storage.release();
+        let free = s.storage.take();
+        drop(s);
+        if let Some(f) = free {
+            f();
+        }
         Ok(())
     }
 

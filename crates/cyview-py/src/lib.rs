@@ -18,7 +18,8 @@
 //!     // double[::1]
 //!     let decl = Declaration::new(&format::F64, &[AxisSpec::CONTIG_DIRECT], true);
 //!     let view = acquire(&array, &decl)?;
-//!     assert_eq!(view.view::<f64>()?.to_vec(), vec![1.0, 2.0, 3.0]);
+//!     // SAFETY: nothing writes to the array while the view is read.
+//!     assert_eq!(unsafe { view.view::<f64>() }?.to_vec(), vec![1.0, 2.0, 3.0]);
 //!     Ok(())
 //! })
 //! .unwrap();

@@ -180,15 +180,24 @@ impl AcquiredView {
     ///     // const double[:, :]
     ///     let specs = [AxisSpec::STRIDED_DIRECT; 2];
     ///     let view = acquire(&a, &Declaration::new(&format::F64, &specs, false))?;
-    ///     let array = view.as_array::<f64>()?;
+    ///     // SAFETY: nothing writes to `a` while `array` is read.
+    ///     let array = unsafe { view.as_array::<f64>() }?;
     ///     assert_eq!(array.strides(), &[-3, 1]);
     ///     assert_eq!(array.iter().copied().collect::<Vec<_>>(), [3.0, 4.0, 5.0, 0.0, 1.0, 2.0]);
     ///     Ok(())
     /// })
     /// .unwrap();
     /// ```
-    pub fn as_array<T: Pod>(&self) -> PyResult<ArrayViewD<'_, T>> {
-        let view = self.view::<T>()?;
+    ///
+    /// # Safety
+    ///
+    /// While the returned array lives, nothing may write to the buffer's elements: not
+    /// Python code (do not run any while holding it across a GIL release), not Cython
+    /// `nogil` code, not other threads. A buffer is shared memory: a write concurrent with a
+    /// read through the view is a data race.
+    pub unsafe fn as_array<T: Pod>(&self) -> PyResult<ArrayViewD<'_, T>> {
+        // SAFETY: the caller's contract is `view`'s.
+        let view = unsafe { self.view::<T>() }?;
         // SAFETY: the view's elements are those of the buffer the exporter granted, which
         // PEP 3118 describes as one block of memory starting at `buf` (direct dimensions;
         // indirect ones are refused before any address is formed).

@@ -45,11 +45,17 @@ impl AcquiredView {
     /// })
     /// .unwrap();
     /// ```
+    // Note: a native thread that writes the buffer without the GIL while this copies races
+    // with the copy, as it would with NumPy's.
     pub fn to_pyarray<'py, T: Pod + ::numpy::Element>(
         &self,
         py: Python<'py>,
     ) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
-        let view = self.view::<T>()?;
+        // SAFETY: the copy is made with the GIL held and without running Python code, so no
+        // Python code writes meanwhile; a native thread writing the buffer without the GIL
+        // during the copy would race with NumPy's own copies of it as well (the documented
+        // limit of `to_pyarray`).
+        let view = unsafe { self.view::<T>() }?;
         let shape: Vec<usize> = view.shape().iter().map(|&n| n as usize).collect();
         let array = Array::from_shape_vec(IxDyn(&shape), view.to_vec())
             .map_err(|e| PyValueError::new_err(e.to_string()))?;

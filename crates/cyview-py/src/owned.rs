@@ -216,12 +216,14 @@ impl CySlice {
         if memview == py.None().as_ptr() {
             return Err(PyTypeError::new_err("Cython returned a None memoryview"));
         }
-        if ndim > MAX_DIMS {
-            return Err(PyValueError::new_err("more than 8 dimensions"));
-        }
         // SAFETY: the returned slice holds a count, so its object is alive.
         let abi = unsafe { MemviewAbi::identify(py, memview) }?;
-        Ok(CySlice { raw, ndim, abi })
+        let s = CySlice { raw, ndim, abi };
+        if ndim > MAX_DIMS {
+            // Dropping `s` gives the count back.
+            return Err(PyValueError::new_err("more than 8 dimensions"));
+        }
+        Ok(s)
     }
 
     /// A new owner of a slice Cython lends (a memoryview argument of a callback): takes one
@@ -251,7 +253,20 @@ impl CySlice {
             ndim,
             abi,
         };
-        s.acquire();
+        // `__Pyx_INC_MEMVIEW`: the first acquisition takes the object's reference (the
+        // count may have dropped to 0 since `identify` looked, if the lender's last other
+        // slice went away meanwhile).
+        let old = s.acquire();
+        if old == 0 {
+            // SAFETY: the object is alive (caller) and the interpreter is attached.
+            unsafe { ffi::Py_INCREF(memview) };
+        } else if old < 0 {
+            s.counter().fetch_sub(1, Ordering::AcqRel);
+            std::mem::forget(s);
+            return Err(PyRuntimeError::new_err(format!(
+                "acquisition count was {old}: the memoryview's protocol is broken"
+            )));
+        }
         Ok(s)
     }
 
@@ -262,14 +277,14 @@ impl CySlice {
         unsafe { AtomicI32::from_ptr(self.abi.count_ptr(self.raw.memview.cast())) }
     }
 
-    /// One more acquisition (`__Pyx_INC_MEMVIEW` where the count is already positive: no
-    /// reference is taken then).
-    fn acquire(&self) {
+    /// One more acquisition; returns the count before it. (Where `self` already holds
+    /// one, the count was positive and no reference is taken, as in `__Pyx_INC_MEMVIEW`.)
+    fn acquire(&self) -> i32 {
         let order = match self.abi {
             MemviewAbi::Cython029 => Ordering::SeqCst,
             MemviewAbi::Cython3 => Ordering::Relaxed,
         };
-        self.counter().fetch_add(1, order);
+        self.counter().fetch_add(1, order)
     }
 
     /// The raw slice, to pass to a Cython function (which borrows it). Valid while `self`
@@ -346,7 +361,14 @@ impl CySlice {
     ///
     /// `ValueError` when `size_of::<T>()` is not the buffer's item size, or the view's
     /// geometry is refused by [`View::from_raw`].
-    pub fn view<T: Pod>(&self) -> PyResult<View<'_, T>> {
+    ///
+    /// # Safety
+    ///
+    /// While the returned view lives, nothing may write to the buffer's elements: not
+    /// Python code (do not run any while holding it across a GIL release), not Cython
+    /// `nogil` code, not other threads. A buffer is shared memory: a write concurrent with a
+    /// read through the view is a data race.
+    pub unsafe fn view<T: Pod>(&self) -> PyResult<View<'_, T>> {
         if std::mem::size_of::<T>() as isize != self.itemsize() {
             return Err(PyValueError::new_err(format!(
                 "element type has {} bytes, the buffer's items have {}",
@@ -355,7 +377,8 @@ impl CySlice {
             )));
         }
         // SAFETY: the slice addresses the buffer the memoryview object holds, alive while
-        // our count is; the borrow of `self` bounds the view.
+        // our count is; the borrow of `self` bounds the view; nothing writes the elements
+        // meanwhile (the caller's contract).
         unsafe { View::from_raw(self.raw, self.ndim) }
             .map_err(|e| PyValueError::new_err(e.message().to_string()))
     }
@@ -383,14 +406,17 @@ impl Drop for CySlice {
         let old = self.counter().fetch_sub(1, order);
         if old == 1 {
             let memview = self.raw.memview.cast::<ffi::PyObject>();
-            Python::attach(|_| {
+            // If the interpreter is finalizing or gone, the reference is leaked: there is
+            // nothing left to release it to.
+            let _ = Python::try_attach(|_| {
                 // SAFETY: the count reached 0: the object's one reference for its slices
                 // is ours to drop, with the interpreter attached.
                 unsafe { ffi::Py_DECREF(memview) }
             });
         } else if old < 1 {
-            // Cython calls Py_FatalError here. Someone else broke the protocol; leave the
-            // object alone rather than free it twice.
+            // Cython calls Py_FatalError here. Someone else broke the protocol: undo our
+            // decrement and leave the object alone rather than free it twice.
+            self.counter().fetch_add(1, order);
             eprintln!("cyview-py: acquisition count was {old} when a CySlice dropped");
         }
     }
