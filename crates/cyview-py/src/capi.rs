@@ -96,7 +96,12 @@ pub fn capi_pointer(
 /// `F` must be an `unsafe extern "C" fn` pointer type whose parameters and return type are
 /// the C types of `signature` (`MemviewSlice` for `__Pyx_memviewslice`), and every
 /// memoryview argument later passed must have the dtype and dimensions the Cython
-/// declaration names: none of that is in the capsule.
+/// declaration names: none of that is in the capsule. Calls must also respect what the
+/// Cython function needs: the GIL unless it is declared `nogil`, and a real memoryview
+/// object behind every slice argument if the function may turn it into a Python object
+/// (`return v` to Python, `np.asarray(v)`): a slice with a NULL `memview`, such as
+/// [`AcquiredView::slice`](crate::AcquiredView::slice)'s, is only for functions that
+/// read elements.
 pub unsafe fn capi_function<F: Copy>(
     module: &Bound<'_, PyModule>,
     name: &str,
