@@ -17,7 +17,7 @@ use cyview_py::{acquire, Declaration};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
-use support::{acquire_declarations, err_of, read_buffer, report, with_python};
+use support::{acquire_declarations, err_of, eval, read_buffer, report, with_python, UNDEFINED};
 
 /// NumPy dtypes of the exporters: (dtype as `ls.np_any` takes it, item size).
 const NP_DTYPES: &[(&str, isize)] = &[
@@ -150,16 +150,6 @@ fn exporter(hint: (&'static str, isize), ndim: usize) -> impl Strategy<Value = S
         1 => (prop_oneof![Just("bytes"), Just("bytearray"), Just("memoryview")], 0usize..=16).prop_map(|(k, n)| format!("ls.raw_bytes('{k}', {n})")),
         1 => (1usize..=3, 1usize..=4).prop_map(|(nd, n)| format!("live_core.as_mv_{nd}d(ls.np_view('<f8', {b}, 0, {shape:?}, {strides:?}, False))", b = 8 * n.pow(nd as u32) + 8, shape = vec![n; nd], strides = (0..nd).rev().map(|k| 8 * n.pow(k as u32) as isize).collect::<Vec<_>>())),
     ]
-}
-
-/// How cyview's format check starts the message for formats on which Cython crashes or hangs.
-const UNDEFINED: &str = "Unsupported buffer format string:";
-
-fn eval<'py>(py: Python<'py>, expr: &str) -> PyResult<Bound<'py, PyAny>> {
-    let globals = pyo3::types::PyDict::new(py);
-    globals.set_item("ls", py.import("live_support")?)?;
-    globals.set_item("live_core", py.import("live_core")?)?;
-    py.eval(&std::ffi::CString::new(expr).unwrap(), Some(&globals), None)
 }
 
 /// The request flags cyview computes are the ones each release's C passes, for every

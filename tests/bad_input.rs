@@ -14,19 +14,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use pyo3::prelude::*;
-use support::{acquire_declarations, err_of, report, with_python, Decl};
-
-fn refcount(obj: &Bound<'_, PyAny>) -> isize {
-    obj.py()
-        .import("sys")
-        .unwrap()
-        .getattr("getrefcount")
-        .unwrap()
-        .call1((obj.clone(),))
-        .unwrap()
-        .extract()
-        .unwrap()
-}
+use support::{acquire_declarations, err_of, refcount, report, with_python, Decl};
 
 /// Cython's `cdef <decl> v = obj` and `cyview_py::acquire` on `obj`: both fail the same way,
 /// or both succeed; the object's refcount is back where it was afterwards.

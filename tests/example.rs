@@ -98,13 +98,7 @@ fn strided() -> impl Strategy<Value = (String, usize)> {
 }
 
 fn eval<'py>(py: Python<'py>, expr: &str) -> Bound<'py, PyAny> {
-    let globals = pyo3::types::PyDict::new(py);
-    globals
-        .set_item("ls", py.import("live_support").unwrap())
-        .unwrap();
-    globals.set_item("np", py.import("numpy").unwrap()).unwrap();
-    py.eval(&std::ffi::CString::new(expr).unwrap(), Some(&globals), None)
-        .unwrap_or_else(|e| panic!("{expr}: {e}"))
+    support::eval(py, expr).unwrap_or_else(|e| panic!("{expr}: {e}"))
 }
 
 #[test]

@@ -28,7 +28,7 @@ use cyview_py::{capi_function, capi_pointer, CySlice, MemviewAbi, RustBuffer};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use pyo3::prelude::*;
-use support::{cases, cython_release, report, runner, with_python};
+use support::{cases, cython_release, refcount, report, runner, with_python};
 
 type FromObject = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice;
 type Addresses = unsafe extern "C" fn(MemviewSlice, *mut isize) -> isize;
@@ -159,8 +159,6 @@ fn exporter() -> impl Strategy<Value = String> {
 
 /// Evaluates an exporter expression; `rust_buffer(n, m, indirect)` is a `RustBuffer`.
 fn eval<'py>(py: Python<'py>, expr: &str) -> PyResult<Bound<'py, PyAny>> {
-    let globals = pyo3::types::PyDict::new(py);
-    globals.set_item("ls", py.import("live_support")?)?;
     if let Some(args) = expr.strip_prefix("rust_buffer(") {
         let parts: Vec<&str> = args.trim_end_matches(')').split(", ").collect();
         let (n, m): (usize, usize) = (parts[0].parse().unwrap(), parts[1].parse().unwrap());
@@ -175,7 +173,7 @@ fn eval<'py>(py: Python<'py>, expr: &str) -> PyResult<Bound<'py, PyAny>> {
         };
         return Ok(Bound::new(py, rb)?.into_any());
     }
-    py.eval(&std::ffi::CString::new(expr).unwrap(), Some(&globals), None)
+    support::eval(py, expr)
 }
 
 #[test]
@@ -186,11 +184,7 @@ fn memview_abi_matches_the_extracted_layout() {
         .get("__pyx_memoryview_obj")
         .expect("the layout of __pyx_memoryview_obj");
     let release = cython_release();
-    let abi = if release.starts_with("0.29") {
-        MemviewAbi::Cython029
-    } else {
-        MemviewAbi::Cython3
-    };
+    let abi = abi_of(&release);
     let off = |f: &str| obj.field(f).map(|f| f.offset);
     assert_eq!(obj.size, abi.object_size(), "{release}: sizeof");
     assert_eq!(
@@ -351,11 +345,6 @@ fn rust_to_cython() {
         usize::from(result.is_err()),
     );
     result.unwrap();
-}
-
-fn refcount(obj: &Bound<'_, PyAny>) -> isize {
-    // SAFETY: `obj` is a live object.
-    unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) }
 }
 
 #[test]

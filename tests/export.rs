@@ -16,7 +16,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
 use support::{
-    acquire_declarations, element_addresses, err_of, read_buffer, report, with_python, PPair, Pair,
+    acquire_declarations, element_addresses, err_of, read_buffer, refcount, report, with_python,
+    PPair, Pair, UNDEFINED,
 };
 
 /// The element types and, for element number `k` of the memory, the value Rust writes and
@@ -235,9 +236,6 @@ fn geometry() -> impl Strategy<Value = Geometry> {
     prop_oneof![3 => direct, 2 => indirect]
 }
 
-/// How cyview's format check starts the message for formats on which Cython crashes or hangs.
-const UNDEFINED: &str = "Unsupported buffer format string:";
-
 fn c_order(shape: &[usize]) -> Vec<Vec<usize>> {
     let mut out = vec![vec![]];
     for &n in shape {
@@ -307,15 +305,7 @@ fn cython_acquires_rust_buffers_as_rust_reports() {
         );
         with_python(|py| {
             let obj = Bound::new(py, rb).unwrap();
-            let sys = py.import("sys").unwrap();
-            let refcount = || -> isize {
-                sys.getattr("getrefcount")
-                    .unwrap()
-                    .call1((obj.clone(),))
-                    .unwrap()
-                    .extract()
-                    .unwrap()
-            };
+            let refcount = || refcount(obj.as_any());
             let refs_before = refcount();
             let decl = Declaration::new(d.dtype, &d.specs, d.writable);
             let rust = acquire(obj.as_any(), &decl);

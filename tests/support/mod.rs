@@ -422,3 +422,24 @@ pub fn runner(cases: u32, file: &'static str) -> TestRunner {
         ..Config::default()
     })
 }
+
+/// Evaluates a Python expression with `ls` (`live_support`), `live_core` and `np` in scope.
+pub fn eval<'py>(py: Python<'py>, expr: &str) -> PyResult<Bound<'py, PyAny>> {
+    let globals = pyo3::types::PyDict::new(py);
+    globals.set_item("ls", py.import("live_support")?)?;
+    globals.set_item("live_core", py.import("live_core")?)?;
+    globals.set_item("np", py.import("numpy")?)?;
+    let code = std::ffi::CString::new(expr)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    py.eval(&code, Some(&globals), None)
+}
+
+/// The object's reference count (compared before/after, never as an absolute).
+pub fn refcount(obj: &Bound<'_, PyAny>) -> isize {
+    // SAFETY: `obj` is a live object and the interpreter is attached (we hold a `Bound`).
+    unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) }
+}
+
+/// How cyview's format check starts the message for formats on which Cython crashes or
+/// hangs (`cyview::format::Undefined::message`).
+pub const UNDEFINED: &str = "Unsupported buffer format string:";
