@@ -16,7 +16,7 @@
 mod support;
 
 use cyview::format::{self, TypeInfo};
-use cyview::{Access, AxisSpec, Packing, Pod};
+use cyview::{Access, AxisSpec, FromBytes, Packing};
 use cyview_py::{acquire, AcquiredView, Declaration, RustBuffer};
 use ndarray::{Array, Axis, IxDyn, Slice};
 use numpy::{PyArray1, PyUntypedArrayMethods};
@@ -126,7 +126,7 @@ struct Counts {
 
 /// Checks `as_array` and `to_pyarray` of `view`, acquired from the NumPy array `a`, against
 /// NumPy.
-fn check_strided<T: Pod + numpy::Element>(
+fn check_strided<T: FromBytes + numpy::Element>(
     py: Python<'_>,
     h: &Bound<'_, PyModule>,
     a: &Bound<'_, PyAny>,
@@ -257,7 +257,7 @@ fn strided_specs(ndim: usize) -> Vec<AxisSpec> {
     vec![AxisSpec::STRIDED_DIRECT; ndim]
 }
 
-fn run_strided<T: Pod + numpy::Element>(
+fn run_strided<T: FromBytes + numpy::Element>(
     py: Python<'_>,
     h: &Bound<'_, PyModule>,
     info: &'static TypeInfo,
@@ -375,7 +375,7 @@ fn make_owned<T: Copy>(o: &Owned, from: impl Fn(usize) -> T) -> Array<T, IxDyn> 
     a
 }
 
-fn check_owned<T: cyview_py::Element + numpy::Element + Send>(
+fn check_owned<T: cyview_py::Element + cyview::IntoBytes + numpy::Element + Send>(
     py: Python<'_>,
     h: &Bound<'_, PyModule>,
     a: Array<T, IxDyn>,

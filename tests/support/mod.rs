@@ -383,9 +383,9 @@ pub fn acquire_declarations() -> Vec<Decl> {
 }
 
 // SAFETY: two numbers; any bit pattern of the fields and of the padding is valid.
-unsafe impl cyview::Pod for Pair {}
+unsafe impl cyview::FromBytes for Pair {}
 // SAFETY: as for `Pair` (no padding at all).
-unsafe impl cyview::Pod for PPair {}
+unsafe impl cyview::FromBytes for PPair {}
 cyview_py::element_struct!(Pair as "Pair" { x: &cyview::format::INT, y: &cyview::format::DOUBLE });
 cyview_py::element_struct!(packed PPair as "PPair" { x: &cyview::format::INT, y: &cyview::format::DOUBLE });
 

@@ -4,10 +4,10 @@ use std::ffi::CStr;
 
 use cyview::format::{self, TypeInfo};
 use cyview::validate::{self, BufferInfo};
-use cyview::{AxisSpec, ErrorKind, MemviewSlice, Pod, View, MAX_DIMS};
-use pyo3::exceptions::{
-    PyBufferError, PyIndexError, PyMemoryError, PyOverflowError, PyTypeError, PyValueError,
-};
+use cyview::{AxisSpec, FromBytes, MemviewSlice, View, MAX_DIMS};
+use pyo3::exceptions::{PyBufferError, PyValueError};
+
+use crate::to_py;
 use pyo3::prelude::*;
 
 /// A declared typed memoryview: element type, one axis spec per dimension, and whether it
@@ -35,19 +35,6 @@ impl<'a> Declaration<'a> {
     /// The buffer request flags Cython passes for it.
     pub fn flags(&self) -> u32 {
         validate::buffer_flags(self.specs, self.writable)
-    }
-}
-
-/// Converts a cyview error into the Python exception Cython raises.
-fn to_py(e: cyview::Error) -> PyErr {
-    let msg = e.message().to_string();
-    match e.kind() {
-        ErrorKind::IndexError => PyIndexError::new_err(msg),
-        ErrorKind::TypeError => PyTypeError::new_err(msg),
-        ErrorKind::BufferError => PyBufferError::new_err(msg),
-        ErrorKind::MemoryError => PyMemoryError::new_err(msg),
-        ErrorKind::OverflowError => PyOverflowError::new_err(msg),
-        _ => PyValueError::new_err(msg),
     }
 }
 
@@ -112,7 +99,7 @@ impl AcquiredView {
     /// Python code (do not run any while holding it across a GIL release), not Cython
     /// `nogil` code, not other threads. A buffer is shared memory: a write concurrent with a
     /// read through the view is a data race.
-    pub unsafe fn view<T: Pod>(&self) -> PyResult<View<'_, T>> {
+    pub unsafe fn view<T: FromBytes>(&self) -> PyResult<View<'_, T>> {
         if std::mem::size_of::<T>() as isize != self.buffer.itemsize {
             return Err(PyValueError::new_err(format!(
                 "element type has {} bytes, the buffer's items have {}",

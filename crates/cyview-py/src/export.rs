@@ -4,14 +4,19 @@ use std::ffi::{c_int, CString};
 use std::sync::Mutex;
 
 use cyview::format::{self, TypeInfo};
+use cyview::geometry::{self, KnownMemory};
 use cyview::validate::flags;
-use cyview::{MemviewSlice, Pod, View, MAX_DIMS};
-use pyo3::exceptions::{PyBufferError, PyValueError};
+use cyview::{FromBytes, MemviewSlice, TrustedMemory, View, MAX_DIMS};
+use pyo3::exceptions::{PyBufferError, PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 
-/// Element types of Rust memory that Cython can view: a [`Pod`] type with the
+/// Element types of Rust memory that Cython can view: a [`FromBytes`] type with the
 /// [`TypeInfo`] of the Cython dtype it is. The buffer's format string is
 /// [`pep3118_format`](cyview::format::pep3118_format) of it.
+///
+/// Exports copy only the bytes `TYPE_INFO`'s fields cover: a `#[repr(C)]` struct with
+/// padding is exported through a zeroed buffer written field by field, so no padding
+/// (uninitialised) byte ever reaches Python.
 ///
 /// Implemented for `i8`-`i64`, `u8`-`u64`, `isize`, `usize`, `f32`, `f64` and (feature
 /// `num-complex`, on by default) `num_complex::Complex<f32>` / `Complex<f64>`; for a
@@ -21,8 +26,9 @@ use pyo3::prelude::*;
 /// # Safety
 ///
 /// `TYPE_INFO` must describe `Self`: its size is `size_of::<Self>()`, and for a struct its
-/// fields are `Self`'s fields at their offsets with their types.
-pub unsafe trait Element: Pod {
+/// fields are `Self`'s fields at their offsets with their types, so that every byte a field
+/// covers is initialised in every value of `Self` (bytes no field covers may be padding).
+pub unsafe trait Element: FromBytes {
     /// The Cython dtype (`format::F64` for `f64`).
     const TYPE_INFO: &'static TypeInfo;
 }
@@ -41,7 +47,7 @@ element!(i8 => format::I8, u8 => format::U8, i16 => format::I16, u16 => format::
 element!(num_complex::Complex<f32> => format::C32, num_complex::Complex<f64> => format::C64);
 
 /// Implements [`Element`] for a `#[repr(C)]` (or `#[repr(C, packed)]`) struct that is
-/// already [`Pod`], from its fields' `TypeInfo`s, as
+/// already [`FromBytes`], from its fields' `TypeInfo`s, as
 /// [`struct_type_info!`](cyview::struct_type_info) takes them (sizes and offsets are checked
 /// against the Rust type at compile time).
 ///
@@ -54,7 +60,7 @@ element!(num_complex::Complex<f32> => format::C32, num_complex::Complex<f64> => 
 /// #[repr(C)]
 /// struct Pair { x: i32, y: f64 }
 /// // SAFETY: two numbers; any bit pattern of the fields (and of the padding) is valid.
-/// unsafe impl cyview::Pod for Pair {}
+/// unsafe impl cyview::FromBytes for Pair {}
 /// element_struct!(Pair as "Pair" { x: &INT, y: &DOUBLE });
 ///
 /// assert_eq!(pep3118_format(Pair::TYPE_INFO).unwrap(), "^T{i:x:4xd:y:}");
@@ -166,20 +172,145 @@ fn element_format<T: Element>() -> PyResult<CString> {
         })
 }
 
-/// The bytes of `data` in an 8-byte aligned allocation (zero-padded to whole words).
-fn pod_words<T: Pod>(data: &[T]) -> Vec<u64> {
-    let bytes = std::mem::size_of_val(data);
-    let mut words = vec![0u64; bytes.div_ceil(8)];
-    // SAFETY: `words` has at least `bytes` bytes; `T: Pod` so its bytes may be copied as
-    // plain bytes; the regions do not overlap.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            data.as_ptr().cast::<u8>(),
-            words.as_mut_ptr().cast::<u8>(),
-            bytes,
-        )
+/// The memory of an indirect [`RustBuffer`] as its constructor knows it: one pointer table
+/// and the rows its slots point to, each `row_bytes` long.
+struct TableMemory<'a> {
+    table: &'a [*mut u8],
+    /// Row start addresses, sorted.
+    rows: Vec<usize>,
+    row_bytes: usize,
+}
+
+impl<'a> TableMemory<'a> {
+    fn new(table: &'a [*mut u8], row_bytes: usize) -> Self {
+        let mut rows: Vec<usize> = table.iter().map(|&p| p as usize).collect();
+        rows.sort_unstable();
+        TableMemory {
+            table,
+            rows,
+            row_bytes,
+        }
+    }
+}
+
+impl KnownMemory for TableMemory<'_> {
+    fn contains(&self, first: i128, end: i128) -> bool {
+        // The last row starting at or before `first`.
+        let k = self.rows.partition_point(|&r| r as i128 <= first);
+        k > 0 && {
+            let start = self.rows[k - 1] as i128;
+            first <= end && end <= start + self.row_bytes as i128
+        }
+    }
+
+    fn slot(&self, addr: i128) -> Option<*mut u8> {
+        let start = self.table.as_ptr() as usize as i128;
+        let size = std::mem::size_of::<*mut u8>() as i128;
+        let off = addr - start;
+        if off < 0 || off % size != 0 {
+            return None;
+        }
+        self.table.get(usize::try_from(off / size).ok()?).copied()
+    }
+}
+
+/// Deepest struct nesting an export follows (a cyclic `TypeInfo` is refused, not followed).
+const MAX_TYPE_DEPTH: u32 = 64;
+
+/// The byte ranges of one element of type `info` (at `base`) that its fields cover, in
+/// order of the fields; `None` for a cyclic or absurdly nested `TypeInfo`, or more ranges
+/// than `limit`.
+fn field_ranges(
+    info: &TypeInfo,
+    base: usize,
+    depth: u32,
+    limit: usize,
+    out: &mut Vec<(usize, usize)>,
+) -> Option<()> {
+    if depth > MAX_TYPE_DEPTH || out.len() > limit {
+        return None;
+    }
+    let count = info
+        .arraysize
+        .iter()
+        .try_fold(1usize, |a, &n| a.checked_mul(n))?;
+    if info.fields.is_empty() {
+        let end = base.checked_add(info.size.checked_mul(count)?)?;
+        out.push((base, end));
+        return Some(());
+    }
+    for i in 0..count {
+        let at = base.checked_add(info.size.checked_mul(i)?)?;
+        for f in info.fields {
+            field_ranges(f.ty, at.checked_add(f.offset)?, depth + 1, limit, out)?;
+        }
+    }
+    Some(())
+}
+
+/// Which bytes of a `T` an export copies: `Ok(None)` for all of them (no padding),
+/// `Ok(Some(ranges))` for the field bytes only.
+fn initialised_ranges<T: Element>() -> PyResult<Option<Vec<(usize, usize)>>> {
+    let size = std::mem::size_of::<T>();
+    let refuse = || {
+        PyValueError::new_err(format!(
+            "the TypeInfo of '{}' is cyclic, nested deeper than {MAX_TYPE_DEPTH} levels, or \
+             has fields outside its {size} bytes: cannot export it",
+            T::TYPE_INFO.name
+        ))
     };
+    let mut ranges = Vec::new();
+    field_ranges(T::TYPE_INFO, 0, 0, size.max(1), &mut ranges).ok_or_else(refuse)?;
+    ranges.sort_unstable();
+    if ranges.iter().any(|&(a, b)| a > b || b > size) {
+        return Err(refuse());
+    }
+    // Covered without gaps from 0 to `size`: every byte is a field byte.
+    let mut end = 0;
+    for &(a, b) in &ranges {
+        if a > end {
+            return Ok(Some(ranges));
+        }
+        end = end.max(b);
+    }
+    Ok(if end == size { None } else { Some(ranges) })
+}
+
+/// The initialised bytes of `data` in a zeroed, 8-byte aligned allocation (whole words):
+/// all bytes of each element when its type has no padding, else only its fields' bytes.
+///
+/// # Errors
+///
+/// `MemoryError` when the allocation fails; `ValueError` for a `TypeInfo` that cannot be
+/// followed (see [`initialised_ranges`]).
+fn export_words<T: Element>(data: &[T]) -> PyResult<Vec<u64>> {
+    let bytes = std::mem::size_of_val(data);
+    let mut words: Vec<u64> = Vec::new();
     words
+        .try_reserve_exact(bytes.div_ceil(8))
+        .map_err(|_| PyMemoryError::new_err(format!("cannot allocate {bytes} bytes")))?;
+    words.resize(bytes.div_ceil(8), 0);
+    let src = data.as_ptr().cast::<u8>();
+    let dst = words.as_mut_ptr().cast::<u8>();
+    match initialised_ranges::<T>()? {
+        // SAFETY: `words` has at least `bytes` bytes; the regions do not overlap; every
+        // byte of `data` is initialised (`T`'s fields cover all its bytes, and `Element`'s
+        // contract makes field bytes initialised).
+        None => unsafe { std::ptr::copy_nonoverlapping(src, dst, bytes) },
+        Some(ranges) => {
+            let size = std::mem::size_of::<T>();
+            for i in 0..data.len() {
+                for &(a, b) in &ranges {
+                    let at = i * size + a;
+                    // SAFETY: `a <= b <= size` (checked by `initialised_ranges`), so
+                    // `at..at + b - a` lies in element `i` of `data` and of `words`; those
+                    // are field bytes, initialised by `Element`'s contract; no overlap.
+                    unsafe { std::ptr::copy_nonoverlapping(src.add(at), dst.add(at), b - a) };
+                }
+            }
+        }
+    }
+    Ok(words)
 }
 
 fn relaxed_contig(shape: &[isize], strides: &[isize], itemsize: isize, fortran: bool) -> bool {
@@ -214,12 +345,12 @@ impl RustBuffer {
     ) -> PyResult<Self> {
         let format = element_format::<T>()?;
         let bytes = std::mem::size_of_val(data.as_slice());
-        let words = pod_words(&data);
+        let words = export_words(&data)?;
         {
             // SAFETY: the same `bytes` initialised bytes of `words`, borrowed for the check.
             let view = unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), bytes) };
-            View::<T>::from_bytes(view, offset, shape, strides)
-                .map_err(|e| PyValueError::new_err(e.message().to_string()))?;
+            // The one geometry check (`geometry::check_in_memory`): every element inside.
+            View::<T>::from_bytes(view, offset, shape, strides).map_err(crate::to_py)?;
         }
         Ok(RustBuffer {
             state: Mutex::new(State {
@@ -266,7 +397,13 @@ impl RustBuffer {
             )));
         }
         let item = std::mem::size_of::<T>();
-        let mut owned: Vec<Vec<u64>> = rows.iter().map(|r| pod_words(r)).collect();
+        let mut owned: Vec<Vec<u64>> = Vec::new();
+        owned
+            .try_reserve_exact(rows.len())
+            .map_err(|_| PyMemoryError::new_err("cannot allocate the rows"))?;
+        for r in &rows {
+            owned.push(export_words(r)?);
+        }
         let table: Vec<*mut u8> = owned.iter_mut().map(|w| w.as_mut_ptr().cast()).collect();
         let mut shape = vec![isize::try_from(rows.len()).map_err(|_| too_large())?];
         for &n in row_shape {
@@ -281,6 +418,19 @@ impl RustBuffer {
         }
         let mut suboffsets = vec![-1isize; shape.len()];
         suboffsets[0] = 0;
+        // The one geometry check, on the memory this buffer knows exactly: the table's
+        // slots and the rows.
+        let mut raw = MemviewSlice {
+            data: table.as_ptr().cast::<u8>().cast_mut(),
+            ..MemviewSlice::EMPTY
+        };
+        raw.shape[..shape.len()].copy_from_slice(&shape);
+        raw.strides[..shape.len()].copy_from_slice(&strides);
+        raw.suboffsets[..shape.len()].copy_from_slice(&suboffsets);
+        let rows_bytes = per_row.checked_mul(item).ok_or_else(too_large)?;
+        let known = TableMemory::new(&table, rows_bytes);
+        let budget = (table.len() as u64).saturating_mul(4).saturating_add(64);
+        geometry::check_in_memory(&raw, shape.len(), item, &known, budget).map_err(crate::to_py)?;
         Ok(RustBuffer {
             state: Mutex::new(State {
                 storage: Storage::Indirect {
@@ -310,8 +460,9 @@ impl RustBuffer {
     ///
     /// Until `release` runs, every element and pointer slot the slice reaches with in-bounds
     /// indices (following its suboffsets) must be valid for reads of `itemsize` bytes, and
-    /// for writes unless `readonly`, from any thread; `format` must describe items of
-    /// `itemsize` bytes.
+    /// for writes unless `readonly`, from any thread; every byte of those elements must be
+    /// initialised (no padding of a Rust type: Python reads every byte); `format` must
+    /// describe items of `itemsize` bytes.
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn from_raw(
         slice: MemviewSlice,
@@ -357,26 +508,30 @@ impl RustBuffer {
     /// bounds or a released buffer.
     pub fn element_ptr(&self, index: &[usize]) -> Option<*mut u8> {
         let mut s = self.lock();
-        let off = s.offset;
-        let mut p = s.storage.base()?.wrapping_offset(off);
-        if index.len() != s.shape.len() {
+        let ndim = s.shape.len();
+        if index.len() != ndim
+            || index
+                .iter()
+                .zip(s.shape.iter())
+                .any(|(&i, &n)| i >= usize::try_from(n).unwrap_or(0))
+        {
             return None;
         }
-        for (d, &i) in index.iter().enumerate() {
-            if i >= usize::try_from(s.shape[d]).unwrap_or(0) {
-                return None;
-            }
-            p = p.wrapping_offset((i as isize).wrapping_mul(s.strides[d]));
-            if let Some(sub) = s.suboffsets.as_ref().map(|v| v[d]).filter(|&v| v >= 0) {
-                // SAFETY: `i` is in bounds, so `p` is a slot of the pointer table: inside
-                // `Storage::Indirect`'s own table, or, for `Storage::Foreign`, a slot that
-                // `from_raw`'s contract makes valid for reads. Slots may be unaligned in
-                // foreign memory, hence `read_unaligned`.
-                let target = unsafe { p.cast::<*mut u8>().read_unaligned() };
-                p = target.wrapping_offset(sub);
-            }
+        let mut raw = MemviewSlice {
+            data: s.storage.base()?.wrapping_offset(s.offset),
+            ..MemviewSlice::EMPTY
+        };
+        raw.strides[..ndim].copy_from_slice(&s.strides);
+        match &s.suboffsets {
+            Some(sub) => raw.suboffsets[..ndim].copy_from_slice(sub),
+            None => raw.suboffsets[..ndim].fill(-1),
         }
-        Some(p)
+        // SAFETY: every index is in bounds (checked above), so each pointer slot read is a
+        // slot of the pointer table: inside `Storage::Indirect`'s own table (checked by
+        // `indirect`'s geometry proof), or, for `Storage::Foreign`, a slot that `from_raw`'s
+        // contract makes valid for reads.
+        let mem = unsafe { TrustedMemory::new() };
+        geometry::element_address(&raw, ndim, &mem, |d| Ok(index[d] as isize)).ok()
     }
 
     /// The address of the first element (`buf` of every export), or `None` once released.

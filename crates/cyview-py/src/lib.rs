@@ -19,7 +19,7 @@
 //!     let decl = Declaration::new(&format::F64, &[AxisSpec::CONTIG_DIRECT], true);
 //!     let view = acquire(&array, &decl)?;
 //!     // SAFETY: nothing writes to the array while the view is read.
-//!     assert_eq!(unsafe { view.view::<f64>() }?.to_vec(), vec![1.0, 2.0, 3.0]);
+//!     assert_eq!(unsafe { view.view::<f64>() }?.to_vec().unwrap(), vec![1.0, 2.0, 3.0]);
 //!     Ok(())
 //! })
 //! .unwrap();
@@ -46,3 +46,22 @@ pub use owned::{CySlice, MemviewAbi};
 
 #[doc(hidden)]
 pub use cyview as __cyview;
+
+use pyo3::exceptions::{
+    PyBufferError, PyIndexError, PyMemoryError, PyOverflowError, PyTypeError, PyValueError,
+};
+use pyo3::PyErr;
+
+/// Converts a cyview error into the Python exception Cython raises.
+pub(crate) fn to_py(e: cyview::Error) -> PyErr {
+    use cyview::ErrorKind;
+    let msg = e.message().to_string();
+    match e.kind() {
+        ErrorKind::IndexError => PyIndexError::new_err(msg),
+        ErrorKind::TypeError => PyTypeError::new_err(msg),
+        ErrorKind::BufferError => PyBufferError::new_err(msg),
+        ErrorKind::MemoryError => PyMemoryError::new_err(msg),
+        ErrorKind::OverflowError => PyOverflowError::new_err(msg),
+        _ => PyValueError::new_err(msg),
+    }
+}

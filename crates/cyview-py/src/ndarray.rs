@@ -13,7 +13,7 @@ use core::mem::{align_of, size_of};
 
 use ::ndarray::{Array, ArrayViewD, Axis, Dimension, IxDyn, ShapeBuilder};
 use cyview::format::pep3118_format;
-use cyview::{Error, ErrorKind, MemviewSlice, Pod, View, MAX_DIMS};
+use cyview::{Error, ErrorKind, FromBytes, IntoBytes, MemviewSlice, View, MAX_DIMS};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -57,9 +57,11 @@ fn value_error(message: String) -> Error {
 /// let a = unsafe { cyview_py::view_as_array(&v) }.unwrap();
 /// assert_eq!(a.shape(), &[3, 2]);
 /// assert_eq!(a.strides(), &[-4, 2]);
-/// assert_eq!(a.iter().copied().collect::<Vec<_>>(), v.to_vec());
+/// assert_eq!(a.iter().copied().collect::<Vec<_>>(), v.to_vec().unwrap());
 /// ```
-pub unsafe fn view_as_array<'a, T: Pod>(view: &View<'a, T>) -> cyview::Result<ArrayViewD<'a, T>> {
+pub unsafe fn view_as_array<'a, T: FromBytes>(
+    view: &View<'a, T>,
+) -> cyview::Result<ArrayViewD<'a, T>> {
     let ndim = view.ndim();
     // On the stack: `IxDyn` keeps up to 4 dimensions inline, so a 1-4-d view allocates
     // nothing here.
@@ -195,7 +197,7 @@ impl AcquiredView {
     /// Python code (do not run any while holding it across a GIL release), not Cython
     /// `nogil` code, not other threads. A buffer is shared memory: a write concurrent with a
     /// read through the view is a data race.
-    pub unsafe fn as_array<T: Pod>(&self) -> PyResult<ArrayViewD<'_, T>> {
+    pub unsafe fn as_array<T: FromBytes>(&self) -> PyResult<ArrayViewD<'_, T>> {
         // SAFETY: the caller's contract is `view`'s.
         let view = unsafe { self.view::<T>() }?;
         // SAFETY: the view's elements are those of the buffer the exporter granted, which
@@ -236,7 +238,7 @@ impl RustBuffer {
     /// })
     /// .unwrap();
     /// ```
-    pub fn from_ndarray<T: Element + Send, D: Dimension>(
+    pub fn from_ndarray<T: Element + IntoBytes + Send, D: Dimension>(
         array: Array<T, D>,
         readonly: bool,
     ) -> PyResult<Self> {

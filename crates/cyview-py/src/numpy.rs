@@ -8,7 +8,7 @@
 
 use ::ndarray::{Array, IxDyn};
 use ::numpy::{PyArray, PyArrayDyn};
-use cyview::Pod;
+use cyview::FromBytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
@@ -47,7 +47,7 @@ impl AcquiredView {
     /// ```
     // Note: a native thread that writes the buffer without the GIL while this copies races
     // with the copy, as it would with NumPy's.
-    pub fn to_pyarray<'py, T: Pod + ::numpy::Element>(
+    pub fn to_pyarray<'py, T: FromBytes + ::numpy::Element>(
         &self,
         py: Python<'py>,
     ) -> PyResult<Bound<'py, PyArrayDyn<T>>> {
@@ -57,7 +57,7 @@ impl AcquiredView {
         // limit of `to_pyarray`).
         let view = unsafe { self.view::<T>() }?;
         let shape: Vec<usize> = view.shape().iter().map(|&n| n as usize).collect();
-        let array = Array::from_shape_vec(IxDyn(&shape), view.to_vec())
+        let array = Array::from_shape_vec(IxDyn(&shape), view.to_vec().map_err(crate::to_py)?)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         // The vector moves into NumPy's array (no second copy).
         Ok(PyArray::from_owned_array(py, array))

@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use cyview::slicing::{self, Semantics};
-use cyview::{MemviewSlice, Pod, SliceItem, TrustedMemory, View, MAX_DIMS};
+use cyview::{FromBytes, MemviewSlice, SliceItem, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyRuntimeError, PySystemError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -368,7 +368,7 @@ impl CySlice {
     /// Python code (do not run any while holding it across a GIL release), not Cython
     /// `nogil` code, not other threads. A buffer is shared memory: a write concurrent with a
     /// read through the view is a data race.
-    pub unsafe fn view<T: Pod>(&self) -> PyResult<View<'_, T>> {
+    pub unsafe fn view<T: FromBytes>(&self) -> PyResult<View<'_, T>> {
         if std::mem::size_of::<T>() as isize != self.itemsize() {
             return Err(PyValueError::new_err(format!(
                 "element type has {} bytes, the buffer's items have {}",

@@ -45,23 +45,7 @@ pub fn contiguous_strides(
     stride: isize,
     order: Order,
 ) -> isize {
-    let n = shape.len().min(strides.len());
-    let mut stride = stride;
-    match order {
-        Order::Fortran => {
-            for i in 0..n {
-                strides[i] = stride;
-                stride = stride.wrapping_mul(shape[i]);
-            }
-        }
-        Order::C => {
-            for i in (0..n).rev() {
-                strides[i] = stride;
-                stride = stride.wrapping_mul(shape[i]);
-            }
-        }
-    }
-    stride
+    crate::geometry::contiguous_strides_wrapping(shape, strides, stride, order)
 }
 
 /// The memory order in which to walk a slice: C unless the innermost non-trivial stride of

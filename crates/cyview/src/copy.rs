@@ -2,9 +2,10 @@
 //! the contents of one slice into another with broadcasting (`dst[...] = src`).
 
 use crate::abi::{MemviewSlice, Order, MAX_DIMS};
+use crate::bytes::FromBytes;
 use crate::contig::{best_order, contiguous_strides, is_contig};
 use crate::error::{Error, ErrorKind, Result};
-use crate::view::{Pod, View, ViewMut};
+use crate::view::{View, ViewMut};
 
 /// 16-byte aligned storage unit, so that a [`ContigBuffer`] is aligned for every primitive
 /// element type.
@@ -53,12 +54,7 @@ impl ContigBuffer {
         if itemsize == 0 || itemsize > isize::MAX as usize {
             return Err(Error::value("itemsize <= 0 for cython.array"));
         }
-        if shape.len() > MAX_DIMS {
-            return Err(Error::value(format!(
-                "ndim {} exceeds the maximum of {MAX_DIMS} dimensions",
-                shape.len()
-            )));
-        }
+        crate::geometry::check_ndim(shape.len())?;
         for (d, &n) in shape.iter().enumerate() {
             if n <= 0 {
                 return Err(Error::value(format!("Invalid shape in axis {d}: {n}.")));
@@ -159,7 +155,7 @@ impl ContigBuffer {
     /// # Errors
     ///
     /// `ValueError` when `size_of::<T>()` is not the buffer's item size.
-    pub fn view<T: Pod>(&self) -> Result<View<'_, T>> {
+    pub fn view<T: FromBytes>(&self) -> Result<View<'_, T>> {
         self.check_item::<T>()?;
         let strides = &self.strides[..self.ndim];
         let shape: Vec<usize> = self.shape().iter().map(|&n| n as usize).collect();
@@ -171,7 +167,7 @@ impl ContigBuffer {
     /// # Errors
     ///
     /// `ValueError` when `size_of::<T>()` is not the buffer's item size.
-    pub fn view_mut<T: Pod>(&mut self) -> Result<ViewMut<'_, T>> {
+    pub fn view_mut<T: FromBytes>(&mut self) -> Result<ViewMut<'_, T>> {
         self.check_item::<T>()?;
         let strides = self.strides;
         let ndim = self.ndim;
@@ -215,11 +211,7 @@ pub unsafe fn copy_new(
     itemsize: usize,
     order: Order,
 ) -> Result<ContigBuffer> {
-    if ndim > MAX_DIMS {
-        return Err(Error::value(format!(
-            "ndim {ndim} exceeds the maximum of {MAX_DIMS} dimensions"
-        )));
-    }
+    crate::geometry::check_ndim(ndim)?;
     for i in 0..ndim {
         if src.suboffsets[i] >= 0 {
             return Err(Error::value(format!(

@@ -27,14 +27,14 @@
 //! // Python: v[1:, ::-2]
 //! let w = v.slice(&s![1.., ..;-2]).unwrap();
 //! assert_eq!(w.shape(), &[2, 2]);
-//! assert_eq!(w.to_vec(), vec![7.0, 5.0, 11.0, 9.0]);
+//! assert_eq!(w.to_vec().unwrap(), vec![7.0, 5.0, 11.0, 9.0]);
 //!
 //! // Where Cython and Python disagree: a negative step with a stop far below the start.
 //! let row = v.slice(&s![0]).unwrap();
 //! let py = row.slice_with(&s![2..-100;-1], Semantics::Python).unwrap();
 //! let cy = row.slice_with(&s![2..-100;-1], Semantics::Cython).unwrap();
-//! assert_eq!(py.to_vec(), vec![2.0, 1.0, 0.0]);
-//! assert_eq!(cy.to_vec(), vec![2.0, 1.0]); // Cython clamps the stop to 0
+//! assert_eq!(py.to_vec().unwrap(), vec![2.0, 1.0, 0.0]);
+//! assert_eq!(cy.to_vec().unwrap(), vec![2.0, 1.0]); // Cython clamps the stop to 0
 //!
 //! // Errors carry Cython's exact message.
 //! let err = v.slice(&s![5, ..]).unwrap_err();
@@ -45,10 +45,12 @@
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod bytes;
 pub mod contig;
 pub mod copy;
 pub mod error;
 pub mod format;
+pub mod geometry;
 pub mod memory;
 pub mod slicing;
 pub mod validate;
@@ -61,4 +63,5 @@ pub use copy::ContigBuffer;
 pub use error::{Error, ErrorKind, Result};
 pub use memory::{Direct, ReadPointer, TrustedMemory};
 pub use slicing::{Semantics, Slice, SliceItem};
-pub use view::{Iter, Pod, View, ViewMut};
+pub use bytes::{FromBytes, IntoBytes};
+pub use view::{Iter, View, ViewMut};

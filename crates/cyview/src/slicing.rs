@@ -39,6 +39,7 @@
 
 use crate::abi::{MemviewSlice, MAX_DIMS};
 use crate::error::{Error, ErrorKind, Result};
+use crate::geometry::{self, check_ndim};
 use crate::memory::ReadPointer;
 
 /// A slice `start:stop:step` with each part optional, as Python's `slice` object.
@@ -218,11 +219,7 @@ pub struct Resolved {
 ///
 /// `IndexError: Index out of bounds (axis {axis})` unless `-extent <= index < extent`.
 pub fn resolve_index(index: isize, extent: isize, axis: usize) -> Result<isize> {
-    let i = if index < 0 {
-        index.wrapping_add(extent)
-    } else {
-        index
-    };
+    let i = geometry::wrap_index(index, extent);
     if 0 <= i && i < extent {
         Ok(i)
     } else {
@@ -432,16 +429,6 @@ fn too_many_dims() -> Error {
     )
 }
 
-fn check_ndim(ndim: usize) -> Result<()> {
-    if ndim > MAX_DIMS {
-        Err(Error::value(format!(
-            "ndim {ndim} exceeds the maximum of {MAX_DIMS} dimensions"
-        )))
-    } else {
-        Ok(())
-    }
-}
-
 /// Expands Ellipses and fills missing trailing dimensions with `:`.
 ///
 /// Mirrors `unellipsify` in Cython's `Compiler/MemoryView.py` plus the checks of
@@ -621,31 +608,54 @@ fn slice_impl<R: ReadPointer>(
         dst.data = element_ptr(src, ndim, &idx[..ndim], mem)?;
         return Ok((dst, 0));
     }
-    let (new_ndim, indirect_kept) =
-        slice_expanded(src, &mut dst, expanded.as_slice(), semantics, &mem, !exact)?;
-    if semantics == Semantics::Python || !exact {
-        for d in 0..new_ndim {
-            if indirect_kept & (1 << d) != 0 && dst.suboffsets[d] < 0 {
-                return Err(Error::value(format!(
-                    "Cannot slice: the suboffset of indirect dimension {d} would become negative ({})",
-                    dst.suboffsets[d]
-                )));
-            }
+    let (new_ndim, indirect_kept, outside) =
+        slice_expanded(src, &mut dst, expanded.as_slice(), semantics, &mem)?;
+    if exact && semantics == Semantics::Cython {
+        return Ok((dst, new_ndim));
+    }
+    // An empty result addresses nothing: it is never refused for its geometry.
+    if dst.shape[..new_ndim].contains(&0) {
+        return Ok((dst, new_ndim));
+    }
+    if !exact {
+        if let Some(e) = outside {
+            return Err(e);
+        }
+    }
+    for d in 0..new_ndim {
+        if indirect_kept & (1 << d) != 0 && dst.suboffsets[d] < 0 {
+            return Err(Error::value(format!(
+                "Cannot slice: the suboffset of indirect dimension {d} would become negative ({})",
+                dst.suboffsets[d]
+            )));
         }
     }
     Ok((dst, new_ndim))
 }
 
 /// The per-dimension loop of `memview_slice` / the compiled slicing code, on expanded items.
-/// `dst` must start as a copy of `src`'s memview and data pointer.
+/// `dst` must start as a copy of `src`'s memview and data pointer. Returns the new ndim, the
+/// kept indirect dimensions (bit d: result dimension d), and the refusal of the first slice
+/// that selects an index outside `0..extent` (Cython's quirk), if any.
+///
+/// Why the result's address computation is the source's (the proof `slice_in_bounds`
+/// rests on): an integer index `i` or a slice start `a` on source dimension `k` adds
+/// `i * strides[k]` to the address where the source adds it: to the data pointer while no
+/// kept indirect dimension precedes, else to the suboffset of the last kept indirect
+/// dimension, which the source adds right after reading that dimension's pointer (so later
+/// offsets commute into it). An indexed indirect dimension reads its pointer now, and is
+/// only allowed before any kept dimension. A kept dimension's stride is `step * strides[k]`.
+/// So result element `(j..)` is source element `(a_k + j_d * step_d ..)`, in bounds when
+/// every selection is, and as long as no kept indirect suboffset turned negative (which
+/// would make it direct).
 fn slice_expanded<R: ReadPointer>(
     src: &MemviewSlice,
     dst: &mut MemviewSlice,
     items: &[Expanded],
     semantics: Semantics,
     mem: &R,
-    in_bounds: bool,
-) -> Result<(usize, u32)> {
+) -> Result<(usize, u32, Option<Error>)> {
+    let mut outside = None;
     // suboffset_dim: the last kept dimension that is indirect, where later offsets must go.
     let mut suboffset_dim: Option<usize> = None;
     // Bit d set: result dimension d is a kept indirect dimension.
@@ -667,8 +677,8 @@ fn slice_expanded<R: ReadPointer>(
             }
             Expanded::Slice(s) => {
                 let r = resolve(s, src.shape[dim], dim, semantics)?;
-                if in_bounds {
-                    check_selection(r, src.shape[dim], dim)?;
+                if outside.is_none() {
+                    outside = check_selection(r, src.shape[dim], dim).err();
                 }
                 let (stride, suboffset) = (src.strides[dim], src.suboffsets[dim]);
                 dst.strides[new_ndim] = stride.wrapping_mul(r.step);
@@ -702,7 +712,7 @@ fn slice_expanded<R: ReadPointer>(
         }
         dim += 1;
     }
-    Ok((new_ndim, indirect_kept))
+    Ok((new_ndim, indirect_kept, outside))
 }
 
 /// Refuses a resolved slice that selects an index outside `0..extent`.
@@ -756,7 +766,7 @@ pub fn element_ptr<R: ReadPointer>(
     let mut failed = None;
     for (dim, (&i, slot)) in index.iter().zip(resolved.iter_mut()).enumerate() {
         let extent = src.shape[dim];
-        let i = if i < 0 { i.wrapping_add(extent) } else { i };
+        let i = geometry::wrap_index(i, extent);
         if i < 0 || i >= extent {
             failed = Some(dim);
         }
@@ -785,15 +795,7 @@ pub fn element_ptr_unchecked<R: ReadPointer>(
 }
 
 fn follow<R: ReadPointer>(src: &MemviewSlice, index: &[isize], mem: R) -> Result<*mut u8> {
-    let mut p = src.data;
-    for (dim, &i) in index.iter().enumerate() {
-        p = p.wrapping_offset(i.wrapping_mul(src.strides[dim]));
-        let suboffset = src.suboffsets[dim];
-        if suboffset >= 0 {
-            p = mem.read_pointer(p)?.wrapping_offset(suboffset);
-        }
-    }
-    Ok(p)
+    geometry::element_address(src, index.len(), &mem, |d| Ok(index[d]))
 }
 
 /// Reverses the order of the first `ndim` dimensions in place.
@@ -823,6 +825,30 @@ pub fn transpose(slice: &mut MemviewSlice, ndim: usize) -> Result<()> {
     slice.shape[..ndim].reverse();
     slice.strides[..ndim].reverse();
     Ok(())
+}
+
+/// [`transpose`] for views that must stay inside their source: also refuses an indirect
+/// middle dimension of an odd `ndim > 1`, which Cython does not check. Reversing the
+/// dimensions around it would move direct dimensions across its pointer table, so the
+/// address computation would no longer be the source's (Cython then reads pointer slots
+/// outside the table; see the finding `transpose/indirect-middle-dimension`).
+///
+/// # Errors
+///
+/// As [`transpose`], and `ValueError: Cannot transpose memoryview with indirect dimensions
+/// (dimension {m}, the middle one, is indirect: Cython does not check it and would move
+/// direct dimensions across its pointer table)`.
+pub fn transpose_in_source(slice: &mut MemviewSlice, ndim: usize) -> Result<()> {
+    check_ndim(ndim)?;
+    let m = ndim / 2;
+    if ndim > 1 && ndim % 2 == 1 && slice.suboffsets[m] >= 0 {
+        return Err(Error::value(format!(
+            "Cannot transpose memoryview with indirect dimensions (dimension {m}, the middle \
+             one, is indirect: Cython does not check it and would move direct dimensions \
+             across its pointer table)"
+        )));
+    }
+    transpose(slice, ndim)
 }
 
 /// Which Cython release's Python-level indexing rules to follow in [`getitem_object`]; the
@@ -1046,36 +1072,26 @@ pub fn getitem_object<R: ReadPointer>(
         data: src.data,
         ..MemviewSlice::EMPTY
     };
-    let (new_ndim, _) = slice_expanded(
-        src,
-        &mut dst,
-        expanded.as_slice(),
-        Semantics::Cython,
-        &mem,
-        false,
-    )?;
+    let (new_ndim, _, _) =
+        slice_expanded(src, &mut dst, expanded.as_slice(), Semantics::Cython, &mem)?;
     Ok(ObjectItem::View(dst, new_ndim))
 }
 
-/// `get_item_pointer`: `pybuffer_index` on each dimension in turn.
+/// `get_item_pointer`: `pybuffer_index` on each dimension in turn (bounds checked per
+/// dimension, after the previous dimension's pointer was read).
 fn pybuffer_index_all<R: ReadPointer>(
     src: &MemviewSlice,
     index: &[isize],
     mem: &R,
 ) -> Result<*mut u8> {
-    let mut p = src.data;
-    for (dim, &i) in index.iter().enumerate() {
+    geometry::element_address(src, index.len(), mem, |dim| {
         let extent = src.shape[dim];
-        let i = if i < 0 { i.wrapping_add(extent) } else { i };
+        let i = geometry::wrap_index(index[dim], extent);
         if i < 0 || i >= extent {
             return Err(Error::index(format!(
                 "Out of bounds on buffer access (axis {dim})"
             )));
         }
-        p = p.wrapping_offset(i.wrapping_mul(src.strides[dim]));
-        if src.suboffsets[dim] >= 0 {
-            p = mem.read_pointer(p)?.wrapping_offset(src.suboffsets[dim]);
-        }
-    }
-    Ok(p)
+        Ok(i)
+    })
 }

@@ -6,7 +6,7 @@
 //! per-axis stride and suboffset checks followed by the contiguity check. The format-string
 //! match and the buffer request itself need Python and live in `cyview-py`.
 
-use crate::abi::{Access, AxisSpec, Contiguity, MemviewObject, MemviewSlice, Packing, MAX_DIMS};
+use crate::abi::{Access, AxisSpec, Contiguity, MemviewObject, MemviewSlice, Packing};
 use crate::error::{Error, Result};
 
 /// The geometry of an exported buffer, as a `Py_buffer` describes it.
@@ -202,15 +202,11 @@ pub fn check_axes(buf: &BufferInfo<'_>, specs: &[AxisSpec], contiguity: Contigui
 ///
 /// # Errors
 ///
-/// `ValueError` when the buffer has more than [`MAX_DIMS`] dimensions or short
+/// `ValueError` when the buffer has more than [`crate::MAX_DIMS`] dimensions or short
 /// strides/suboffsets.
 pub fn init_slice(buf: &BufferInfo<'_>, memview: *mut MemviewObject) -> Result<MemviewSlice> {
     let ndim = buf.ndim();
-    if ndim > MAX_DIMS {
-        return Err(Error::value(format!(
-            "ndim {ndim} exceeds the maximum of {MAX_DIMS} dimensions"
-        )));
-    }
+    crate::geometry::check_ndim(ndim)?;
     let mut slice = MemviewSlice {
         memview,
         data: buf.buf,
@@ -220,11 +216,12 @@ pub fn init_slice(buf: &BufferInfo<'_>, memview: *mut MemviewObject) -> Result<M
         Some(s) if s.len() >= ndim => slice.strides[..ndim].copy_from_slice(&s[..ndim]),
         Some(_) => return Err(Error::value("strides or suboffsets shorter than shape")),
         None => {
-            let mut stride = buf.itemsize;
-            for i in (0..ndim).rev() {
-                slice.strides[i] = stride;
-                stride = stride.wrapping_mul(buf.shape[i]);
-            }
+            crate::geometry::contiguous_strides_wrapping(
+                buf.shape,
+                &mut slice.strides[..ndim],
+                buf.itemsize,
+                crate::abi::Order::C,
+            );
         }
     }
     slice.shape[..ndim].copy_from_slice(buf.shape);

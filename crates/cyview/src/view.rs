@@ -10,54 +10,28 @@ use core::marker::PhantomData;
 use core::mem::size_of;
 
 use crate::abi::{MemviewSlice, Order, MAX_DIMS};
+use crate::bytes::{FromBytes, IntoBytes};
 use crate::contig;
 use crate::copy::{self, ContigBuffer};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::geometry::{self, Block};
 use crate::memory::TrustedMemory;
 use crate::slicing::{self, Semantics, SliceItem};
-
-/// Element types a view may read from arbitrary bytes.
-///
-/// # Safety
-///
-/// Every initialised bit pattern of `size_of::<Self>()` bytes must be a valid value of
-/// `Self` (no `bool`, `char`, enums, references or `NonZero*`), and `Self` must not have
-/// drop glue or interior mutability.
-pub unsafe trait Pod: Copy + 'static {}
-
-macro_rules! pod {
-    ($($t:ty),*) => { $(
-        // SAFETY: a primitive number: every bit pattern is a valid value, no drop glue, no
-        // interior mutability.
-        unsafe impl Pod for $t {}
-    )* };
-}
-pod!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64);
-
-// SAFETY: `Complex<T>` is `#[repr(C)]` with two fields of the same `Pod` float type: no
-// padding, every bit pattern valid, no drop glue or interior mutability.
-#[cfg(feature = "num-complex")]
-unsafe impl Pod for num_complex::Complex<f32> {}
-// SAFETY: as for `Complex<f32>`.
-#[cfg(feature = "num-complex")]
-unsafe impl Pod for num_complex::Complex<f64> {}
-
-// SAFETY: an array of `Pod` has no padding and every bit pattern of each element is valid.
-unsafe impl<T: Pod, const N: usize> Pod for [T; N] {}
 
 fn shape_error(msg: String) -> Error {
     Error::value(msg)
 }
 
-/// Checks a direct geometry against a byte range of `len` bytes and returns the byte offset
-/// range `[min, max]` of element starts (or `None` when the view is empty).
-fn direct_extent(
+/// Checks a direct geometry against a byte range of `len` bytes at `ptr` and builds its
+/// raw slice: the proof of [`geometry::check_in_memory`] for one block.
+fn direct_raw(
+    ptr: *mut u8,
+    len: usize,
     offset: usize,
     shape: &[usize],
     strides: &[isize],
     item: usize,
-    len: usize,
-) -> Result<()> {
+) -> Result<MemviewSlice> {
     if shape.len() != strides.len() {
         return Err(shape_error(format!(
             "shape has {} dimensions but strides has {}",
@@ -65,42 +39,22 @@ fn direct_extent(
             strides.len()
         )));
     }
-    if shape.len() > MAX_DIMS {
-        return Err(shape_error(format!(
-            "ndim {} exceeds the maximum of {MAX_DIMS} dimensions",
-            shape.len()
-        )));
-    }
+    geometry::check_ndim(shape.len())?;
     if offset > len {
         return Err(shape_error(format!(
             "offset {offset} is past the end of the {len}-byte buffer"
         )));
     }
-    if shape.iter().any(|&n| n > isize::MAX as usize) {
-        return Err(shape_error("extent exceeds isize::MAX".into()));
-    }
-    if shape.contains(&0) {
-        return Ok(());
-    }
-    let overflow = || shape_error("strides overflow".into());
-    let (mut lo, mut hi) = (offset as i128, offset as i128);
-    for (&n, &s) in shape.iter().zip(strides) {
-        let span = (n as i128 - 1)
-            .checked_mul(s as i128)
-            .ok_or_else(overflow)?;
-        if span < 0 {
-            lo += span;
-        } else {
-            hi += span;
-        }
-    }
-    if lo < 0 || hi + item as i128 > len as i128 {
+    if let Some(d) = shape.iter().position(|&n| n > isize::MAX as usize) {
         return Err(shape_error(format!(
-            "view reaches bytes {lo}..{} outside the {len}-byte buffer",
-            hi + item as i128
+            "extent {} of dimension {d} exceeds isize::MAX",
+            shape[d]
         )));
     }
-    Ok(())
+    let raw = direct_slice(ptr, offset, shape, strides);
+    let block = Block { start: ptr, len };
+    geometry::check_in_memory(&raw, shape.len(), item, &block, geometry::DEFAULT_BUDGET)?;
+    Ok(raw)
 }
 
 fn direct_slice(data: *mut u8, offset: usize, shape: &[usize], strides: &[isize]) -> MemviewSlice {
@@ -117,29 +71,24 @@ fn direct_slice(data: *mut u8, offset: usize, shape: &[usize], strides: &[isize]
 }
 
 fn c_strides(shape: &[usize], item: usize) -> Result<[isize; MAX_DIMS]> {
-    if shape.len() > MAX_DIMS {
-        return Err(shape_error(format!(
-            "ndim {} exceeds the maximum of {MAX_DIMS} dimensions",
-            shape.len()
-        )));
+    geometry::check_ndim(shape.len())?;
+    let mut extents = [0isize; MAX_DIMS];
+    for (e, &n) in extents.iter_mut().zip(shape) {
+        *e = isize::try_from(n).map_err(|_| shape_error("shape overflows isize".into()))?;
     }
     let mut strides = [0isize; MAX_DIMS];
-    let mut acc: isize = item as isize;
-    for (d, &n) in shape.iter().enumerate().rev() {
-        strides[d] = acc;
-        acc = acc
-            .checked_mul(isize::try_from(n).unwrap_or(isize::MAX))
-            .ok_or_else(|| shape_error("shape overflows isize".into()))?;
-    }
+    geometry::contiguous_strides(
+        &extents[..shape.len()],
+        &mut strides[..shape.len()],
+        item as isize,
+        Order::C,
+    )
+    .ok_or_else(|| shape_error("shape overflows isize".into()))?;
     Ok(strides)
 }
 
 fn check_raw(raw: &MemviewSlice, ndim: usize) -> Result<()> {
-    if ndim > MAX_DIMS {
-        return Err(shape_error(format!(
-            "ndim {ndim} exceeds the maximum of {MAX_DIMS} dimensions"
-        )));
-    }
+    geometry::check_ndim(ndim)?;
     if raw.shape[..ndim].iter().any(|&n| n < 0) {
         return Err(shape_error(format!(
             "negative extent in shape {:?}",
@@ -161,18 +110,16 @@ fn is_direct(raw: &MemviewSlice, ndim: usize) -> bool {
 
 /// Address of an in-bounds element. `index` must be in bounds for `raw` and `raw` must
 /// satisfy a view's invariant (see [`View::from_raw`]).
+#[inline]
 fn address(raw: &MemviewSlice, index: &[usize]) -> *mut u8 {
-    let mut p = raw.data;
-    for (d, &i) in index.iter().enumerate() {
-        p = p.wrapping_offset((i as isize).wrapping_mul(raw.strides[d]));
-        let sub = raw.suboffsets[d];
-        if sub >= 0 {
-            // SAFETY: the view invariant: pointer slots reached with in-bounds index
-            // prefixes are readable; `index` is in bounds.
-            p = unsafe { p.cast::<*mut u8>().read_unaligned() }.wrapping_offset(sub);
-        }
+    // SAFETY: the view invariant: pointer slots reached with in-bounds index prefixes are
+    // readable; `index` is in bounds, and `element_address` reads only those slots.
+    let mem = unsafe { TrustedMemory::new() };
+    match geometry::element_address(raw, index.len(), &mem, |d| Ok(index[d] as isize)) {
+        Ok(p) => p,
+        // `TrustedMemory` never fails and the index closure never fails.
+        Err(_) => raw.data,
     }
-    p
 }
 
 fn in_bounds(raw: &MemviewSlice, ndim: usize, index: &[usize]) -> bool {
@@ -282,8 +229,22 @@ macro_rules! read_methods {
         }
 
         /// The elements in C order.
-        pub fn to_vec(&self) -> Vec<T> {
-            self.iter().collect()
+        ///
+        /// # Errors
+        ///
+        /// `MemoryError` when the elements do not fit in memory (a view with zero strides
+        /// may have far more elements than bytes).
+        pub fn to_vec(&self) -> Result<Vec<T>> {
+            let n = self.len();
+            let mut out = Vec::new();
+            out.try_reserve_exact(n).map_err(|_| {
+                Error::new(
+                    ErrorKind::MemoryError,
+                    format!("cannot allocate {n} elements of {} bytes", size_of::<T>()),
+                )
+            })?;
+            out.extend(self.iter());
+            Ok(out)
         }
 
         /// Copies the elements into a new contiguous buffer in `order`.
@@ -336,32 +297,13 @@ impl<T> core::fmt::Debug for View<'_, T> {
     }
 }
 
-/// Builds the raw slice for a direct strided view of `len` bytes at `ptr`, after checking
-/// that every element lies inside.
-fn direct_raw(
-    ptr: *mut u8,
-    len: usize,
-    offset: usize,
-    shape: &[usize],
-    strides: &[isize],
-    item: usize,
-) -> Result<MemviewSlice> {
-    direct_extent(offset, shape, strides, item, len)?;
-    Ok(direct_slice(ptr, offset, shape, strides))
-}
-
 /// Byte strides and byte offset from element strides and offset.
 fn element_to_bytes(
     offset: usize,
     strides: &[isize],
     item: usize,
 ) -> Result<(usize, [isize; MAX_DIMS])> {
-    if strides.len() > MAX_DIMS {
-        return Err(shape_error(format!(
-            "ndim {} exceeds the maximum of {MAX_DIMS} dimensions",
-            strides.len()
-        )));
-    }
+    geometry::check_ndim(strides.len())?;
     let mut out = [0isize; MAX_DIMS];
     for (b, &s) in out.iter_mut().zip(strides) {
         *b = s
@@ -384,7 +326,7 @@ fn contiguous_layout<T>(len: usize, shape: &[usize]) -> Result<[isize; MAX_DIMS]
     c_strides(shape, size_of::<T>())
 }
 
-impl<'a, T: Pod> View<'a, T> {
+impl<'a, T: FromBytes> View<'a, T> {
     /// A C-contiguous view of `data` with `shape`. Python:
     /// `np.asarray(data).reshape(shape)`.
     ///
@@ -521,10 +463,12 @@ impl<'a, T: Pod> View<'a, T> {
         // prefixes readable; slicing only follows pointers at in-bounds integer indices.
         let mem = unsafe { TrustedMemory::new() };
         let (raw, ndim) = slicing::slice_in_bounds(&self.raw, self.ndim, items, semantics, mem)?;
-        // Both semantics select in-bounds indices only (resolve_cython / resolve_python keep
-        // every selected index in 0..extent), and `slice_in_bounds` refuses the one way the
-        // bookkeeping can go wrong (a kept indirect dimension's suboffset turning negative),
-        // so the result's elements are elements of this view and the invariant carries over.
+        // `slice_in_bounds` keeps a result only when every index it selects, on every
+        // dimension, is in 0..extent of this view (Python semantics always; Cython's
+        // out-of-range quirk is refused) and no kept indirect dimension's suboffset turned
+        // negative; its address computation is this view's at those indices (the proof in
+        // `slicing`), so the result's elements are elements of this view and the invariant
+        // carries over. An empty result addresses nothing.
         Ok(View {
             raw,
             ndim,
@@ -536,10 +480,14 @@ impl<'a, T: Pod> View<'a, T> {
     ///
     /// # Errors
     ///
-    /// `ValueError: Cannot transpose memoryview with indirect dimensions`.
+    /// `ValueError: Cannot transpose memoryview with indirect dimensions`, also when only
+    /// the middle dimension of an odd ndim is indirect, which Cython does not check
+    /// ([`slicing::transpose_in_source`]).
     pub fn t(&self) -> Result<View<'a, T>> {
         let mut raw = self.raw;
-        slicing::transpose(&mut raw, self.ndim)?;
+        // With every dimension direct (or one dimension), reversing the dimensions keeps
+        // the element set: element (i0, .., in) of the result is element (in, .., i0) here.
+        slicing::transpose_in_source(&mut raw, self.ndim)?;
         Ok(View {
             raw,
             ndim: self.ndim,
@@ -576,7 +524,7 @@ impl<T> core::fmt::Debug for ViewMut<'_, T> {
     }
 }
 
-impl<'a, T: Pod> ViewMut<'a, T> {
+impl<'a, T: FromBytes> ViewMut<'a, T> {
     /// A C-contiguous mutable view of `data` with `shape`.
     ///
     /// # Errors
@@ -687,7 +635,10 @@ impl<'a, T: Pod> ViewMut<'a, T> {
     }
 
     /// Writes `value` at `index`; returns `false` (and writes nothing) when out of bounds.
-    pub fn set(&mut self, index: &[usize], value: T) -> bool {
+    pub fn set(&mut self, index: &[usize], value: T) -> bool
+    where
+        T: IntoBytes,
+    {
         if !in_bounds(&self.raw, self.ndim, index) {
             return false;
         }
@@ -698,7 +649,10 @@ impl<'a, T: Pod> ViewMut<'a, T> {
     }
 
     /// Writes `value` to every element. Cython `v[...] = value`.
-    pub fn fill(&mut self, value: T) {
+    pub fn fill(&mut self, value: T)
+    where
+        T: IntoBytes,
+    {
         let raw = self.raw;
         for_each_address(&raw, self.ndim, |p| {
             // SAFETY: `for_each_address` yields addresses of in-bounds elements, valid for
@@ -742,7 +696,10 @@ impl<'a, T: Pod> ViewMut<'a, T> {
     ///
     /// `ValueError: got differing extents in dimension {d} (got {dst} and {src})`,
     /// `ValueError: Dimension {d} is not direct`.
-    pub fn copy_from(&mut self, src: &View<'_, T>) -> Result<()> {
+    pub fn copy_from(&mut self, src: &View<'_, T>) -> Result<()>
+    where
+        T: IntoBytes,
+    {
         // SAFETY: `src`'s invariant makes its elements readable, `self`'s makes them writable
         // with exclusive access; both hold `size_of::<T>()`-byte elements. Overlap between
         // the two is handled by `copy_contents` through a temporary.
@@ -870,9 +827,11 @@ impl<T> Iter<'_, T> {
             if (self.index[d] as isize) < self.raw.shape[d] {
                 break;
             }
-            self.row = self
-                .row
-                .wrapping_offset(-(self.raw.shape[d].wrapping_mul(self.raw.strides[d])));
+            self.row = self.row.wrapping_offset(
+                self.raw.shape[d]
+                    .wrapping_mul(self.raw.strides[d])
+                    .wrapping_neg(),
+            );
             self.index[d] = 0;
         }
         self.ptr = self.row;
@@ -880,7 +839,7 @@ impl<T> Iter<'_, T> {
     }
 }
 
-impl<T: Pod> Iterator for Iter<'_, T> {
+impl<T: FromBytes> Iterator for Iter<'_, T> {
     type Item = T;
 
     #[inline]
@@ -932,7 +891,7 @@ impl<T: Pod> Iterator for Iter<'_, T> {
 
 /// C-order fold over a direct view, one loop per dimension. `raw` must satisfy a view
 /// invariant for `ndim` with no indirect dimension, and `dim < ndim`.
-fn fold_direct<B, T: Pod, F: FnMut(B, T) -> B>(
+fn fold_direct<B, T: FromBytes, F: FnMut(B, T) -> B>(
     raw: &MemviewSlice,
     dim: usize,
     ndim: usize,
@@ -959,9 +918,9 @@ fn fold_direct<B, T: Pod, F: FnMut(B, T) -> B>(
     acc
 }
 
-impl<T: Pod> ExactSizeIterator for Iter<'_, T> {}
+impl<T: FromBytes> ExactSizeIterator for Iter<'_, T> {}
 
-impl<'v, 'a, T: Pod> IntoIterator for &'v View<'a, T> {
+impl<'v, 'a, T: FromBytes> IntoIterator for &'v View<'a, T> {
     type Item = T;
     type IntoIter = Iter<'v, T>;
 

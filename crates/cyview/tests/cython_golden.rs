@@ -682,7 +682,7 @@ fn copies(release: &str) {
             let got = unsafe { cyview::copy::copy_new(&src, n, 8, order) };
             match (kind, got) {
                 ("ok", Ok(buf)) => {
-                    let values: Vec<f64> = buf.view::<f64>().unwrap().to_vec();
+                    let values: Vec<f64> = buf.view::<f64>().unwrap().to_vec().unwrap();
                     let wv: Vec<f64> = want["values"]
                         .as_array()
                         .unwrap()

@@ -208,9 +208,9 @@ fn oracle(
                 let first = picked.first().copied();
                 empty |= picked.is_empty();
                 let outside = picked.iter().any(|&i| i < 0 || i >= shape[dim]);
-                if outside && in_bounds {
-                    return Err(ErrorKind::ValueError);
-                }
+                // The in-bounds variant refuses an outside selection only once the whole
+                // result is known to be non-empty (an empty result addresses nothing), so
+                // later items' errors come first.
                 out_of_bounds |= outside;
                 sels.push(Sel::Pick(picked));
                 first
@@ -234,6 +234,9 @@ fn oracle(
         Some((d, acc)) if acc < 0 => Some((d, empty)),
         _ => None,
     };
+    if in_bounds && out_of_bounds && !empty {
+        return Err(ErrorKind::ValueError);
+    }
     if (sem == Semantics::Python || in_bounds)
         && negative_suboffset.is_some_and(|(_, empty)| !empty)
     {

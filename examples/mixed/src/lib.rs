@@ -34,7 +34,7 @@ pub extern "C" fn kernel_weighted_sum(v: MemviewSlice, w: MemviewSlice) -> f64 {
         if v.shape()[1] != w.shape()[0] {
             return None;
         }
-        let weights = w.to_vec();
+        let weights = w.to_vec().ok()?;
         let mut total = 0.0;
         for i in 0..v.shape()[0] as usize {
             for (j, wj) in weights.iter().enumerate() {
