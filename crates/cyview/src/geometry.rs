@@ -158,7 +158,7 @@ pub fn direct_span(shape: &[isize], strides: &[isize]) -> Result<Option<(i128, i
     if shape.contains(&0) {
         return Ok(None);
     }
-    let overflow = || Error::value("the strides reach beyond any memory (2**127 bytes)");
+    let overflow = beyond;
     let (mut lo, mut hi) = (0i128, 0i128);
     for (&n, &s) in shape.iter().zip(strides) {
         // n >= 1: (n - 1) * s fits in i128 (|.| < 2**126); sums are checked.

@@ -1,0 +1,236 @@
+//! Soundness at the Python boundary (issue 9): each test is a reproducer that used to reach
+//! memory outside a buffer, leak uninitialised bytes to Python or abort the process, and
+//! now gets a clear error, next to what real Cython does with the same input where Cython
+//! is involved.
+
+mod support;
+
+use cyview::format;
+use cyview::{s, Access, AxisSpec, ErrorKind, Packing, View};
+use cyview_py::{acquire, Declaration, RustBuffer};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use support::{err_of, read_buffer, with_python};
+
+const GENERIC: AxisSpec = AxisSpec::new(Access::Full, Packing::Strided);
+
+const MIDDLE_MESSAGE: &str = "Cannot transpose memoryview with indirect dimensions (dimension 1, \
+     the middle one, is indirect: Cython does not check it and would move direct dimensions \
+     across its pointer table)";
+
+/// A PIL-style 2x3 `double` buffer (`_testbuffer.ndarray` with `ND_PIL`: dimension 0 is a
+/// table of two row pointers, `suboffsets == (0, -1)`).
+fn pil_2x3(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    support::eval(
+        py,
+        "__import__('_testbuffer').ndarray([float(x) for x in range(6)], shape=[2, 3], \
+         format='d', flags=__import__('_testbuffer').ND_PIL)",
+    )
+}
+
+/// `v[None, :, :].T` of a PIL-style view: Cython's `transpose_memslice` checks only the
+/// dimensions it swaps (0 and 2), so the indirect dimension stays in the middle and the
+/// direct dimension 2 of `v` (now first) is applied *before* the pointer table is read.
+/// Real Cython (fixture `transpose_finding.pyx`) then gives two indices the same element
+/// and reads a pointer from past the end of the two-slot table for `t[1, 1, 0]`. cyview's
+/// safe `View::t` refuses; it used to return the same geometry as Cython (and `get(&[1, 1,
+/// 0])` read slot 2 of the 2-slot table).
+#[test]
+fn transposing_an_indirect_middle_dimension() {
+    with_python(|py| -> PyResult<()> {
+        let a = pil_2x3(py)?;
+        // What Cython computes: address of t[i, j, k] and t's geometry.
+        let f = py
+            .import("transpose_finding")?
+            .getattr("middle_indirect_transpose")?;
+        let at = |i: isize, j: isize, k: isize| -> PyResult<(usize, Vec<isize>, Vec<isize>)> {
+            let r = f.call1((&a, i, j, k))?;
+            let r = r.cast::<PyTuple>()?;
+            Ok((
+                r.get_item(0)?.extract()?,
+                r.get_item(1)?.extract()?,
+                r.get_item(3)?.extract()?,
+            ))
+        };
+        let (a000, shape, suboffsets) = at(0, 0, 0)?;
+        assert_eq!(shape, [3, 2, 1]);
+        assert_eq!(suboffsets, [-1, 0, -1]);
+        let buffer = read_buffer(&a)?;
+        let elements: Vec<usize> =
+            support::element_addresses(&buffer.raw, buffer.ndim, &buffer.slots)
+                .into_iter()
+                .map(|p| p.expect("every element of the source is reachable"))
+                .collect();
+        // t[1, 0, 0] and t[0, 1, 0] are two indices of one element in Cython's result.
+        let (a100, a010, a110) = (at(1, 0, 0)?.0, at(0, 1, 0)?.0, at(1, 1, 0)?.0);
+        assert_eq!(a000, elements[0]);
+        assert_eq!(a100, a010, "Cython maps two indices to one element");
+        // t[1, 1, 0] reads slot 2 of the 2-slot table: not an element of the buffer.
+        assert!(
+            !elements.contains(&a110),
+            "Cython's address {a110:#x} is outside the buffer's elements {elements:x?}"
+        );
+
+        // cyview: the same view, acquired as Cython does, refuses the transpose.
+        let decl = Declaration::new(&format::DOUBLE, &[GENERIC, GENERIC], false);
+        let acquired = acquire(&a, &decl)?;
+        // SAFETY: nothing writes to the buffer while the view is read.
+        let v = unsafe { acquired.view::<f64>() }?;
+        let w = v.slice(&s![cyview::SliceItem::NewAxis, .., ..]).unwrap();
+        assert_eq!(w.suboffsets(), &[-1, 0, -1]);
+        let err = w.t().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueError);
+        assert_eq!(err.message(), MIDDLE_MESSAGE);
+        // The even cases keep Cython's own check and message.
+        let err = v.t().unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Cannot transpose memoryview with indirect dimensions"
+        );
+
+        // The same through a RustBuffer's own pointer table.
+        let rb = Bound::new(
+            py,
+            RustBuffer::indirect(
+                vec![vec![0.0f64, 1.0, 2.0], vec![3.0, 4.0, 5.0]],
+                &[3],
+                true,
+            )?,
+        )?;
+        let acquired = acquire(rb.as_any(), &decl)?;
+        // SAFETY: nothing writes to the buffer while the view is read.
+        let v = unsafe { acquired.view::<f64>() }?;
+        let err = v
+            .slice(&s![cyview::SliceItem::NewAxis, .., ..])
+            .unwrap()
+            .t()
+            .unwrap_err();
+        assert_eq!(err.message(), MIDDLE_MESSAGE);
+
+        support::finding(
+            "transpose/indirect-middle-dimension",
+            "outside-source",
+            "cdef const double[::view.generic, ::view.generic] v = _testbuffer.ndarray(\
+             [0., 1., 2., 3., 4., 5.], shape=[2, 3], format='d', flags=ND_PIL); \
+             cdef const double[::view.generic, ::view.generic, ::view.generic] t = \
+             (<object> v[None, :, :]).T; &t[1, 1, 0]",
+            "transpose_memslice checks only the swapped dimensions for a suboffset: with an odd \
+             ndim an indirect middle dimension stays, direct dimensions move across its pointer \
+             table; t[1, 0, 0] and t[0, 1, 0] are one element and t[1, 1, 0] reads slot 2 of a \
+             2-slot pointer table",
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// `RustBuffer::from_elements` used to accept the geometry of the `direct_extent` overflow
+/// (`shape [m, m, m]`, `strides [2**62 + 16, isize::MAX, isize::MAX]` over 8 bytes: the span
+/// sums wrapped) and export it to Python; it is refused: its span does not even fit in
+/// `i128`.
+#[test]
+fn rust_buffer_refuses_a_geometry_whose_span_overflows() {
+    with_python(|py| {
+        let m = isize::MAX as usize;
+        let err = RustBuffer::from_elements(
+            vec![7u64],
+            &[m, m, m],
+            &[(1 << 62) + 16, isize::MAX, isize::MAX],
+            0,
+            true,
+        )
+        .err()
+        .expect("refused");
+        let (kind, message) = err_of(py, &err);
+        assert_eq!(kind, "ValueError");
+        assert_eq!(
+            message,
+            "view reaches beyond any memory (offsets past 2**127 bytes)"
+        );
+        // One dimension less, the span fits in i128 and the range is named: (m - 1) *
+        // (2**62 + 16) + (m - 1) * 8 + 8 bytes, computed exactly in Python.
+        let err = RustBuffer::from_elements(vec![7u64], &[m, m], &[(1 << 62) + 16, 8], 0, true)
+            .err()
+            .expect("refused");
+        assert_eq!(
+            err_of(py, &err).1,
+            "view reaches bytes 0..42535295865117308145059382776630869976 outside the 8-byte buffer"
+        );
+    });
+}
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Padded {
+    x: i32,
+    y: f64,
+}
+// SAFETY: two numbers; any bit pattern of the fields (and of the padding) is valid.
+unsafe impl cyview::FromBytes for Padded {}
+cyview_py::element_struct!(Padded as "Padded" { x: &format::INT, y: &format::DOUBLE });
+
+/// `Padded { x: i32, y: f64 }` has 4 padding bytes at 4..8. Exports used to copy each value
+/// byte for byte, padding included (uninitialised in general; here values made from 0xAA
+/// bytes, so the padding held 0xAA and Python saw it). Now padded structs are exported
+/// through zeroed memory written field by field: Python sees zeros there, and the fields.
+#[test]
+fn padding_bytes_never_reach_python() {
+    let values: Vec<Padded> = (0..3)
+        .map(|i| {
+            let mut bytes = [0xAAu8; 16];
+            bytes[..4].copy_from_slice(&(i as i32).to_ne_bytes());
+            bytes[8..].copy_from_slice(&(i as f64 * 0.5).to_ne_bytes());
+            // SAFETY: 16 initialised bytes; `Padded` accepts any bit pattern (FromBytes).
+            unsafe { bytes.as_ptr().cast::<Padded>().read_unaligned() }
+        })
+        .collect();
+    with_python(|py| -> PyResult<()> {
+        let rb = Bound::new(
+            py,
+            RustBuffer::from_elements(values.clone(), &[3], &[16], 0, true)?,
+        )?;
+        let bytes = support::eval(py, "bytes")?.call1((rb,))?;
+        let bytes = bytes.cast::<PyBytes>()?.as_bytes().to_vec();
+        assert_eq!(bytes.len(), 48);
+        for (i, v) in values.iter().enumerate() {
+            let e = &bytes[i * 16..][..16];
+            assert_eq!(&e[4..8], &[0; 4], "padding of element {i}");
+            assert_eq!(e[..4], v.x.to_ne_bytes());
+            assert_eq!(e[8..], v.y.to_ne_bytes());
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// A view with 2**59 elements over 8 bytes (NumPy `as_strided(np.zeros(1), shape=(2**59,),
+/// strides=(0,))`): `to_pyarray` and `View::to_vec` used to abort the process on the
+/// allocation; NumPy raises `MemoryError` for its copy, and so does cyview now.
+#[test]
+fn copying_a_huge_zero_stride_view_is_a_memory_error() {
+    with_python(|py| -> PyResult<()> {
+        let a = support::eval(
+            py,
+            "__import__('numpy').lib.stride_tricks.as_strided(__import__('numpy').zeros(1), \
+             shape=(2**59,), strides=(0,))",
+        )?;
+        let numpy_err = a.call_method0("copy").err().expect("NumPy refuses");
+        assert_eq!(err_of(py, &numpy_err).0, "MemoryError");
+        let decl = Declaration::new(&format::DOUBLE, &[AxisSpec::STRIDED_DIRECT], false);
+        let acquired = acquire(&a, &decl)?;
+        let err = acquired.to_pyarray::<f64>(py).err().expect("refused");
+        assert_eq!(
+            err_of(py, &err),
+            (
+                "MemoryError".to_string(),
+                "cannot allocate 576460752303423488 elements of 8 bytes".to_string()
+            )
+        );
+        Ok(())
+    })
+    .unwrap();
+    let one = [0.0f64];
+    let v = View::strided(&one, 0, &[1 << 59], &[0]).unwrap();
+    let err = v.to_vec().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MemoryError);
+}
