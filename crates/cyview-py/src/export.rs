@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use cyview::format::{self, TypeInfo};
 use cyview::geometry::{self, KnownMemory};
 use cyview::validate::flags;
-use cyview::{FromBytes, MemviewSlice, TrustedMemory, View, MAX_DIMS};
+use cyview::{FromBytes, MemviewSlice, Order, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyBufferError, PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 
@@ -410,12 +410,10 @@ impl RustBuffer {
             shape.push(isize::try_from(n).map_err(|_| too_large())?);
         }
         let mut strides = vec![0isize; shape.len()];
+        // Each row is C-contiguous; dimension 0 steps through the table of pointers.
+        geometry::contiguous_strides(&shape[1..], &mut strides[1..], item as isize, Order::C)
+            .ok_or_else(too_large)?;
         strides[0] = std::mem::size_of::<*mut u8>() as isize;
-        let mut step = item as isize;
-        for d in (1..shape.len()).rev() {
-            strides[d] = step;
-            step = step.checked_mul(shape[d]).ok_or_else(too_large)?;
-        }
         let mut suboffsets = vec![-1isize; shape.len()];
         suboffsets[0] = 0;
         // The one geometry check, on the memory this buffer knows exactly: the table's

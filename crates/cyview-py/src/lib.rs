@@ -24,6 +24,20 @@
 //! })
 //! .unwrap();
 //! ```
+//!
+//! # Soundness
+//!
+//! A buffer is shared memory: holding the GIL does not stop a Cython `nogil` section,
+//! another thread or the exporter itself from writing it. Reading an acquired or
+//! Cython-made buffer through a Rust view is therefore `unsafe`, with one contract: nothing
+//! writes the elements while the view is read ([`AcquiredView::view`], [`CySlice::view`]).
+//! The geometry is never the caller's burden: `AcquiredView` views the exporter's own
+//! `Py_buffer`, [`CySlice::view`] proves every element is an element of the buffer the
+//! memoryview object holds ([`cyview::geometry::check_within`]) and refuses Cython's
+//! out-of-range slices, and [`RustBuffer`] proves its geometry inside the memory it owns.
+//! Exports copy only initialised bytes (padding is zeroed); allocation failures are
+//! `MemoryError`; acquisition counts refuse or abort before wrapping. See the README's
+//! "Soundness" section for the full table.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![warn(missing_docs)]

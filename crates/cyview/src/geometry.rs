@@ -362,30 +362,41 @@ fn beyond() -> Error {
 /// `Py_buffer` a buffer exporter granted.
 ///
 /// What is checked, exactly:
-/// * an empty `raw` (some extent 0) is accepted;
-/// * `raw` equal to `source` (same data pointer, ndim, shape, strides and suboffsets) is
-///   accepted;
-/// * otherwise `source` and `raw` must both be direct, and a witness is searched: for each
-///   dimension `d` of `raw` with extent `> 1` and stride `≠ 0`, a dimension `k` of `source`
-///   and an integer `q` with `raw.strides[d] == q * source.strides[k]`, and a start index
-///   `c[k]` for each dimension of `source`, such that `raw.data == source.data + Σ c[k] *
-///   source.strides[k]` and, for every index of `raw`, `c[k] + Σ q[d] * i[d]` (over the
-///   `d` mapped to `k`) is within `0..source.shape[k]`. Such a witness maps every element
-///   of `raw` to an in-bounds element of `source` at the same address. Every slice,
-///   integer index, new axis and transpose of `source` has one (its starts, steps and axis
-///   order); the search finds it for every `source` whose strides do not overlap and tries
-///   a bounded number of candidates otherwise.
+/// * an empty `raw` (some extent 0) is accepted; a non-empty `raw` of an empty `source` is
+///   refused;
+/// * both geometries are cut into *segments*: runs of dimensions ending with an indirect
+///   one (whose pointer is read), then a last direct run. `raw` may have fewer segments
+///   than `source` (leading indirect dimensions indexed away: its data pointer then lies
+///   behind one of the source's pointers), never more;
+/// * per segment, a witness: for each dimension `d` of `raw`'s segment with extent `> 1`
+///   and stride `≠ 0`, a dimension `k` of the source's matching segment and an integer `q`
+///   with `raw.strides[d] == q * source.strides[k]`, and start indices `c[k]` with
+///   `offset == Σ c[k] * source.strides[k]`, such that `c[k] + Σ q[d] * i[d]` (over the `d`
+///   mapped to `k`) stays in `0..source.shape[k]` for every index. The offset of the first
+///   segment is `raw.data` minus the segment's base in the source (the source's data
+///   pointer, or, when `raw` skipped segments, each pointer the source's skipped segments
+///   hold plus the suboffset, tried in turn); the offset of a later segment is the
+///   difference of the suboffsets that end the previous segments. Such witnesses map
+///   every element of `raw`, and every pointer slot it reads, to an in-bounds element or
+///   slot of `source` at the same address. Every slice, integer index, new axis and
+///   transpose of `source` that keeps the dereferences in order has one (its starts,
+///   steps and axis order); the search finds it for every source whose strides do not
+///   overlap, and tries a bounded number of candidates otherwise.
+///
+/// `mem` reads the source's pointer slots (only those of in-bounds index prefixes of the
+/// skipped segments).
 ///
 /// # Errors
 ///
 /// `ValueError` saying what was refused: a negative extent, more than [`MAX_DIMS`]
-/// dimensions, an indirect geometry that is not the source's own, an element that is not
-/// an element of the source, or a search beyond `budget` steps.
-pub fn check_within(
+/// dimensions, more indirect levels than the source, an element that is not an element
+/// of the source, or a search beyond `budget` steps; the errors of `mem`.
+pub fn check_within<R: ReadPointer + ?Sized>(
     source: &MemviewSlice,
     source_ndim: usize,
     raw: &MemviewSlice,
     ndim: usize,
+    mem: &R,
     budget: u64,
 ) -> Result<()> {
     check_ndim(ndim)?;
@@ -401,49 +412,141 @@ pub fn check_within(
     if raw.shape[..ndim].contains(&0) {
         return Ok(());
     }
-    let same = |a: &[isize], b: &[isize]| a[..ndim] == b[..ndim];
-    if ndim == source_ndim
-        && raw.data == source.data
-        && same(&raw.shape, &source.shape)
-        && same(&raw.strides, &source.strides)
-        && same(&raw.suboffsets, &source.suboffsets)
-    {
-        return Ok(());
-    }
-    let indirect = |s: &MemviewSlice, n: usize| s.suboffsets[..n].iter().position(|&x| x >= 0);
-    if let Some(d) = indirect(raw, ndim) {
-        return Err(Error::value(format!(
-            "dimension {d} of the view is indirect and the view is not the buffer's own geometry: cannot verify it"
-        )));
-    }
-    if let Some(k) = indirect(source, source_ndim) {
-        return Err(Error::value(format!(
-            "the buffer's dimension {k} is indirect and the view is not the buffer's own geometry: cannot verify it"
-        )));
-    }
     if source.shape[..source_ndim].contains(&0) {
         return Err(not_within());
     }
-    let src: Vec<(i128, i128)> = (0..source_ndim)
-        .filter(|&k| source.shape[k] > 1 && source.strides[k] != 0)
-        .map(|k| (source.shape[k] as i128, source.strides[k] as i128))
-        .collect();
-    let axes: Vec<(i128, i128)> = (0..ndim)
-        .filter(|&d| raw.shape[d] > 1 && raw.strides[d] != 0)
-        .map(|d| (raw.shape[d] as i128, raw.strides[d] as i128))
-        .collect();
-    let offset = raw.data as usize as i128 - source.data as usize as i128;
+    let src = segments(source, source_ndim);
+    let view = segments(raw, ndim);
+    let Some(skip) = src.len().checked_sub(view.len()) else {
+        return Err(Error::value(
+            "the view has more indirect dimensions than the buffer: refused",
+        ));
+    };
+    let mut steps = budget;
+    let out_of_steps = || budget_error(budget);
+    // Later segments: offsets are suboffset differences, the same behind every pointer.
+    for j in 1..view.len() {
+        let offset = raw.suboffsets[view[j - 1].end - 1] as i128
+            - source.suboffsets[src[skip + j - 1].end - 1] as i128;
+        match witness(source, &src[skip + j], raw, &view[j], offset, &mut steps) {
+            Some(true) => {}
+            Some(false) => return Err(not_within()),
+            None => return Err(out_of_steps()),
+        }
+    }
+    // The first segment: behind the source's data pointer, or behind each pointer the
+    // skipped segments lead to.
+    let mut bases = Vec::new();
+    skipped_bases(
+        source,
+        &src[..skip],
+        0,
+        source.data,
+        mem,
+        &mut bases,
+        &mut steps,
+    )?
+    .ok_or_else(out_of_steps)?;
+    for base in bases {
+        let offset = raw.data as usize as i128 - base as usize as i128;
+        match witness(source, &src[skip], raw, &view[0], offset, &mut steps) {
+            Some(true) => return Ok(()),
+            Some(false) => {}
+            None => return Err(out_of_steps()),
+        }
+    }
+    Err(not_within())
+}
+
+/// The dimension ranges of a geometry's segments: each ends with an indirect dimension,
+/// except the last, which is direct (possibly empty).
+fn segments(s: &MemviewSlice, ndim: usize) -> Vec<core::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for d in 0..ndim {
+        if s.suboffsets[d] >= 0 {
+            out.push(start..d + 1);
+            start = d + 1;
+        }
+    }
+    out.push(start..ndim);
+    out
+}
+
+/// The bases of the first segment after `segs` (the pointers read at their ends, plus the
+/// suboffsets), walking every in-bounds index of the source's skipped segments from `p`.
+/// `Ok(None)` when out of steps.
+fn skipped_bases<R: ReadPointer + ?Sized>(
+    source: &MemviewSlice,
+    segs: &[core::ops::Range<usize>],
+    level: usize,
+    p: *mut u8,
+    mem: &R,
+    out: &mut Vec<*mut u8>,
+    steps: &mut u64,
+) -> Result<Option<()>> {
+    let Some(seg) = segs.get(level) else {
+        out.push(p);
+        return Ok(Some(()));
+    };
+    let mut index = [0isize; MAX_DIMS];
+    loop {
+        let Some(left) = steps.checked_sub(1) else {
+            return Ok(None);
+        };
+        *steps = left;
+        let mut q = p;
+        for d in seg.clone() {
+            q = q.wrapping_offset(index[d].wrapping_mul(source.strides[d]));
+        }
+        let last = seg.end - 1;
+        let next = mem
+            .read_pointer(q)?
+            .wrapping_offset(source.suboffsets[last]);
+        if skipped_bases(source, segs, level + 1, next, mem, out, steps)?.is_none() {
+            return Ok(None);
+        }
+        let mut d = seg.end;
+        loop {
+            if d == seg.start {
+                return Ok(Some(()));
+            }
+            d -= 1;
+            index[d] += 1;
+            if index[d] < source.shape[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+}
+
+/// The witness of one segment: `raw`'s dimensions `view` against the source's `src`, whose
+/// first element (or slot) is `offset` bytes before `raw`'s. `None` when out of steps.
+fn witness(
+    source: &MemviewSlice,
+    src: &core::ops::Range<usize>,
+    raw: &MemviewSlice,
+    view: &core::ops::Range<usize>,
+    offset: i128,
+    steps: &mut u64,
+) -> Option<bool> {
+    let moving = |s: &MemviewSlice, r: &core::ops::Range<usize>| -> Vec<(i128, i128)> {
+        r.clone()
+            .filter(|&k| s.shape[k] > 1 && s.strides[k] != 0)
+            .map(|k| (s.shape[k] as i128, s.strides[k] as i128))
+            .collect()
+    };
+    let (src_axes, axes) = (moving(source, src), moving(raw, view));
     let mut search = Witness {
-        src: &src,
+        src: &src_axes,
         axes: &axes,
         assign: [(0, 0); MAX_DIMS],
-        steps: budget,
+        steps: *steps,
     };
-    match search.assign_from(0, offset) {
-        Some(true) => Ok(()),
-        Some(false) => Err(not_within()),
-        None => Err(budget_error(budget)),
-    }
+    let found = search.assign_from(0, offset);
+    *steps = search.steps;
+    found
 }
 
 fn not_within() -> Error {

@@ -15,6 +15,18 @@
 //! * [`copy`]: `copy()` / `copy_fortran()` and `dst[...] = src` with broadcasting;
 //! * [`view`]: safe typed views ([`View`], [`ViewMut`]) over Rust or foreign memory.
 //!
+//! # Soundness
+//!
+//! No safe function reads or writes outside the memory a view was built over, whatever it
+//! is passed; every `unsafe fn` states in `# Safety` what its caller must guarantee. All
+//! element access rests on one audited module, [`geometry`]: [`View`] and [`ViewMut`] over
+//! Rust memory are proven inside it by [`geometry::check_in_memory`] (exact `i128`
+//! arithmetic), and everything derived from them (Python-semantics or in-bounds Cython
+//! slicing, indexing, new axes, [`View::t`]) selects only elements of the source.
+//! Cython-semantics results of [`slicing::slice`] may leave their source, as Cython's do:
+//! they are data, never read through. Reading a type needs [`FromBytes`], writing it
+//! [`IntoBytes`] (no padding). Allocation failures are [`ErrorKind::MemoryError`].
+//!
 //! Every error carries Cython's exception kind and exact message ([`Error`]). Nothing in this
 //! crate knows Python exists; `cyview-py` adds the Python boundary.
 //!
@@ -59,9 +71,9 @@ pub mod view;
 pub use abi::{
     Access, AxisSpec, Contiguity, MemviewObject, MemviewSlice, Order, Packing, MAX_DIMS,
 };
+pub use bytes::{FromBytes, IntoBytes};
 pub use copy::ContigBuffer;
 pub use error::{Error, ErrorKind, Result};
 pub use memory::{Direct, ReadPointer, TrustedMemory};
 pub use slicing::{Semantics, Slice, SliceItem};
-pub use bytes::{FromBytes, IntoBytes};
 pub use view::{Iter, View, ViewMut};
