@@ -5,7 +5,7 @@
 //! Expected values are decoded straight from the bytes at `offset + sum(i_d * stride_d)`
 //! (the buffer protocol's definition), or follow NumPy's assignment semantics where noted.
 
-use cyview::{s, ErrorKind, Order, Semantics, View, ViewMut};
+use cyview::{s, slicing, ErrorKind, Order, Semantics, Slice, SliceItem, View, ViewMut};
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|k| (k * 37 % 251) as u8).collect()
@@ -357,4 +357,95 @@ fn indirect_views_read_through_their_pointer_table() {
         v.copy(Order::C).unwrap_err().message(),
         "Cannot copy memoryview slice with indirect dimensions (axis 0)"
     );
+}
+
+/// An empty result addresses nothing, so the in-bounds slicing never refuses it for its
+/// geometry: on an exhaustive grid of 2-d sources (extents 0-3) and slice pairs, every
+/// Cython-semantics result with an empty dimension is returned with the shape Cython's own
+/// arithmetic gives (`slicing::slice`, proven bit-identical to compiled Cython by the golden
+/// vectors). Before, the per-axis check refused many of them (for example `[3:2:2, 0:0]` on
+/// a 3x2 source, whose first axis alone selects index 3).
+#[test]
+fn empty_results_are_never_refused_for_their_geometry() {
+    let data = [0u8; 64];
+    let bounds = [
+        None,
+        Some(-4),
+        Some(-1),
+        Some(0),
+        Some(1),
+        Some(2),
+        Some(3),
+        Some(4),
+    ];
+    let steps = [None, Some(-3), Some(-1), Some(1), Some(2), Some(3)];
+    let mut empty = 0;
+    for n0 in 0..4usize {
+        for n1 in 0..4usize {
+            let v = View::<u8>::from_bytes(&data, 0, &[n0, n1], &[4, 1]).unwrap();
+            for &a in &bounds {
+                for &b in &bounds {
+                    for &c in &steps {
+                        for second in [s![0..0], s![..], s![1..;-1]] {
+                            let mut items = vec![SliceItem::Slice(Slice::new(a, b, c))];
+                            items.push(second[0]);
+                            let exact = slicing::slice(
+                                v.as_raw(),
+                                2,
+                                &items,
+                                Semantics::Cython,
+                                cyview::Direct,
+                            )
+                            .unwrap();
+                            if !exact.0.shape[..exact.1].contains(&0) {
+                                continue;
+                            }
+                            empty += 1;
+                            let w = v
+                                .slice_with(&items, Semantics::Cython)
+                                .unwrap_or_else(|e| panic!("{n0}x{n1} {items:?}: {e}"));
+                            assert_eq!(w.shape(), &exact.0.shape[..exact.1]);
+                            assert!(w.to_vec().unwrap().is_empty());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(empty > 1000, "{empty} empty results on the grid");
+}
+
+/// Issue 9, reproducer 2: a valid PIL-style 2x3 view (a table of two row pointers), then
+/// `v[None, :, :].T`. Cython's transpose checks only the swapped dimensions, so the result
+/// used to be accepted with suboffsets `[-1, 0, -1]`, and `get(&[1, 1, 0])` read slot 2 of
+/// the 2-slot table. Now the safe transpose refuses, naming the middle dimension; the
+/// Cython-exact `slicing::transpose` still gives Cython's geometry.
+#[test]
+fn indirect_middle_dimension_transpose_is_refused() {
+    let rows = [[0.0f64, 1.0, 2.0], [3.0, 4.0, 5.0]];
+    let table: [*const f64; 2] = [rows[0].as_ptr(), rows[1].as_ptr()];
+    let mut raw = cyview::MemviewSlice {
+        data: table.as_ptr() as *mut u8,
+        ..cyview::MemviewSlice::EMPTY
+    };
+    raw.shape[..2].copy_from_slice(&[2, 3]);
+    raw.strides[..2].copy_from_slice(&[8, 8]);
+    raw.suboffsets[..2].copy_from_slice(&[0, -1]);
+    // SAFETY: every in-bounds index reads a slot of `table` (2 slots, 8 bytes apart) and an
+    // element of one of the two rows; nothing writes them while `v` lives.
+    let v = unsafe { View::<f64>::from_raw(raw, 2) }.unwrap();
+    assert_eq!(v.to_vec().unwrap(), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    let w = v.slice(&s![SliceItem::NewAxis, .., ..]).unwrap();
+    let err = w.t().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ValueError);
+    assert_eq!(
+        err.message(),
+        "Cannot transpose memoryview with indirect dimensions (dimension 1, the middle one, \
+         is indirect: Cython does not check it and would move direct dimensions across its \
+         pointer table)"
+    );
+    let mut cython = *w.as_raw();
+    slicing::transpose(&mut cython, 3).unwrap();
+    assert_eq!(&cython.suboffsets[..3], &[-1, 0, -1]);
+    assert_eq!(&cython.shape[..3], &[3, 2, 1]);
 }
