@@ -11,7 +11,9 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use cyview::geometry;
 use cyview::slicing::{self, Semantics};
+use cyview::validate::{self, BufferInfo};
 use cyview::{FromBytes, MemviewSlice, SliceItem, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyRuntimeError, PySystemError, PyTypeError, PyValueError};
 use pyo3::ffi;
@@ -75,10 +77,37 @@ impl MemviewAbi {
     /// atomics (it serialises the count with a lock instead), a 0.29 object whose count
     /// pointer does not point into it, a count that is not positive.
     ///
+    /// "A Cython memoryview" is established from the type alone, before any byte of the
+    /// object is read, in this order:
+    /// 1. the type is named `<module>.memoryview`, or `<module>._memoryviewslice` whose
+    ///    `tp_base` is named `<module>.memoryview` (the same `<module>`, not empty, not
+    ///    `builtins`);
+    /// 2. for that type (and, for `_memoryviewslice`, its base too): `tp_dealloc` is
+    ///    non-NULL and `dladdr` finds the shared object holding it;
+    /// 3. that object is not the one holding CPython itself (the one `dladdr` gives for
+    ///    `PyType_Type.tp_dealloc`): a class defined in Python (a heap type whose
+    ///    `tp_dealloc` is CPython's `subtype_dealloc`) is refused here, whatever its size;
+    /// 4. that object's file is the `__file__` of `sys.modules[<module>]` (or, when no
+    ///    such key exists, of the one module named `<something>.<module>`: a module
+    ///    compiled without its package's name), compared as given and else after resolving
+    ///    both with `realpath`. Cython 3.1+'s shared utility module is a module of its own
+    ///    and passes the same way;
+    /// 5. the memoryview type's `tp_basicsize` is that of a known release's layout
+    ///    (`RuntimeError` otherwise);
+    /// 6. both types have a non-NULL `tp_as_buffer->bf_getbuffer`, in the same shared
+    ///    object as the `tp_dealloc` of step 2.
+    ///
+    /// A Cython module linked statically into the executable together with CPython is
+    /// refused (step 3); so is every type on a platform without `dladdr` (non-unix). Steps 2
+    /// to 6 run once per type: a type that passed them is remembered (a reference to it
+    /// and its base is kept for the life of the process).
+    ///
     /// # Errors
     ///
-    /// `TypeError` for an object that is not a Cython memoryview, `RuntimeError` for the
-    /// other refusals; each message says which.
+    /// `TypeError` for an object that is not a Cython memoryview: `'<name>' is not a Cython
+    /// memoryview object` when the name does not fit, `'<name>' is not a Cython memoryview
+    /// object (<reason>)` when the type's code does not live in its module; `RuntimeError`
+    /// for the other refusals; each message says which.
     ///
     /// # Safety
     ///
@@ -100,7 +129,8 @@ impl MemviewAbi {
             .into_owned();
         let (module, short) = name.rsplit_once('.').unwrap_or(("", name.as_str()));
         let base = match short {
-            "memoryview" if !module.is_empty() && module != "builtins" => ty,
+            _ if module.is_empty() || module == "builtins" => std::ptr::null_mut(),
+            "memoryview" => ty,
             // SAFETY: `ty` is a live type object; its base is live or NULL.
             "_memoryviewslice" => unsafe { (*ty).tp_base },
             _ => std::ptr::null_mut(),
@@ -110,21 +140,43 @@ impl MemviewAbi {
                 "'{name}' is not a Cython memoryview object"
             )));
         }
-        // SAFETY: `base` is a live type object (the type itself or its base).
-        let size = unsafe { (*base).tp_basicsize } as usize;
-        let abi = if size == MemviewAbi::Cython029.object_size() {
-            MemviewAbi::Cython029
-        } else if size == MemviewAbi::Cython3.object_size() {
-            MemviewAbi::Cython3
-        } else {
-            return Err(PyRuntimeError::new_err(format!(
-                "'{name}' objects have {size} bytes, which no known Cython release gives its \
-                 memoryview (168: 0.29; 160: 3.0-3.3): unknown release, not touching it"
-            )));
+        let not_cython = |reason: String| {
+            PyTypeError::new_err(format!(
+                "'{name}' is not a Cython memoryview object ({reason})"
+            ))
+        };
+        if base != ty {
+            // SAFETY: `base` is a live type object; `tp_name` is a NUL-terminated string.
+            let base_name = unsafe { std::ffi::CStr::from_ptr((*base).tp_name) }.to_string_lossy();
+            let expected = format!("{module}.memoryview");
+            if base_name != expected {
+                return Err(not_cython(format!(
+                    "its base type is '{base_name}', not '{expected}'"
+                )));
+            }
+        }
+        let abi = match identified_type(ty, base) {
+            Some(abi) => abi,
+            None => {
+                // SAFETY: `ty` and `base` are live type objects (see above).
+                let abi =
+                    unsafe { Self::check_types(py, ty, base, module) }.map_err(|e| match e {
+                        TypeRefusal::NotCython(reason) => not_cython(reason),
+                        TypeRefusal::Size(size) => PyRuntimeError::new_err(format!(
+                            "'{name}' objects have {size} bytes, which no known Cython release \
+                         gives its memoryview (168: 0.29; 160: 3.0-3.3): unknown release, not \
+                         touching it"
+                        )),
+                    })?;
+                // SAFETY: as above; they passed every check of the types.
+                unsafe { remember_type(py, ty, base, abi) };
+                abi
+            }
         };
         let at = memview.cast::<u8>();
-        // SAFETY: the object has `size` bytes (its type's basicsize), more than the lock's
-        // offset + 8; the field is a pointer written at construction.
+        // SAFETY: the object has `abi.object_size()` bytes (its memoryview type's
+        // basicsize, checked for this type), more than the lock's offset + 8; the field is
+        // a pointer written at construction.
         let lock = unsafe { at.add(Self::LOCK_OFFSET).cast::<*mut u8>().read() };
         if !lock.is_null() {
             return Err(PyRuntimeError::new_err(format!(
@@ -155,6 +207,41 @@ impl MemviewAbi {
         Ok(abi)
     }
 
+    /// Steps 2 to 6 of [`MemviewAbi::identify`] (the checks of the types, after their names):
+    /// the layout, or why not.
+    ///
+    /// # Safety
+    ///
+    /// `ty` and `base` are live type objects.
+    unsafe fn check_types(
+        py: Python<'_>,
+        ty: *mut ffi::PyTypeObject,
+        base: *mut ffi::PyTypeObject,
+        module: &str,
+    ) -> Result<Self, TypeRefusal> {
+        // SAFETY: `ty` is a live type object (caller).
+        let object =
+            unsafe { compiled_in_module(py, ty, module) }.map_err(TypeRefusal::NotCython)?;
+        if base != ty {
+            // SAFETY: `base` is a live type object (caller).
+            unsafe { compiled_in_module(py, base, module) }.map_err(TypeRefusal::NotCython)?;
+        }
+        // SAFETY: `base` is a live type object (caller).
+        let size = unsafe { (*base).tp_basicsize } as usize;
+        let abi = if size == MemviewAbi::Cython029.object_size() {
+            MemviewAbi::Cython029
+        } else if size == MemviewAbi::Cython3.object_size() {
+            MemviewAbi::Cython3
+        } else {
+            return Err(TypeRefusal::Size(size));
+        };
+        for t in [ty, base] {
+            // SAFETY: `ty` and `base` are live type objects (caller).
+            unsafe { buffer_in_object(t, object) }.map_err(TypeRefusal::NotCython)?;
+        }
+        Ok(abi)
+    }
+
     /// The address of the count of `memview`.
     ///
     /// # Safety
@@ -169,6 +256,226 @@ impl MemviewAbi {
             None => at.wrapping_add(self.count_offset()).cast(),
         }
     }
+}
+
+/// Why [`MemviewAbi::check_types`] refused a type.
+enum TypeRefusal {
+    /// Its code is not where a Cython memoryview type's is (the reason).
+    NotCython(String),
+    /// Its `tp_basicsize`, which no known release gives its memoryview.
+    Size(usize),
+}
+
+/// A `(type, base)` pair that passed [`MemviewAbi::check_types`], with its layout.
+struct IdentifiedType {
+    /// Owned reference: keeps the type alive, so no other type takes its address while
+    /// it is listed.
+    ty: Py<PyAny>,
+    /// Owned reference (as `ty`): the memoryview type whose layout `abi` is.
+    base: Py<PyAny>,
+    abi: MemviewAbi,
+}
+
+/// The types [`MemviewAbi::identify`] accepted, so that their checks (`dladdr`,
+/// `sys.modules`, paths: several microseconds) run once per type. What they establish
+/// cannot change while the type lives: where its `tp_dealloc` and `bf_getbuffer` are (not
+/// assignable from Python), its `tp_basicsize`; the names are checked on every call.
+/// Bounded by the Cython modules loaded (at most two types each); never emptied (extension
+/// modules are never unloaded either).
+static IDENTIFIED_TYPES: std::sync::Mutex<Vec<IdentifiedType>> = std::sync::Mutex::new(Vec::new());
+
+/// The layout recorded for `(ty, base)` by [`remember_type`], if any.
+fn identified_type(ty: *mut ffi::PyTypeObject, base: *mut ffi::PyTypeObject) -> Option<MemviewAbi> {
+    let types = IDENTIFIED_TYPES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    types
+        .iter()
+        .find(|t| t.ty.as_ptr() == ty.cast() && t.base.as_ptr() == base.cast())
+        .map(|t| t.abi)
+}
+
+/// Records that `(ty, base)` passed [`MemviewAbi::check_types`] with layout `abi`, taking a
+/// reference to each.
+///
+/// # Safety
+///
+/// `ty` and `base` are live type objects that passed [`MemviewAbi::check_types`] with the
+/// result `abi`.
+unsafe fn remember_type(
+    py: Python<'_>,
+    ty: *mut ffi::PyTypeObject,
+    base: *mut ffi::PyTypeObject,
+    abi: MemviewAbi,
+) {
+    // SAFETY: both are live objects (caller) and the interpreter is attached (`py`): new
+    // owned references to them.
+    let (ty, base) = unsafe {
+        (
+            Bound::from_borrowed_ptr(py, ty.cast()).unbind(),
+            Bound::from_borrowed_ptr(py, base.cast()).unbind(),
+        )
+    };
+    let mut types = IDENTIFIED_TYPES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Another thread may have recorded them since the lookup (the GIL can be released in
+    // between): once is enough.
+    if !types
+        .iter()
+        .any(|t| t.ty.as_ptr() == ty.as_ptr() && t.base.as_ptr() == base.as_ptr())
+    {
+        types.push(IdentifiedType { ty, base, abi });
+    }
+}
+
+/// Checks that the `tp_dealloc` of type `ty` lives in a shared object that is not CPython's
+/// and is the compiled file of module `module` (the provenance part of
+/// [`MemviewAbi::identify`], which documents the checks). Returns that object's load
+/// address, or the reason for a refusal.
+///
+/// # Safety
+///
+/// `ty` is a live type object.
+unsafe fn compiled_in_module(
+    py: Python<'_>,
+    ty: *mut ffi::PyTypeObject,
+    module: &str,
+) -> Result<usize, String> {
+    // SAFETY: `ty` is a live type object (caller): its slots are readable.
+    let dealloc = unsafe { (*ty).tp_dealloc };
+    let Some(dealloc) = dealloc else {
+        return Err("its type has no tp_dealloc".to_string());
+    };
+    let Some((base, file)) = shared_object_of(dealloc as *const std::ffi::c_void) else {
+        return Err("its tp_dealloc is in no loaded shared object".to_string());
+    };
+    // SAFETY: `PyType_Type` is CPython's static type object, initialised before any Python
+    // object exists; its `tp_dealloc` is never written afterwards.
+    let cpython_dealloc = unsafe { (*std::ptr::addr_of!(ffi::PyType_Type)).tp_dealloc };
+    let cpython = cpython_dealloc.and_then(|f| shared_object_of(f as *const std::ffi::c_void));
+    match cpython {
+        Some((cpython_base, _)) if cpython_base != base => {}
+        Some(_) => {
+            return Err(
+                "its tp_dealloc is in CPython itself, as for a class defined in Python".to_string(),
+            )
+        }
+        None => return Err("CPython's own shared object cannot be found".to_string()),
+    }
+    let module_file = module_file(py, module)?;
+    if module_file == file {
+        return Ok(base);
+    }
+    let resolve = |p: &std::path::Path| {
+        std::fs::canonicalize(p).map_err(|e| format!("cannot resolve {}: {e}", p.display()))
+    };
+    if resolve(&module_file)? == resolve(&file)? {
+        Ok(base)
+    } else {
+        Err(format!(
+            "its code is in {}, not in {}, the file of module '{module}'",
+            file.display(),
+            module_file.display()
+        ))
+    }
+}
+
+/// Checks that type `ty` exports buffers with a `bf_getbuffer` in the shared object loaded
+/// at `object` (where [`compiled_in_module`] found its `tp_dealloc`); the reason for a
+/// refusal otherwise.
+///
+/// # Safety
+///
+/// `ty` is a live type object.
+unsafe fn buffer_in_object(ty: *mut ffi::PyTypeObject, object: usize) -> Result<(), String> {
+    // SAFETY: `ty` is a live type object (caller): its slots are readable.
+    let procs = unsafe { (*ty).tp_as_buffer };
+    let getbuffer = if procs.is_null() {
+        None
+    } else {
+        // SAFETY: a non-NULL `tp_as_buffer` of a live type points at its buffer procs.
+        unsafe { (*procs).bf_getbuffer }
+    };
+    let Some(getbuffer) = getbuffer else {
+        return Err("its type has no bf_getbuffer".to_string());
+    };
+    match shared_object_of(getbuffer as *const std::ffi::c_void) {
+        Some((b, _)) if b == object => Ok(()),
+        Some((_, file)) => Err(format!(
+            "its bf_getbuffer is in {}, not where its tp_dealloc is",
+            file.display()
+        )),
+        None => Err("its bf_getbuffer is in no loaded shared object".to_string()),
+    }
+}
+
+/// The `__file__` of the module named `module`: `sys.modules[module]`, else the one module
+/// whose key ends with `.<module>` (a module compiled without its package's name).
+fn module_file(py: Python<'_>, module: &str) -> Result<std::path::PathBuf, String> {
+    let err = |e: PyErr| format!("sys.modules: {e}");
+    let modules = py
+        .import("sys")
+        .and_then(|s| s.getattr("modules"))
+        .map_err(err)?;
+    let found = match modules.get_item(module) {
+        Ok(m) => Some(m),
+        Err(_) => {
+            let suffix = format!(".{module}");
+            let mut hits = Vec::new();
+            for item in modules.try_iter().map_err(err)? {
+                let key = item.map_err(err)?;
+                if let Ok(k) = key.extract::<String>() {
+                    if k.ends_with(&suffix) {
+                        hits.push(modules.get_item(&key).map_err(err)?);
+                    }
+                }
+            }
+            if hits.len() == 1 {
+                hits.pop()
+            } else {
+                None
+            }
+        }
+    };
+    let Some(m) = found else {
+        return Err(format!("no module '{module}' in sys.modules"));
+    };
+    m.getattr("__file__")
+        .and_then(|f| f.extract::<std::path::PathBuf>())
+        .map_err(|_| format!("module '{module}' has no __file__"))
+}
+
+/// The loaded shared object holding address `addr`, as `dladdr` reports it: its load
+/// address and its file name as the loader opened it.
+#[cfg(unix)]
+fn shared_object_of(addr: *const std::ffi::c_void) -> Option<(usize, std::path::PathBuf)> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut info = std::mem::MaybeUninit::<libc::Dl_info>::zeroed();
+    // SAFETY: `dladdr` only looks `addr` up in the loader's tables (any value is allowed)
+    // and writes `info`, a valid out-parameter.
+    if unsafe { libc::dladdr(addr, info.as_mut_ptr()) } == 0 {
+        return None;
+    }
+    // SAFETY: `dladdr` succeeded and filled `info` (zeroed before: every field is valid).
+    let info = unsafe { info.assume_init() };
+    if info.dli_fname.is_null() || info.dli_fbase.is_null() {
+        return None;
+    }
+    // SAFETY: a successful `dladdr` sets `dli_fname` to the NUL-terminated name of a
+    // loaded object, valid while the object stays loaded (extension modules and CPython
+    // are never unloaded); it is copied at once.
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    // (Empty for the main executable with some loaders: the load address still tells it
+    // apart, and an empty name matches no module's file.)
+    let name = std::ffi::OsStr::from_bytes(name.to_bytes());
+    Some((info.dli_fbase as usize, std::path::PathBuf::from(name)))
+}
+
+/// No `dladdr`: where code lives cannot be established, so nothing passes.
+#[cfg(not(unix))]
+fn shared_object_of(_addr: *const std::ffi::c_void) -> Option<(usize, std::path::PathBuf)> {
+    None
 }
 
 /// A slice made by Cython that owns one acquisition of its memoryview object: clone and
@@ -232,7 +539,8 @@ impl CySlice {
     /// # Errors
     ///
     /// `TypeError` for a NULL or `None` memoryview; the refusals of
-    /// [`MemviewAbi::identify`].
+    /// [`MemviewAbi::identify`]; `OverflowError` when the acquisition count is at cyview's
+    /// limit (as for [`CySlice::try_clone`]; the count is left as it was).
     ///
     /// # Safety
     ///
@@ -256,7 +564,14 @@ impl CySlice {
         // `__Pyx_INC_MEMVIEW`: the first acquisition takes the object's reference (the
         // count may have dropped to 0 since `identify` looked, if the lender's last other
         // slice went away meanwhile).
-        let old = s.acquire();
+        let old = match s.increment() {
+            Ok(old) => old,
+            Err(old) => {
+                // Undone: `s` owns no count.
+                std::mem::forget(s);
+                return Err(overflow_error(old));
+            }
+        };
         if old == 0 {
             // SAFETY: the object is alive (caller) and the interpreter is attached.
             unsafe { ffi::Py_INCREF(memview) };
@@ -277,14 +592,71 @@ impl CySlice {
         unsafe { AtomicI32::from_ptr(self.abi.count_ptr(self.raw.memview.cast())) }
     }
 
-    /// One more acquisition; returns the count before it. (Where `self` already holds
-    /// one, the count was positive and no reference is taken, as in `__Pyx_INC_MEMVIEW`.)
-    fn acquire(&self) -> i32 {
+    /// One more acquisition unless the count is at [`ACQUISITION_LIMIT`]: `Ok` with the
+    /// count before it, or `Err` with that count after undoing the increment (the count is
+    /// then as it was; concurrent acquirers may briefly see it up to one higher each, far
+    /// below `i32::MAX` since the limit is half of it). Where `self` already holds one, the
+    /// count was positive and no reference is taken, as in `__Pyx_INC_MEMVIEW`.
+    fn increment(&self) -> Result<i32, i32> {
         let order = match self.abi {
             MemviewAbi::Cython029 => Ordering::SeqCst,
             MemviewAbi::Cython3 => Ordering::Relaxed,
         };
-        self.counter().fetch_add(1, order)
+        let old = self.counter().fetch_add(1, order);
+        if old >= ACQUISITION_LIMIT {
+            // Nothing was published by the increment: the undo needs no stronger order.
+            self.counter().fetch_sub(1, order);
+            return Err(old);
+        }
+        Ok(old)
+    }
+
+    /// One more acquisition for a value that already holds one, or an `OverflowError`
+    /// (count unchanged) at [`ACQUISITION_LIMIT`].
+    fn try_acquire(&self) -> PyResult<()> {
+        self.increment().map(drop).map_err(overflow_error)
+    }
+
+    /// One more acquisition for a value that already holds one.
+    ///
+    /// # Aborts
+    ///
+    /// The process, after undoing the increment, when the count is at
+    /// [`ACQUISITION_LIMIT`] (as `Arc::clone` does): only a leak of about a billion
+    /// handles gets there, and the alternative is a count that wraps and frees the object
+    /// under live handles.
+    fn acquire(&self) -> i32 {
+        match self.increment() {
+            Ok(old) => old,
+            Err(old) => {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "cyview-py: {}; aborting",
+                    overflow_message(old)
+                );
+                std::process::abort()
+            }
+        }
+    }
+
+    /// Another owner of the same slice: takes one acquisition, as `Clone::clone` does, but
+    /// refuses instead of aborting when the count is at its limit.
+    ///
+    /// # Errors
+    ///
+    /// `OverflowError` when the memoryview object's acquisition count is already
+    /// `i32::MAX / 2` (1073741823), cyview's limit for it, so the 32-bit count can never
+    /// wrap: `memoryview acquisition count is 1073741823; cyview's limit is 1073741823
+    /// (i32::MAX / 2): refusing another acquisition before the 32-bit count can wrap`
+    /// (with the count it found). The count is left as it was.
+    pub fn try_clone(&self) -> PyResult<CySlice> {
+        self.try_acquire()?;
+        Ok(CySlice {
+            raw: self.raw,
+            ndim: self.ndim,
+            abi: self.abi,
+        })
     }
 
     /// The raw slice, to pass to a Cython function (which borrows it). Valid while `self`
@@ -334,9 +706,14 @@ impl CySlice {
     /// view gives), sharing and counting the same memoryview object: pass it back to Cython
     /// and it addresses exactly the elements Cython's slicing would.
     ///
+    /// The result may leave the buffer where Cython's arithmetic does (see
+    /// [`slicing::resolve_cython`]): it is then what Cython would compute, to hand back to
+    /// Cython or compare, and [`CySlice::view`] refuses to read it.
+    ///
     /// # Errors
     ///
-    /// Cython's exceptions for the items ([`slicing::slice`]).
+    /// Cython's exceptions for the items ([`slicing::slice`]); `OverflowError` (count
+    /// unchanged) when the memoryview's acquisition count is at cyview's limit.
     pub fn slice(&self, items: &[SliceItem]) -> Result<CySlice, cyview::Error> {
         // SAFETY: the slice describes the buffer of a live memoryview object (our count);
         // its pointer slots, for indirect dimensions, are readable while the buffer is held.
@@ -350,17 +727,103 @@ impl CySlice {
             ndim,
             abi: self.abi,
         };
-        s.acquire();
+        if let Err(old) = s.increment() {
+            // Not counted: `s` must not give back a count it does not hold.
+            std::mem::forget(s);
+            return Err(cyview::Error::new(
+                cyview::ErrorKind::OverflowError,
+                overflow_message(old),
+            ));
+        }
         Ok(s)
     }
 
-    /// A typed view of the elements (safe semantics: a result that leaves the buffer is
-    /// refused).
+    /// The geometry every element of this slice must belong to: the `Py_buffer` the root
+    /// memoryview object acquired from its exporter (its `view` member), as
+    /// `__Pyx_init_memviewslice` turns it into a slice, with its ndim. For a
+    /// `_memoryviewslice` object (whose own `view` describes a slice Cython made, which may
+    /// leave the buffer), the root is `from_slice.memview`, the memoryview it was sliced from.
+    fn source(&self) -> PyResult<(MemviewSlice, usize)> {
+        let mut obj = self.raw.memview.cast::<ffi::PyObject>();
+        // SAFETY: the object is alive (our count); its type is a live type object whose
+        // `tp_name` is a NUL-terminated string.
+        let name = unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name) };
+        if name.to_bytes().ends_with(b"._memoryviewslice") {
+            // SAFETY: as above, a live type object.
+            let size = unsafe { (*ffi::Py_TYPE(obj)).tp_basicsize } as usize;
+            let needed = self.abi.object_size() + std::mem::size_of::<MemviewSlice>();
+            if size < needed {
+                return Err(PyRuntimeError::new_err(format!(
+                    "a _memoryviewslice of {size} bytes has no room for its from_slice \
+                     ({needed} bytes needed): cannot verify the view"
+                )));
+            }
+            // SAFETY: `identify` established a `_memoryviewslice` of this layout: its
+            // `__Pyx_memviewslice from_slice` follows the memoryview base (`object_size`
+            // bytes, 8-aligned) and starts with the root memview pointer, which the object
+            // counts (so the root is alive while our count keeps the object alive).
+            obj = unsafe {
+                obj.cast::<u8>()
+                    .add(self.abi.object_size())
+                    .cast::<*mut ffi::PyObject>()
+                    .read()
+            };
+            if obj.is_null() {
+                return Err(PyRuntimeError::new_err(
+                    "a _memoryviewslice without a source memoryview: cannot verify the view",
+                ));
+            }
+        }
+        // SAFETY: `obj` is a live memoryview object of this layout; its `Py_buffer view`
+        // at `view_offset` (8-aligned) was filled by `PyObject_GetBuffer` and is held until
+        // the object is deallocated.
+        let view = unsafe {
+            &*obj
+                .cast::<u8>()
+                .add(self.abi.view_offset())
+                .cast::<ffi::Py_buffer>()
+        };
+        let ndim = usize::try_from(view.ndim)
+            .ok()
+            .filter(|&n| n <= MAX_DIMS)
+            .ok_or_else(|| PyValueError::new_err(format!("the buffer has ndim {}", view.ndim)))?;
+        if view.shape.is_null() && ndim > 0 {
+            return Err(PyValueError::new_err(
+                "the buffer has no shape: cannot verify the view",
+            ));
+        }
+        // SAFETY: a granted buffer's non-NULL `shape`, `strides` and `suboffsets` point to
+        // `ndim` entries, valid while the buffer is held (as long as the object lives).
+        let part =
+            |p: *mut isize| (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, ndim) });
+        let info = BufferInfo {
+            buf: view.buf.cast::<u8>(),
+            itemsize: view.itemsize,
+            len: view.len,
+            shape: part(view.shape).unwrap_or(&[]),
+            strides: part(view.strides),
+            suboffsets: part(view.suboffsets),
+        };
+        let source = validate::init_slice(&info, std::ptr::null_mut()).map_err(crate::to_py)?;
+        Ok((source, ndim))
+    }
+
+    /// A typed view of the elements, refused unless every element is an element of the
+    /// buffer the memoryview object holds.
+    ///
+    /// What is checked ([`geometry::check_within`]): the source is the `Py_buffer` the root
+    /// memoryview object acquired from its exporter (for a `_memoryviewslice`, the
+    /// memoryview it was sliced from); an empty view is accepted; otherwise every element
+    /// of the view, and every pointer slot it reads, must be an element or slot of the
+    /// source, shown by a witness per run of dimensions between pointer reads (start indices
+    /// and steps per source dimension). Slices that Cython's out-of-range arithmetic puts
+    /// outside the buffer (`CySlice::slice(&s![3..2;2])` on 3 elements) are refused, and so
+    /// are indirect dimensions moved out of order.
     ///
     /// # Errors
     ///
-    /// `ValueError` when `size_of::<T>()` is not the buffer's item size, or the view's
-    /// geometry is refused by [`View::from_raw`].
+    /// `ValueError` when `size_of::<T>()` is not the buffer's item size, or the geometry
+    /// check refuses (the message says what).
     ///
     /// # Safety
     ///
@@ -376,15 +839,52 @@ impl CySlice {
                 self.itemsize()
             )));
         }
-        // SAFETY: the slice addresses the buffer the memoryview object holds, alive while
-        // our count is; the borrow of `self` bounds the view; nothing writes the elements
-        // meanwhile (the caller's contract).
-        unsafe { View::from_raw(self.raw, self.ndim) }
-            .map_err(|e| PyValueError::new_err(e.message().to_string()))
+        let (source, source_ndim) = self.source()?;
+        // SAFETY: `source` is the exporter's own geometry of a buffer the memoryview object
+        // holds (alive while our count is): the pointer slots of its in-bounds index
+        // prefixes, the only ones `check_within` reads, are readable.
+        let mem = unsafe { TrustedMemory::new() };
+        geometry::check_within(
+            &source,
+            source_ndim,
+            &self.raw,
+            self.ndim,
+            &mem,
+            geometry::DEFAULT_BUDGET,
+        )
+        .map_err(crate::to_py)?;
+        // SAFETY: every element of the slice is an element of the exporter's buffer
+        // (`check_within`), which the memoryview object holds while our count keeps it
+        // alive; the element size is the buffer's item size; the borrow of `self` bounds the
+        // view; nothing writes the elements meanwhile (the caller's contract).
+        unsafe { View::from_raw(self.raw, self.ndim) }.map_err(crate::to_py)
     }
 }
 
+/// The highest acquisition count cyview takes an acquisition *from*: `i32::MAX / 2`
+/// (1073741823). Refusing there (after an increment that is undone) keeps the 32-bit count
+/// from wrapping even with as many threads racing past the check as there are counts left.
+const ACQUISITION_LIMIT: i32 = i32::MAX / 2;
+
+fn overflow_message(count: i32) -> String {
+    format!(
+        "memoryview acquisition count is {count}; cyview's limit is {ACQUISITION_LIMIT} \
+         (i32::MAX / 2): refusing another acquisition before the 32-bit count can wrap"
+    )
+}
+
+fn overflow_error(count: i32) -> PyErr {
+    pyo3::exceptions::PyOverflowError::new_err(overflow_message(count))
+}
+
 impl Clone for CySlice {
+    /// Another owner of the same slice: one more acquisition (`__Pyx_INC_MEMVIEW`).
+    ///
+    /// # Aborts
+    ///
+    /// The process, after undoing the increment, when the memoryview object's
+    /// acquisition count is already at cyview's limit, `i32::MAX / 2` (as `Arc::clone`
+    /// aborts before its count overflows). [`CySlice::try_clone`] returns an error instead.
     fn clone(&self) -> Self {
         self.acquire();
         CySlice {
