@@ -175,11 +175,11 @@ cyview_py::element_struct!(Padded as "Padded" { x: &format::INT, y: &format::DOU
 /// through zeroed memory written field by field: Python sees zeros there, and the fields.
 #[test]
 fn padding_bytes_never_reach_python() {
-    let values: Vec<Padded> = (0..3)
+    let values: Vec<Padded> = (0..3i32)
         .map(|i| {
             let mut bytes = [0xAAu8; 16];
-            bytes[..4].copy_from_slice(&(i as i32).to_ne_bytes());
-            bytes[8..].copy_from_slice(&(i as f64 * 0.5).to_ne_bytes());
+            bytes[..4].copy_from_slice(&i.to_ne_bytes());
+            bytes[8..].copy_from_slice(&(f64::from(i) * 0.5).to_ne_bytes());
             // SAFETY: 16 initialised bytes; `Padded` accepts any bit pattern (FromBytes).
             unsafe { bytes.as_ptr().cast::<Padded>().read_unaligned() }
         })
@@ -214,11 +214,11 @@ fn copying_a_huge_zero_stride_view_is_a_memory_error() {
             "__import__('numpy').lib.stride_tricks.as_strided(__import__('numpy').zeros(1), \
              shape=(2**59,), strides=(0,))",
         )?;
-        let numpy_err = a.call_method0("copy").err().expect("NumPy refuses");
+        let numpy_err = a.call_method0("copy").expect_err("NumPy refuses");
         assert_eq!(err_of(py, &numpy_err).0, "MemoryError");
         let decl = Declaration::new(&format::DOUBLE, &[AxisSpec::STRIDED_DIRECT], false);
         let acquired = acquire(&a, &decl)?;
-        let err = acquired.to_pyarray::<f64>(py).err().expect("refused");
+        let err = acquired.to_pyarray::<f64>(py).expect_err("refused");
         assert_eq!(
             err_of(py, &err),
             (
@@ -233,4 +233,87 @@ fn copying_a_huge_zero_stride_view_is_a_memory_error() {
     let v = View::strided(&one, 0, &[1 << 59], &[0]).unwrap();
     let err = v.to_vec().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::MemoryError);
+}
+
+type FromObject = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> cyview::MemviewSlice;
+type SliceFn = unsafe extern "C" fn(
+    cyview::MemviewSlice,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+    isize,
+) -> cyview::MemviewSlice;
+
+const NOT_AN_ELEMENT: &str =
+    "the view addresses memory that is not an element of the buffer: refused";
+
+/// `CySlice::slice` keeps Cython's arithmetic, quirks included: on a 3x1 view, `[3:2:2, :]`
+/// is one row at index 3, one past the end, as compiled Cython gives it (`exch_slice`). Its
+/// `view()` used to read that row (0 bytes after the 24-byte block); now a view is built
+/// only when every element is an element of the memoryview object's buffer. In-bounds
+/// slices (here `[::-1, :]`, checked against NumPy's own `a[::-1, :]`) are still viewed.
+#[test]
+fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let m = py.import("exchange")?;
+        // SAFETY: the C types of the checked signatures (2-d double memoryviews).
+        let (from_object, cy_slice) = unsafe {
+            (
+                cyview_py::capi_function::<FromObject>(
+                    &m,
+                    "exch_from_object",
+                    "__Pyx_memviewslice (PyObject *)",
+                )?,
+                cyview_py::capi_function::<SliceFn>(
+                    &m,
+                    "exch_slice",
+                    "__Pyx_memviewslice (__Pyx_memviewslice, Py_ssize_t, Py_ssize_t, \
+                     Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t)",
+                )?,
+            )
+        };
+        let a = support::eval(py, "__import__('numpy').arange(3.0).reshape(3, 1)")?;
+        // SAFETY: exch_from_object returns an owned 2-d slice (or an error slice).
+        let v = unsafe { cyview_py::CySlice::from_returned(py, from_object(a.as_ptr()), 2) }?;
+        // SAFETY: nothing writes to `a` during these reads.
+        assert_eq!(unsafe { v.view::<f64>() }?.to_vec().unwrap(), [0.0, 1.0, 2.0]);
+
+        let out = v.slice(&s![3..2;2, ..]).unwrap();
+        // SAFETY: `v` is a live 2-d double slice; Cython returns an owned one.
+        let cython = unsafe {
+            cyview_py::CySlice::from_returned(
+                py,
+                cy_slice(*v.as_raw(), 3, 2, 2, 0, isize::MAX, 1),
+                2,
+            )
+        }?;
+        for s in [&out, &cython] {
+            let raw = s.as_raw();
+            assert_eq!(&raw.shape[..2], &[1, 1]);
+            // The row Cython selects starts one past the end of the 24-byte block.
+            assert_eq!(raw.data as usize, v.as_raw().data as usize + 24);
+            // SAFETY: nothing writes to `a`.
+            let err = unsafe { s.view::<f64>() }.expect_err("refused");
+            assert_eq!(
+                err_of(py, &err),
+                ("ValueError".to_string(), NOT_AN_ELEMENT.to_string())
+            );
+        }
+
+        let reversed = v.slice(&s![..;-1, ..]).unwrap();
+        let numpy: Vec<f64> = a
+            .get_item((
+                pyo3::types::PySlice::new(py, isize::MAX, isize::MIN, -1),
+                pyo3::types::PySlice::full(py),
+            ))?
+            .call_method0("ravel")?
+            .call_method0("tolist")?
+            .extract()?;
+        // SAFETY: nothing writes to `a`.
+        assert_eq!(unsafe { reversed.view::<f64>() }?.to_vec().unwrap(), numpy);
+        Ok(())
+    })
+    .unwrap();
 }
