@@ -304,12 +304,7 @@ pub unsafe fn copy_contents(
     dst_ndim: usize,
     itemsize: usize,
 ) -> Result<()> {
-    if src_ndim > MAX_DIMS || dst_ndim > MAX_DIMS {
-        return Err(Error::value(format!(
-            "ndim {} exceeds the maximum of {MAX_DIMS} dimensions",
-            src_ndim.max(dst_ndim)
-        )));
-    }
+    crate::geometry::check_ndim(src_ndim.max(dst_ndim))?;
     let (mut src, mut dst) = (*src, *dst);
     let mut order = best_order(&src, src_ndim);
     if src_ndim < dst_ndim {
@@ -332,6 +327,11 @@ pub unsafe fn copy_contents(
         if src.suboffsets[i] >= 0 || dst.suboffsets[i] >= 0 {
             return Err(Error::value(format!("Dimension {i} is not direct")));
         }
+    }
+    // Nothing to copy (and the walk below would loop over the other extents, which may
+    // be as large as isize::MAX, before finding the empty one).
+    if dst.shape[..ndim].contains(&0) {
+        return Ok(());
     }
     // (Cython then memcpy's when both slices are contiguous in the same order and nothing
     // is broadcast; the element-wise copy below gives the same bytes.)

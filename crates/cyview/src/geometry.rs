@@ -362,8 +362,11 @@ fn beyond() -> Error {
 /// `Py_buffer` a buffer exporter granted.
 ///
 /// What is checked, exactly:
-/// * an empty `raw` (some extent 0) is accepted; a non-empty `raw` of an empty `source` is
-///   refused;
+/// * only what `raw` can reach is checked: through an in-bounds index prefix, the pointer
+///   slots that end a run of dimensions with no empty dimension up to them, and, when no
+///   dimension is empty, the elements. An empty direct `raw` reaches nothing and is
+///   accepted; an empty `raw` with indirect dimensions still reads the pointer slots before
+///   its first empty dimension, which must be the source's;
 /// * both geometries are cut into *segments*: runs of dimensions ending with an indirect
 ///   one (whose pointer is read), then a last direct run. `raw` may have fewer segments
 ///   than `source` (leading indirect dimensions indexed away: its data pointer then lies
@@ -409,14 +412,19 @@ pub fn check_within<R: ReadPointer + ?Sized>(
             )));
         }
     }
-    if raw.shape[..ndim].contains(&0) {
-        return Ok(());
-    }
-    if source.shape[..source_ndim].contains(&0) {
-        return Err(not_within());
-    }
     let src = segments(source, source_ndim);
     let view = segments(raw, ndim);
+    // What can be reached through in-bounds index prefixes: a segment's pointer slots (and,
+    // for the last segment, its elements) only when no dimension up to its end is empty.
+    let reachable = |s: &MemviewSlice, n: usize| {
+        let first_empty = s.shape[..n].iter().position(|&e| e == 0);
+        move |seg: &core::ops::Range<usize>| first_empty.is_none_or(|j| seg.end <= j)
+    };
+    let (view_reaches, src_reaches) = (reachable(raw, ndim), reachable(source, source_ndim));
+    if !view_reaches(&view[0]) {
+        // Nothing of the view is ever read: not even its first pointer slot.
+        return Ok(());
+    }
     let Some(skip) = src.len().checked_sub(view.len()) else {
         return Err(Error::value(
             "the view has more indirect dimensions than the buffer: refused",
@@ -426,6 +434,12 @@ pub fn check_within<R: ReadPointer + ?Sized>(
     let out_of_steps = || budget_error(budget);
     // Later segments: offsets are suboffset differences, the same behind every pointer.
     for j in 1..view.len() {
+        if !view_reaches(&view[j]) {
+            break;
+        }
+        if !src_reaches(&src[skip + j]) {
+            return Err(not_within());
+        }
         let offset = raw.suboffsets[view[j - 1].end - 1] as i128
             - source.suboffsets[src[skip + j - 1].end - 1] as i128;
         match witness(source, &src[skip + j], raw, &view[j], offset, &mut steps) {
@@ -435,7 +449,10 @@ pub fn check_within<R: ReadPointer + ?Sized>(
         }
     }
     // The first segment: behind the source's data pointer, or behind each pointer the
-    // skipped segments lead to.
+    // skipped segments lead to (read only through the source's in-bounds prefixes).
+    if !src_reaches(&src[skip]) {
+        return Err(not_within());
+    }
     let mut bases = Vec::new();
     skipped_bases(
         source,
@@ -489,6 +506,10 @@ fn skipped_bases<R: ReadPointer + ?Sized>(
         out.push(p);
         return Ok(Some(()));
     };
+    if seg.clone().any(|d| source.shape[d] == 0) {
+        // No in-bounds prefix reaches this segment's slots.
+        return Ok(Some(()));
+    }
     let mut index = [0isize; MAX_DIMS];
     loop {
         let Some(left) = steps.checked_sub(1) else {

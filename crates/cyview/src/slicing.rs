@@ -613,8 +613,12 @@ fn slice_impl<R: ReadPointer>(
     if exact && semantics == Semantics::Cython {
         return Ok((dst, new_ndim));
     }
-    // An empty result addresses nothing: it is never refused for its geometry.
-    if dst.shape[..new_ndim].contains(&0) {
+    // An empty result without indirect dimensions addresses nothing, now or after any
+    // further slicing or indexing (indexing a direct dimension reads no pointer): it is
+    // never refused for its geometry. With an indirect dimension it is checked as any
+    // other: indexing that dimension later reads a pointer slot even while another
+    // dimension is empty.
+    if indirect_kept == 0 && dst.shape[..new_ndim].contains(&0) {
         return Ok((dst, new_ndim));
     }
     if !exact {
