@@ -170,33 +170,36 @@ unsafe impl cyview::FromBytes for Padded {}
 cyview_py::element_struct!(Padded as "Padded" { x: &format::INT, y: &format::DOUBLE });
 
 /// `Padded { x: i32, y: f64 }` has 4 padding bytes at 4..8. Exports used to copy each value
-/// byte for byte, padding included (uninitialised in general; here values made from 0xAA
-/// bytes, so the padding held 0xAA and Python saw it). Now padded structs are exported
+/// byte for byte, padding included: uninitialised in general, here the 0xAA a fresh
+/// allocation was filled with before the fields were written one by one, so Python saw
+/// `aa aa aa aa` (checked on the code before issue 9). Now padded structs are exported
 /// through zeroed memory written field by field: Python sees zeros there, and the fields.
 #[test]
 fn padding_bytes_never_reach_python() {
-    let values: Vec<Padded> = (0..3i32)
-        .map(|i| {
-            let mut bytes = [0xAAu8; 16];
-            bytes[..4].copy_from_slice(&i.to_ne_bytes());
-            bytes[8..].copy_from_slice(&(f64::from(i) * 0.5).to_ne_bytes());
-            // SAFETY: 16 initialised bytes; `Padded` accepts any bit pattern (FromBytes).
-            unsafe { bytes.as_ptr().cast::<Padded>().read_unaligned() }
-        })
-        .collect();
+    let mut values: Vec<Padded> = Vec::with_capacity(3);
+    let p = values.as_mut_ptr();
+    for i in 0..3i32 {
+        // SAFETY: `p.add(i)` is inside the capacity of 3; the bytes are filled, then both
+        // fields written through raw pointers, so element `i` is initialised (its padding
+        // holds 0xAA) before `set_len` covers it.
+        unsafe {
+            std::ptr::write_bytes(p.add(i as usize).cast::<u8>(), 0xAA, 16);
+            std::ptr::addr_of_mut!((*p.add(i as usize)).x).write(i);
+            std::ptr::addr_of_mut!((*p.add(i as usize)).y).write(f64::from(i) * 0.5);
+        }
+    }
+    // SAFETY: the three elements were initialised above.
+    unsafe { values.set_len(3) };
     with_python(|py| -> PyResult<()> {
-        let rb = Bound::new(
-            py,
-            RustBuffer::from_elements(values.clone(), &[3], &[16], 0, true)?,
-        )?;
+        let rb = Bound::new(py, RustBuffer::from_elements(values, &[3], &[16], 0, true)?)?;
         let bytes = support::eval(py, "bytes")?.call1((rb,))?;
         let bytes = bytes.cast::<PyBytes>()?.as_bytes().to_vec();
         assert_eq!(bytes.len(), 48);
-        for (i, v) in values.iter().enumerate() {
-            let e = &bytes[i * 16..][..16];
+        for i in 0..3i32 {
+            let e = &bytes[i as usize * 16..][..16];
             assert_eq!(&e[4..8], &[0; 4], "padding of element {i}");
-            assert_eq!(e[..4], v.x.to_ne_bytes());
-            assert_eq!(e[8..], v.y.to_ne_bytes());
+            assert_eq!(e[..4], i.to_ne_bytes());
+            assert_eq!(e[8..], (f64::from(i) * 0.5).to_ne_bytes());
         }
         Ok(())
     })
@@ -278,7 +281,10 @@ fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
         // SAFETY: exch_from_object returns an owned 2-d slice (or an error slice).
         let v = unsafe { cyview_py::CySlice::from_returned(py, from_object(a.as_ptr()), 2) }?;
         // SAFETY: nothing writes to `a` during these reads.
-        assert_eq!(unsafe { v.view::<f64>() }?.to_vec().unwrap(), [0.0, 1.0, 2.0]);
+        assert_eq!(
+            unsafe { v.view::<f64>() }?.to_vec().unwrap(),
+            [0.0, 1.0, 2.0]
+        );
 
         let out = v.slice(&s![3..2;2, ..]).unwrap();
         // SAFETY: `v` is a live 2-d double slice; Cython returns an owned one.
