@@ -281,10 +281,8 @@ fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
         // SAFETY: exch_from_object returns an owned 2-d slice (or an error slice).
         let v = unsafe { cyview_py::CySlice::from_returned(py, from_object(a.as_ptr()), 2) }?;
         // SAFETY: nothing writes to `a` during these reads.
-        assert_eq!(
-            unsafe { v.view::<f64>() }?.to_vec().unwrap(),
-            [0.0, 1.0, 2.0]
-        );
+        let whole = unsafe { v.view::<f64>() }?;
+        assert_eq!(whole.to_vec().unwrap(), [0.0, 1.0, 2.0]);
 
         let out = v.slice(&s![3..2;2, ..]).unwrap();
         // SAFETY: `v` is a live 2-d double slice; Cython returns an owned one.

@@ -49,6 +49,11 @@
 //! character argument not in range(0x110000)` instead of the intended `ValueError`
 //! ([`Outcome::CharOutOfRange`]).
 //!
+//! Where Cython loops for ages (`9T{` nested forty times: 9**40 passes) this answers in time
+//! linear in the string's length. A [`TypeInfo`] no Cython generates, cyclic (a Rust `static`
+//! can refer to itself) or nested deeper than [`MAX_DTYPE_DEPTH`], is refused
+//! ([`InvalidDtype`]) instead of followed without end.
+//!
 //! # Releases
 //!
 //! `__Pyx_BufFmt_CheckString` and its helpers are the same in Cython 0.29.37, 3.0.12, 3.1.8,
@@ -62,6 +67,7 @@
 //! Sizes and alignments are the target's C ones (`core::ffi`); `long double` is 16 bytes
 //! aligned to 16 on x86-64 Linux, the only platform the golden vectors were made on.
 
+use core::cell::Cell;
 use core::ffi::{c_char, c_int, c_long, c_longlong, c_short};
 use core::mem::{align_of, size_of};
 use std::collections::HashMap;
@@ -434,7 +440,10 @@ macro_rules! __struct_type_info {
 /// [`StructField`]s'. `None` for a type no format string describes: a [`TypeGroup::Struct`]
 /// without fields, a scalar size without a format character (a 3-byte integer), or a
 /// struct whose first field is a struct anywhere but at the start of the dtype (see the
-/// module documentation; [`check_format`] tells).
+/// module documentation; [`check_format`] tells). Also `None` for a `TypeInfo` that
+/// [`check_format`] refuses ([`InvalidDtype`]: cyclic, or nested deeper than
+/// [`MAX_DTYPE_DEPTH`]), and for a string longer than 16 MiB (a struct type shared by the
+/// fields of many levels describes exponentially many fields).
 ///
 /// ```
 /// use cyview::format::{check_format, pep3118_format, DOUBLE, DOUBLE_COMPLEX, INT, U8};
@@ -452,41 +461,55 @@ macro_rules! __struct_type_info {
 /// assert!(check_format(f.as_bytes(), PAIR).is_ok());
 /// ```
 pub fn pep3118_format(dtype: &TypeInfo) -> Option<String> {
+    check_dtype(dtype).ok()?;
     let mut out = String::new();
     if !dtype.fields.is_empty() {
-        out.push('^');
+        put(&mut out, "^")?;
     }
     write_format(dtype, &mut out)?;
     check_format(out.as_bytes(), dtype).ok()?;
     Some(out)
 }
 
+/// The longest string [`pep3118_format`] writes: a `TypeInfo` that shares a struct type between
+/// many fields at many levels describes exponentially many fields.
+const MAX_PEP3118_LEN: usize = 1 << 24;
+
+/// Appends `s` unless the string would exceed [`MAX_PEP3118_LEN`] or cannot grow.
+fn put(out: &mut String, s: &str) -> Option<()> {
+    if out.len().checked_add(s.len())? > MAX_PEP3118_LEN {
+        return None;
+    }
+    out.try_reserve(s.len()).ok()?;
+    out.push_str(s);
+    Some(())
+}
+
+/// Writes the format of `t`; its depth is bounded by [`check_dtype`].
 fn write_format(t: &TypeInfo, out: &mut String) -> Option<()> {
     if !t.arraysize.is_empty() {
         let dims: Vec<String> = t.arraysize.iter().map(|d| d.to_string()).collect();
-        out.push_str(&format!("({})", dims.join(",")));
+        put(out, &format!("({})", dims.join(",")))?;
     }
     if t.fields.is_empty() {
-        out.push_str(scalar_code(t)?);
-        return Some(());
+        return put(out, scalar_code(t)?);
     }
-    out.push_str("T{");
+    put(out, "T{")?;
     let mut at = 0usize;
     for f in t.fields {
         if f.offset > at {
-            out.push_str(&format!("{}x", f.offset - at));
+            put(out, &format!("{}x", f.offset - at))?;
         }
         write_format(f.ty, out)?;
-        out.push(':');
-        out.push_str(f.name);
-        out.push(':');
+        put(out, ":")?;
+        put(out, f.name)?;
+        put(out, ":")?;
         at = f.offset.checked_add(f.ty.extent())?;
     }
     if t.size > at {
-        out.push_str(&format!("{}x", t.size - at));
+        put(out, &format!("{}x", t.size - at))?;
     }
-    out.push('}');
-    Some(())
+    put(out, "}")
 }
 
 /// The native format character(s) of a scalar type.
@@ -519,7 +542,8 @@ fn scalar_code(t: &TypeInfo) -> Option<&'static str> {
 pub enum Outcome {
     /// The format matches (the acquisition goes on to the item size check).
     Accepted,
-    /// Cython raises this exception.
+    /// Cython raises this exception (or, not from Cython, the check could not allocate its
+    /// bookkeeping: a `MemoryError`).
     Raised(Error),
     /// Cython means to raise a `ValueError` whose message prints a byte >= 0x80 with `%c`;
     /// with a signed C `char` that is a negative code point, and CPython raises
@@ -529,6 +553,9 @@ pub enum Outcome {
     CharOutOfRange,
     /// Cython has no defined behaviour: it crashes or never returns.
     Undefined(Undefined),
+    /// The dtype's [`TypeInfo`] is one no Cython generates and the check refuses, whatever the
+    /// format string ([`InvalidDtype`]).
+    InvalidDtype(InvalidDtype),
 }
 
 /// The message of CPython's `OverflowError` for [`Outcome::CharOutOfRange`].
@@ -579,6 +606,101 @@ impl Undefined {
     }
 }
 
+/// The most structs a [`TypeInfo`] may nest, the dtype's struct itself included, for
+/// [`check_format`] and [`pep3118_format`] (Cython's struct stack has one element per level).
+pub const MAX_DTYPE_DEPTH: usize = 64;
+
+/// A [`TypeInfo`] that [`check_format`] refuses: no Cython generates it (a Rust `static` can
+/// refer to itself), and following its fields would not end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InvalidDtype {
+    /// A field's type leads back to a struct that contains it (`static S: TypeInfo` with a
+    /// field whose `ty` is `&S`).
+    Cyclic,
+    /// Structs nested more than [`MAX_DTYPE_DEPTH`] levels deep (also a cycle longer than
+    /// that).
+    TooDeep,
+}
+
+impl InvalidDtype {
+    /// The message [`check_format`] gives (Cython has none).
+    pub fn message(self) -> &'static str {
+        match self {
+            InvalidDtype::Cyclic => {
+                "Unsupported buffer dtype: its TypeInfo is cyclic \
+                 (a struct field's type leads back to the struct)"
+            }
+            InvalidDtype::TooDeep => {
+                "Unsupported buffer dtype: its TypeInfo nests structs more than 64 levels deep"
+            }
+        }
+    }
+}
+
+const _: () = assert!(MAX_DTYPE_DEPTH == 64, "InvalidDtype::TooDeep's message");
+
+/// Follows the fields of `root` (of every type that has fields, as [`check_format`] and
+/// [`pep3118_format`] may): `Err` if a field's type leads back to a struct being followed, or
+/// if more than [`MAX_DTYPE_DEPTH`] structs nest. Each struct type is followed once (a struct
+/// shared by many fields is not walked again), so this takes time linear in the number of
+/// distinct struct types and their fields, and no allocation for a dtype without nested
+/// structs.
+fn check_dtype(root: &TypeInfo) -> Result<(), Stop> {
+    if root.fields.is_empty() {
+        return Ok(());
+    }
+    // The structs being followed, each with its next field and the deepest nesting below it
+    // so far; `len` of them are live.
+    let mut path: [(&TypeInfo, usize, usize); MAX_DTYPE_DEPTH] = [(root, 0, 0); MAX_DTYPE_DEPTH];
+    let mut len = 1usize;
+    // Struct types followed to the end, by address, with the number of struct levels they
+    // nest (themselves included).
+    let mut heights: HashMap<usize, usize> = HashMap::new();
+    while let Some(top) = len.checked_sub(1).and_then(|i| path.get_mut(i)) {
+        let (t, next, below) = *top;
+        let Some(field) = t.fields.get(next) else {
+            // `t` is done: it nests `below + 1` levels.
+            let height = below + 1;
+            len -= 1;
+            if len == 0 {
+                break; // the root: nothing refers to it
+            }
+            try_insert(&mut heights, core::ptr::from_ref(t) as usize, height)?;
+            if let Some(parent) = len.checked_sub(1).and_then(|i| path.get_mut(i)) {
+                parent.2 = parent.2.max(height);
+            }
+            continue;
+        };
+        top.1 = next + 1;
+        let child = field.ty;
+        if child.fields.is_empty() {
+            continue;
+        }
+        if let Some(&height) = heights.get(&(core::ptr::from_ref(child) as usize)) {
+            if len + height > MAX_DTYPE_DEPTH {
+                return Err(Stop::InvalidDtype(InvalidDtype::TooDeep));
+            }
+            top.2 = top.2.max(height);
+            continue;
+        }
+        if path
+            .get(..len)
+            .unwrap_or(&[])
+            .iter()
+            .any(|&(p, _, _)| core::ptr::eq(p, child))
+        {
+            return Err(Stop::InvalidDtype(InvalidDtype::Cyclic));
+        }
+        match path.get_mut(len) {
+            Some(slot) => *slot = (child, 0, 0),
+            None => return Err(Stop::InvalidDtype(InvalidDtype::TooDeep)),
+        }
+        len += 1;
+    }
+    Ok(())
+}
+
 /// Checks a buffer's format string against a declared element type, as Cython does when it
 /// acquires the buffer into a memoryview of that dtype.
 ///
@@ -595,8 +717,13 @@ impl Undefined {
 /// 'Point.y'`, `Does not understand character buffer dtype format string ('w')`. Where Cython
 /// raises `OverflowError` ([`Outcome::CharOutOfRange`]) this returns that kind with
 /// CPython's message [`OVERFLOW_MESSAGE`]; where Cython crashes or hangs ([`Undefined`]) a
-/// `ValueError` with
-/// [`Undefined::message`]. Use [`check_format_outcome`] to tell these apart.
+/// `ValueError` with [`Undefined::message`]; for a `TypeInfo` no Cython generates (cyclic, or
+/// nested deeper than [`MAX_DTYPE_DEPTH`]: [`InvalidDtype`]) a `ValueError` with
+/// [`InvalidDtype::message`]. Use [`check_format_outcome`] to tell these apart. `MemoryError`
+/// when the bookkeeping for a huge format string cannot be allocated.
+///
+/// The work is linear in the length of `format` (see `Machine` in the source), including on
+/// strings Cython itself would loop on for ages.
 ///
 /// ```
 /// use cyview::format::{check_format, DOUBLE, FLOAT};
@@ -616,6 +743,7 @@ pub fn check_format(format: &[u8], dtype: &TypeInfo) -> Result<(), Error> {
             OVERFLOW_MESSAGE,
         )),
         Outcome::Undefined(u) => Err(Error::value(u.message())),
+        Outcome::InvalidDtype(d) => Err(Error::value(d.message())),
     }
 }
 
@@ -654,17 +782,31 @@ fn is_native_scalar_code(format: &[u8], dtype: &TypeInfo) -> bool {
 #[doc(hidden)]
 /// [`check_format_outcome`] without its fast path (for the equivalence test).
 pub fn check_format_outcome_full(format: &[u8], dtype: &TypeInfo) -> Outcome {
+    check_format_steps(format, dtype).0
+}
+
+#[doc(hidden)]
+/// [`check_format_outcome_full`] and the work it took, in steps: bytes of `format` read (again
+/// when a stretch is read again, at another depth or in another state), iterations of the
+/// type-chunk loop, and passes or rests of passes over a sub-struct started, replayed or
+/// skipped in bulk. For the tests that bound the work by the length of the format string
+/// (`tests/format_properties.rs`).
+pub fn check_format_steps(format: &[u8], dtype: &TypeInfo) -> (Outcome, u64) {
+    if let Err(stop) = check_dtype(dtype) {
+        return (stop.into_outcome(), 0);
+    }
     let mut m = match Machine::new(format, dtype) {
         Ok(m) => m,
-        Err(stop) => return stop.into_outcome(),
+        Err(stop) => return (stop.into_outcome(), 0),
     };
-    match m.check_string() {
+    let outcome = match m.check_string() {
         Ok(()) => match m.pending.take() {
             None => Outcome::Accepted,
             Some(e) => Outcome::Raised(e),
         },
         Err(stop) => stop.into_outcome(),
-    }
+    };
+    (outcome, m.steps.get())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -820,6 +962,7 @@ enum Stop {
     Raise(Error),
     CharOutOfRange,
     Undefined(Undefined),
+    InvalidDtype(InvalidDtype),
 }
 
 impl Stop {
@@ -828,6 +971,7 @@ impl Stop {
             Stop::Raise(e) => Outcome::Raised(e),
             Stop::CharOutOfRange => Outcome::CharOutOfRange,
             Stop::Undefined(u) => Outcome::Undefined(u),
+            Stop::InvalidDtype(d) => Outcome::InvalidDtype(d),
         }
     }
 }
@@ -868,19 +1012,6 @@ impl PartialEq for FieldRef {
 
 impl Eq for FieldRef {}
 
-impl core::hash::Hash for FieldRef {
-    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        match self {
-            FieldRef::Root => 0usize.hash(state),
-            FieldRef::At(f, i) => {
-                (f.as_ptr() as usize).hash(state);
-                f.len().hash(state);
-                i.hash(state);
-            }
-        }
-    }
-}
-
 impl FieldRef {
     fn offset(self) -> usize {
         match self {
@@ -906,39 +1037,151 @@ impl FieldRef {
 }
 
 /// `__Pyx_BufFmt_StackElem`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug)]
 struct Elem {
     field: FieldRef,
     parent_offset: usize,
 }
 
-/// Everything of the context but `fmt_offset`, plus `fmt_offset % ALIGN_MODULUS`: what a
-/// repetition of a sub-struct depends on when it processes no type chunk.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// The context at the start of a pass over a sub-struct body, as far as a pass that processes
+/// no type chunk depends on it or changes it: a few scalars, never a copy of the struct stack.
+///
+/// Only a type chunk changes the struct stack, its head and `pending`, so the number of chunks
+/// processed so far (`epoch`) stands for them: two states with the same epoch have the same
+/// stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Key {
-    stack: Vec<Elem>,
-    head: Option<usize>,
+    /// Type chunks processed so far ([`Machine::chunks`]).
+    epoch: u64,
     new_count: usize,
     enc_count: usize,
     struct_alignment: usize,
-    is_complex: bool,
+    /// `fmt_offset % ALIGN_MODULUS` when `struct_alignment != 0`, else 0: a pass without type
+    /// chunks that starts with `struct_alignment == 0` never reads `fmt_offset` (every `}` in
+    /// it finds `struct_alignment == 0`, for a `T` zeroes it and restores only a non-zero
+    /// value), so its effect holds at any offset.
+    offset_mod: u8,
     enc_type: u8,
     new_packmode: u8,
     enc_packmode: u8,
+    is_complex: bool,
     is_valid_array: bool,
-    offset_mod: usize,
 }
 
-/// What one pass over a sub-struct's body did, when it processed no type chunk: the state
-/// after it (with the offset's change) and where it returned.
-#[derive(Clone, Debug)]
+impl core::hash::Hash for Key {
+    /// Five words (hashing is most of the time the check takes on deep nests).
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.epoch);
+        state.write_usize(self.new_count);
+        state.write_usize(self.enc_count);
+        state.write_usize(self.struct_alignment);
+        state.write_u64(u64::from_le_bytes([
+            self.offset_mod,
+            self.enc_type,
+            self.new_packmode,
+            self.enc_packmode,
+            u8::from(self.is_complex),
+            u8::from(self.is_valid_array),
+            0,
+            0,
+        ]));
+    }
+}
+
+/// What a segment (a pass over a sub-struct body, or the rest of one) did, when it processed no
+/// type chunk: the state after it, the change of `fmt_offset` (wrapping) and where its pass
+/// returned.
+#[derive(Clone, Copy, Debug)]
 struct Effect {
     after: Key,
     offset_delta: usize,
     ret: usize,
 }
 
+/// A state in an [`Orbit`]: the key, the change of `fmt_offset` from the orbit's start
+/// (wrapping), and where the pass that led to it returned.
+#[derive(Clone, Copy, Debug)]
+struct OrbitState {
+    key: Key,
+    offset: usize,
+    ret: usize,
+}
+
+/// The passes of one sub-struct body repeated from one starting state, as far as they have been
+/// followed: the states form the sequence `start, f(start), f(f(start)), ...` of the
+/// deterministic pass function `f`, which repeats once a state comes back. Any number of passes
+/// then takes O(1) to answer, and every loop that starts in the same state shares the orbit.
+#[derive(Debug)]
+struct Orbit {
+    /// The state at the start of pass 0.
+    start: Key,
+    /// `after[p]`: the state at the start of pass `p + 1`.
+    after: Vec<OrbitState>,
+    /// `Some((mu, lambda))` once the state at the start of pass `mu + lambda` (the last one of
+    /// `after`) is the state at the start of pass `mu`; `after` grows no more.
+    cycle: Option<(usize, usize)>,
+}
+
+impl Orbit {
+    /// The key and offset change of state `i` (`i <= after.len()`).
+    fn state(&self, i: usize) -> (Key, usize) {
+        match i.checked_sub(1).and_then(|p| self.after.get(p)) {
+            Some(s) => (s.key, s.offset),
+            None => (self.start, 0),
+        }
+    }
+
+    /// The state at the start of pass `j` (`j >= 1`, and `j <= after.len()` unless the cycle is
+    /// known): its key, its offset change, and where pass `j - 1` returned.
+    fn at(&self, j: usize) -> (Key, usize, usize) {
+        let reduce = |i: usize| match self.cycle {
+            Some((mu, lambda)) if i >= mu + lambda => (mu + (i - mu) % lambda, (i - mu) / lambda),
+            _ => (i, 0),
+        };
+        let (i, cycles) = reduce(j);
+        let (key, mut offset) = self.state(i);
+        if let (Some((mu, lambda)), true) = (self.cycle, cycles > 0) {
+            // `i` is `mu + r`; each whole cycle adds the cycle's offset change.
+            let per_cycle = self.state(mu + lambda).1.wrapping_sub(self.state(mu).1);
+            offset = offset.wrapping_add(per_cycle.wrapping_mul(cycles));
+        }
+        // Pass `j - 1` started in the state of pass `p`, so it returned where pass `p` did.
+        let (p, _) = reduce(j.saturating_sub(1));
+        let ret = self.after.get(p).map_or(0, |s| s.ret);
+        (key, offset, ret)
+    }
+}
+
+/// Which orbit a loop follows: the orbit's pass 0 is the loop's pass `base`, which started at
+/// `fmt_offset == base_offset`.
+#[derive(Clone, Copy, Debug)]
+struct Follow {
+    id: usize,
+    base: usize,
+    base_offset: usize,
+}
+
+/// A segment being run: where it started, its starting state, offset and chunk count, and the
+/// depth of the loop whose pass it ends with (`frames.len()` when it started).
+#[derive(Clone, Copy, Debug)]
+struct OpenSegment {
+    pos: usize,
+    key: Key,
+    offset: usize,
+    chunks: u64,
+    depth: usize,
+}
+
+/// The pass being run: its starting state, offset and chunk count.
+#[derive(Clone, Copy, Debug)]
+struct Running {
+    key: Key,
+    offset: usize,
+    chunks: u64,
+}
+
 /// A `T{` being repeated: the `for (i = 0; i != struct_count; ++i)` loop of the `'T'` case.
+#[derive(Debug)]
 struct Frame {
     /// Where each pass starts (after the `{`).
     body: usize,
@@ -950,29 +1193,71 @@ struct Frame {
     saved_alignment: usize,
     /// `ts_after_sub` of the last pass.
     last_ret: usize,
-    /// The state at the start of each pass so far, with its pass number and offset.
-    seen: Vec<(Key, usize, usize)>,
-    /// The state, offset and chunk count at the start of the current pass.
-    start: Option<(Key, usize, u64)>,
-    /// Whether a cycle has been skipped already.
-    skipped: bool,
-}
-
-/// How a pass over a sub-struct body starts.
-enum Pass {
-    /// Run it from the body.
-    Run,
-    /// It was replayed from memory and returned here.
-    Replayed(usize),
-    /// Whole cycles of passes were skipped and none is left: the loop is over.
-    Finished,
+    /// The orbit the passes follow (for `count > 1`); `None` after a pass that processed a type
+    /// chunk, until the next pass starts a new one.
+    orbit: Option<Follow>,
+    /// The pass being run, if one is.
+    running: Option<Running>,
 }
 
 /// Passes above this come from a negative C `int` (`(size_t)number`): Cython would loop for
 /// more than 2**63 iterations.
 const ENDLESS_REPEAT: usize = i32::MAX as usize;
 
-/// `__Pyx_BufFmt_Context`, the format string and the stack of `__Pyx_BufFmt_StackElem`.
+/// The message of the `MemoryError` when the check cannot allocate its bookkeeping.
+const OUT_OF_MEMORY: &str = "cannot allocate memory to check the buffer format string";
+
+fn out_of_memory() -> Stop {
+    Stop::Raise(Error::new(crate::ErrorKind::MemoryError, OUT_OF_MEMORY))
+}
+
+/// `v.push(x)`, a `MemoryError` instead of an abort when the vector cannot grow.
+fn try_push<T>(v: &mut Vec<T>, x: T) -> Result<(), Stop> {
+    v.try_reserve(1).map_err(|_| out_of_memory())?;
+    v.push(x);
+    Ok(())
+}
+
+/// `map.insert(k, v)`, a `MemoryError` instead of an abort when the map cannot grow.
+fn try_insert<K: Eq + core::hash::Hash, V>(
+    map: &mut HashMap<K, V>,
+    k: K,
+    v: V,
+) -> Result<(), Stop> {
+    map.try_reserve(1).map_err(|_| out_of_memory())?;
+    map.insert(k, v);
+    Ok(())
+}
+
+/// `__Pyx_BufFmt_Context`, the format string and the stack of `__Pyx_BufFmt_StackElem`, with the
+/// memory that makes repeated sub-structs cheap.
+///
+/// # Work
+///
+/// Cython runs `NT{...}` as N passes over the body (2**64 when N is negative as a C `int`,
+/// 9**40 for forty nested `9T{`), and a `}` ends the pass of whatever loop is innermost, so the
+/// same bytes can be read again at every depth (after a `0T{`, or after a loop whose last
+/// pass ended early). Here:
+///
+/// * a *segment* (the rest of a pass from its start, from where a loop ends inside it, or from
+///   a `0T{`) that processes no type chunk is run once per position and starting [`Key`] and
+///   afterwards replayed in O(1) from `segments`. Segments start after a `{` or a `}` and a
+///   run of one reads on only to the next `T` or `}`, so each byte is read once per distinct
+///   state the machine reaches it in (a handful: the states differ in `new_count`, the packing
+///   modes and `is_valid_array`);
+/// * a loop follows the [`Orbit`] of its body from its starting state, which gives the state
+///   after any number of passes in O(1) once the orbit is known up to its first repeated state
+///   (and tells an endless repeat); loops that start in the same state share the orbit;
+/// * a key names the struct stack by the number of type chunks processed so far instead of
+///   copying it (only a chunk changes the stack). Every chunk thus starts afresh, but each
+///   chunk matches at least one field of the dtype (or pushes a complex-like struct), so there
+///   are at most about twice as many chunks as the dtype's fields, counted as often as they
+///   are nested.
+///
+/// The work is thus linear in the length of the format string for a given dtype.
+/// [`Machine::steps`] counts it (bytes read, iterations of the chunk loop, and the passes and
+/// segments started, replayed or skipped); `tests/format_properties.rs` bounds it by a small
+/// multiple of the length on pathological strings and on nests 25,600 levels deep.
 struct Machine<'a> {
     fmt: &'a [u8],
     root: &'a TypeInfo,
@@ -991,23 +1276,33 @@ struct Machine<'a> {
     /// An exception set without failing (the standard size of `'g'`), reported if nothing
     /// replaces it.
     pending: Option<Error>,
-    /// Type chunks processed so far (a pass that processes none can be replayed).
+    /// Type chunks processed so far (the epoch of [`Key`]).
     chunks: u64,
-    /// Effects of passes over a sub-struct body, by body position and starting state.
-    memo: HashMap<(usize, Key), Effect>,
+    /// Work done so far (saturating).
+    steps: Cell<u64>,
+    /// Effects of segments that processed no type chunk, by starting position and state: a
+    /// segment runs from a pass's start, or from where a loop or a `0T{` ends inside a pass, to
+    /// the end of the pass.
+    segments: HashMap<(usize, Key), Effect>,
+    /// The segments being run, innermost last.
+    open: Vec<OpenSegment>,
+    /// Index into `orbits` by body position and starting state.
+    orbit_ids: HashMap<(usize, Key), usize>,
+    /// The orbits followed so far (only ever appended to: an index stays valid).
+    orbits: Vec<Orbit>,
+    /// The index of each state in its orbit, by orbit and state (to find the cycle).
+    orbit_seen: HashMap<(usize, Key), usize>,
 }
 
 impl<'a> Machine<'a> {
-    /// Mirrors `__Pyx_BufFmt_Init`.
+    /// Mirrors `__Pyx_BufFmt_Init`. `root` has passed [`check_dtype`], so its first-field
+    /// chain is finite.
     fn new(fmt: &'a [u8], root: &'a TypeInfo) -> Result<Self, Stop> {
         let mut m = Machine {
             fmt,
             root,
-            stack: vec![Elem {
-                field: FieldRef::Root,
-                parent_offset: 0,
-            }],
-            head: Some(0),
+            stack: Vec::new(),
+            head: None,
             fmt_offset: 0,
             new_count: 1,
             enc_count: 0,
@@ -1019,14 +1314,23 @@ impl<'a> Machine<'a> {
             is_valid_array: false,
             pending: None,
             chunks: 0,
-            memo: HashMap::new(),
+            steps: Cell::new(0),
+            segments: HashMap::new(),
+            open: Vec::new(),
+            orbit_ids: HashMap::new(),
+            orbits: Vec::new(),
+            orbit_seen: HashMap::new(),
         };
+        m.push(Elem {
+            field: FieldRef::Root,
+            parent_offset: 0,
+        })?;
         let mut ty = root;
         while ty.group == TypeGroup::Struct {
             m.push(Elem {
                 field: FieldRef::At(ty.fields, 0),
                 parent_offset: 0,
-            });
+            })?;
             // An empty struct: Cython reads the terminator's NULL type.
             ty = ty
                 .fields
@@ -1037,8 +1341,14 @@ impl<'a> Machine<'a> {
         Ok(m)
     }
 
+    /// Counts one unit of work.
+    fn step(&self) {
+        self.steps.set(self.steps.get().saturating_add(1));
+    }
+
     /// The byte at `i`: the string, then its terminating NUL; reading further is undefined.
     fn byte(&self, i: usize) -> Result<u8, Stop> {
+        self.step();
         match self.fmt.get(i) {
             Some(&b) => Ok(b),
             None if i == self.fmt.len() => Ok(0),
@@ -1068,11 +1378,12 @@ impl<'a> Machine<'a> {
     }
 
     /// `++ctx->head; *ctx->head = e`.
-    fn push(&mut self, e: Elem) {
+    fn push(&mut self, e: Elem) -> Result<(), Stop> {
         let h = self.head.map_or(0, |h| h + 1);
         self.stack.truncate(h);
-        self.stack.push(e);
+        try_push(&mut self.stack, e)?;
         self.head = Some(h);
+        Ok(())
     }
 
     fn set_head_field(&mut self, field: FieldRef) {
@@ -1081,28 +1392,29 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// The state a pass depends on (see [`Key`]).
     fn key(&self) -> Key {
-        let live = self.head.map_or(0, |h| h + 1);
         Key {
-            stack: self.stack.get(..live).unwrap_or(&[]).to_vec(),
-            head: self.head,
+            epoch: self.chunks,
             new_count: self.new_count,
             enc_count: self.enc_count,
             struct_alignment: self.struct_alignment,
-            is_complex: self.is_complex,
+            offset_mod: if self.struct_alignment == 0 {
+                0
+            } else {
+                // `< ALIGN_MODULUS`, so it fits.
+                (self.fmt_offset % ALIGN_MODULUS) as u8
+            },
             enc_type: self.enc_type,
             new_packmode: self.new_packmode,
             enc_packmode: self.enc_packmode,
+            is_complex: self.is_complex,
             is_valid_array: self.is_valid_array,
-            offset_mod: self.fmt_offset % ALIGN_MODULUS,
         }
     }
 
-    /// Restores a state saved with [`Machine::key`], all but `fmt_offset`.
+    /// Restores a state saved with [`Machine::key`] in the same epoch, all but `fmt_offset`.
     fn restore(&mut self, k: &Key) {
-        self.stack.clear();
-        self.stack.extend_from_slice(&k.stack);
-        self.head = k.head;
         self.new_count = k.new_count;
         self.enc_count = k.enc_count;
         self.struct_alignment = k.struct_alignment;
@@ -1178,7 +1490,7 @@ impl<'a> Machine<'a> {
         if self.enc_type == 0 {
             return Ok(());
         }
-        self.chunks += 1;
+        self.chunks = self.chunks.saturating_add(1);
         let mut arraysize: usize = 1;
 
         // Validate the array size.
@@ -1211,6 +1523,7 @@ impl<'a> Machine<'a> {
 
         let group = group_of(self.enc_type, self.is_complex);
         loop {
+            self.step();
             let (h, elem) = self.head()?;
             let field = elem.field;
             let ty = self
@@ -1250,7 +1563,7 @@ impl<'a> Machine<'a> {
                     self.push(Elem {
                         field: FieldRef::At(ty.fields, 0),
                         parent_offset,
-                    });
+                    })?;
                     // `continue` in a do-while: the condition is evaluated.
                     if self.enc_count == 0 {
                         break;
@@ -1283,6 +1596,7 @@ impl<'a> Machine<'a> {
             let mut field = field;
             let mut h = h;
             loop {
+                self.step();
                 if field == FieldRef::Root {
                     self.head = None;
                     if self.enc_count != 0 {
@@ -1314,7 +1628,7 @@ impl<'a> Machine<'a> {
                         self.push(Elem {
                             field: FieldRef::At(t.fields, 0),
                             parent_offset,
-                        });
+                        })?;
                         break;
                     }
                     Some(_) => break,
@@ -1391,59 +1705,213 @@ impl<'a> Machine<'a> {
         Ok(())
     }
 
-    /// Starts pass `frame.done` over a sub-struct body: skips whole cycles of passes once the
-    /// state at the start of a pass repeats, and replays a pass that processes no type chunk
-    /// from memory when it was run before from the same state.
-    fn begin_pass(&mut self, frame: &mut Frame) -> Result<Pass, Stop> {
-        if frame.count == 1 {
-            // A single pass: nothing to skip, and an enclosing repetition replays it with
-            // its own pass.
-            return Ok(Pass::Run);
-        }
-        let key = self.key();
-        if !frame.skipped {
-            if let Some(&(_, done0, offset0)) = frame.seen.iter().find(|(k, _, _)| *k == key) {
-                // Passes done0..done repeat forever from here.
-                if frame.count > ENDLESS_REPEAT {
-                    return Err(Stop::Undefined(Undefined::EndlessRepeat));
-                }
-                let period = frame.done - done0;
-                let delta = self.fmt_offset.wrapping_sub(offset0);
-                let cycles = (frame.count - frame.done) / period;
-                frame.done += cycles * period;
-                self.fmt_offset = self.fmt_offset.wrapping_add(delta.wrapping_mul(cycles));
-                frame.skipped = true;
-                frame.seen = Vec::new();
-                if frame.done == frame.count {
-                    return Ok(Pass::Finished);
-                }
-            } else {
-                frame.seen.push((key.clone(), frame.done, self.fmt_offset));
+    /// Starts the next pass of `frame`'s loop, or ends the loop: follows the orbit of the body
+    /// as far as it is known (a whole cycle of passes at a time once it repeats), replays a pass
+    /// run before from the same state, and otherwise returns the body's position to run the
+    /// pass from. `None` when all `count` passes are done.
+    fn next_pass(&mut self, frame: &mut Frame) -> Result<Option<usize>, Stop> {
+        loop {
+            self.step();
+            if frame.done >= frame.count {
+                return Ok(None);
             }
+            let key = self.key();
+            if frame.count == 1 {
+                // A single pass: nothing to skip.
+                if let Some(&effect) = self.segments.get(&(frame.body, key)) {
+                    self.restore(&effect.after);
+                    self.fmt_offset = self.fmt_offset.wrapping_add(effect.offset_delta);
+                    frame.done += 1;
+                    frame.last_ret = effect.ret;
+                    continue;
+                }
+                frame.running = Some(self.running(key));
+                return Ok(Some(frame.body));
+            }
+            let follow = match frame.orbit {
+                Some(follow) => follow,
+                None => {
+                    let follow = Follow {
+                        id: self.orbit_for(frame.body, key)?,
+                        base: frame.done,
+                        base_offset: self.fmt_offset,
+                    };
+                    frame.orbit = Some(follow);
+                    follow
+                }
+            };
+            let Some(orbit) = self.orbits.get(follow.id) else {
+                // Unreachable: orbit ids index `orbits`, which only grows.
+                frame.orbit = None;
+                frame.running = Some(self.running(key));
+                return Ok(Some(frame.body));
+            };
+            // The loop is at state `at` of the orbit and stops at state `target`.
+            let at = frame.done - follow.base;
+            let target = frame.count - follow.base;
+            let known = match orbit.cycle {
+                Some((mu, lambda)) => {
+                    if frame.count > ENDLESS_REPEAT
+                        && follow.base.saturating_add(mu + lambda) < frame.count
+                    {
+                        // The state repeats before the loop ends: Cython loops ~2**64 times.
+                        return Err(Stop::Undefined(Undefined::EndlessRepeat));
+                    }
+                    target
+                }
+                None => orbit.after.len(),
+            };
+            if known > at {
+                let j = known.min(target);
+                let (after, offset, ret) = orbit.at(j);
+                self.restore(&after);
+                self.fmt_offset = follow.base_offset.wrapping_add(offset);
+                frame.done = follow.base + j;
+                frame.last_ret = ret;
+                continue;
+            }
+            // The state after this pass is not known yet.
+            if let Some(&effect) = self.segments.get(&(frame.body, key)) {
+                self.extend_orbit(follow.id, effect)?;
+                continue;
+            }
+            frame.running = Some(self.running(key));
+            return Ok(Some(frame.body));
         }
-        if let Some(effect) = self.memo.get(&(frame.body, key.clone())) {
-            let effect = effect.clone();
-            self.restore(&effect.after);
-            self.fmt_offset = self.fmt_offset.wrapping_add(effect.offset_delta);
-            return Ok(Pass::Replayed(effect.ret));
-        }
-        frame.start = Some((key, self.fmt_offset, self.chunks));
-        Ok(Pass::Run)
     }
 
-    /// A pass over `frame`'s body returned at `ret`: remembers its effect if it processed no
-    /// type chunk.
-    fn end_pass(&mut self, frame: &mut Frame, ret: usize) {
-        if let Some((key, offset, chunks)) = frame.start.take() {
-            if chunks == self.chunks {
+    fn running(&self, key: Key) -> Running {
+        Running {
+            key,
+            offset: self.fmt_offset,
+            chunks: self.chunks,
+        }
+    }
+
+    /// The orbit of `body` from state `key`, a new one if it has not been followed before.
+    fn orbit_for(&mut self, body: usize, key: Key) -> Result<usize, Stop> {
+        if let Some(&id) = self.orbit_ids.get(&(body, key)) {
+            return Ok(id);
+        }
+        let id = self.orbits.len();
+        try_push(
+            &mut self.orbits,
+            Orbit {
+                start: key,
+                after: Vec::new(),
+                cycle: None,
+            },
+        )?;
+        try_insert(&mut self.orbit_ids, (body, key), id)?;
+        try_insert(&mut self.orbit_seen, (id, key), 0)?;
+        Ok(id)
+    }
+
+    /// Appends the state after the orbit's last known pass, and notes the cycle when the
+    /// state has been seen in the orbit before.
+    fn extend_orbit(&mut self, id: usize, effect: Effect) -> Result<(), Stop> {
+        self.step();
+        let Some(orbit) = self.orbits.get_mut(id) else {
+            return Ok(()); // unreachable: see `next_pass`
+        };
+        if orbit.cycle.is_some() {
+            return Ok(());
+        }
+        let last = orbit.after.last().map_or(0, |s| s.offset);
+        let index = orbit.after.len() + 1;
+        try_push(
+            &mut orbit.after,
+            OrbitState {
+                key: effect.after,
+                offset: last.wrapping_add(effect.offset_delta),
+                ret: effect.ret,
+            },
+        )?;
+        match self.orbit_seen.get(&(id, effect.after)) {
+            Some(&mu) => orbit.cycle = Some((mu, index - mu)),
+            None => try_insert(&mut self.orbit_seen, (id, effect.after), index)?,
+        }
+        Ok(())
+    }
+
+    /// A pass run over `frame`'s body returned at `ret`: remembers its effect, and extends the
+    /// loop's orbit with it, if it processed no type chunk.
+    fn pass_returned(&mut self, frame: &mut Frame, ret: usize) -> Result<(), Stop> {
+        frame.done = frame.done.saturating_add(1);
+        frame.last_ret = ret;
+        let Some(run) = frame.running.take() else {
+            return Ok(());
+        };
+        if run.chunks != self.chunks {
+            // The stack has changed: the next pass starts a new orbit.
+            frame.orbit = None;
+            return Ok(());
+        }
+        let effect = Effect {
+            after: self.key(),
+            offset_delta: self.fmt_offset.wrapping_sub(run.offset),
+            ret,
+        };
+        try_insert(&mut self.segments, (frame.body, run.key), effect)?;
+        if let Some(follow) = frame.orbit {
+            self.extend_orbit(follow.id, effect)?;
+        }
+        Ok(())
+    }
+
+    /// Parsing goes on at `ts` inside the pass of the loop at `depth` (after a loop or a `0T{`):
+    /// if the rest of the pass was run from this position and state before, replays it and
+    /// returns where the pass returns; else starts remembering it.
+    fn segment_point(&mut self, ts: usize, depth: usize) -> Result<Option<usize>, Stop> {
+        if depth == 0 {
+            return Ok(None); // the outermost invocation: it returns only at the end
+        }
+        self.step();
+        let key = self.key();
+        if let Some(&effect) = self.segments.get(&(ts, key)) {
+            self.restore(&effect.after);
+            self.fmt_offset = self.fmt_offset.wrapping_add(effect.offset_delta);
+            return Ok(Some(effect.ret));
+        }
+        try_push(
+            &mut self.open,
+            OpenSegment {
+                pos: ts,
+                key,
+                offset: self.fmt_offset,
+                chunks: self.chunks,
+                depth,
+            },
+        )
+        .map(|()| None)
+    }
+
+    /// The pass of the loop at `depth` returned at `ret`: remembers the effect of each segment
+    /// that ends with it, if it processed no type chunk.
+    fn close_segments(&mut self, depth: usize, ret: usize) -> Result<(), Stop> {
+        while let Some(&seg) = self.open.last() {
+            if seg.depth != depth {
+                break;
+            }
+            self.open.pop();
+            if seg.chunks == self.chunks {
                 let effect = Effect {
                     after: self.key(),
-                    offset_delta: self.fmt_offset.wrapping_sub(offset),
+                    offset_delta: self.fmt_offset.wrapping_sub(seg.offset),
                     ret,
                 };
-                self.memo.insert((frame.body, key), effect);
+                try_insert(&mut self.segments, (seg.pos, seg.key), effect)?;
             }
         }
+        Ok(())
+    }
+
+    /// The loop of `frame` is over: `ts = ts_after_sub`, and the saved alignment comes back.
+    fn end_loop(&mut self, frame: &Frame) -> usize {
+        if frame.saved_alignment != 0 {
+            self.struct_alignment = frame.saved_alignment;
+        }
+        frame.last_ret
     }
 
     /// Mirrors `__Pyx_BufFmt_CheckString`, its recursion for `T{...}` kept on `frames`.
@@ -1509,6 +1977,7 @@ impl<'a> Machine<'a> {
                         if saved_alignment != 0 {
                             self.struct_alignment = saved_alignment;
                         }
+                        returned = self.segment_point(ts, frames.len())?;
                     } else {
                         let mut frame = Frame {
                             body: ts,
@@ -1516,22 +1985,17 @@ impl<'a> Machine<'a> {
                             done: 0,
                             saved_alignment,
                             last_ret: ts,
-                            seen: Vec::new(),
-                            start: None,
-                            skipped: false,
+                            orbit: None,
+                            running: None,
                         };
-                        match self.begin_pass(&mut frame)? {
-                            Pass::Run => frames.push(frame),
-                            Pass::Replayed(ret) => {
-                                frames.push(frame);
-                                returned = Some(ret);
+                        match self.next_pass(&mut frame)? {
+                            Some(body) => {
+                                try_push(&mut frames, frame)?;
+                                ts = body;
                             }
-                            // Not on the first pass (no state has repeated yet); as below.
-                            Pass::Finished => {
-                                ts = frame.last_ret;
-                                if frame.saved_alignment != 0 {
-                                    self.struct_alignment = frame.saved_alignment;
-                                }
+                            None => {
+                                ts = self.end_loop(&frame);
+                                returned = self.segment_point(ts, frames.len())?;
                             }
                         }
                     }
@@ -1573,35 +2037,23 @@ impl<'a> Machine<'a> {
                     self.new_count = number as usize;
                 }
             }
-            // Returns from invocations of CheckString, and the passes that replay at once.
+            // Returns from invocations of CheckString, and the segments that replay at once.
             while let Some(ret) = returned.take() {
+                self.close_segments(frames.len(), ret)?;
                 let Some(mut frame) = frames.pop() else {
                     // The outermost invocation returned a non-NULL pointer: accepted.
                     return Ok(());
                 };
-                self.end_pass(&mut frame, ret);
-                frame.done += 1;
-                frame.last_ret = ret;
-                let pass = if frame.done == frame.count {
-                    Pass::Finished
-                } else {
-                    self.begin_pass(&mut frame)?
-                };
-                match pass {
-                    Pass::Run => {
-                        ts = frame.body;
-                        frames.push(frame);
+                self.pass_returned(&mut frame, ret)?;
+                match self.next_pass(&mut frame)? {
+                    // The vector had room for it a moment ago: this does not allocate.
+                    Some(body) => {
+                        try_push(&mut frames, frame)?;
+                        ts = body;
                     }
-                    Pass::Replayed(replayed) => {
-                        frames.push(frame);
-                        returned = Some(replayed);
-                    }
-                    Pass::Finished => {
-                        // `ts = ts_after_sub;` and the saved alignment comes back.
-                        ts = frame.last_ret;
-                        if frame.saved_alignment != 0 {
-                            self.struct_alignment = frame.saved_alignment;
-                        }
+                    None => {
+                        ts = self.end_loop(&frame);
+                        returned = self.segment_point(ts, frames.len())?;
                     }
                 }
             }

@@ -1,18 +1,21 @@
 //! No input makes `cyview::format` panic or run away: random format strings (the format
 //! alphabet, arbitrary bytes, nested braces and repeats, huge numbers) against ordinary and
-//! odd dtypes, and pathological strings on which Cython itself would loop for ages.
+//! odd dtypes, pathological strings on which Cython itself would loop for ages (the work,
+//! counted in steps, stays linear in the string's length), and `TypeInfo`s no Cython
+//! generates (cyclic, too deep), which are errors rather than aborts.
 //!
 //! The property test runs 100,000 cases by default (`PROPTEST_CASES` overrides it); each case
 //! checks one string against every dtype below.
 
 use std::ffi::{c_char, c_int};
-use std::time::{Duration, Instant};
 
 use cyview::format::{
-    check_format, check_format_outcome, Outcome, StructField, TypeGroup, TypeInfo, CHAR, DOUBLE,
-    DOUBLE_COMPLEX, FLOAT_COMPLEX, INT, LONG_DOUBLE, PYTHON_OBJECT, UNSIGNED_CHAR,
+    check_format, check_format_outcome, check_format_outcome_full, check_format_steps,
+    pep3118_format, InvalidDtype, Outcome, StructField, TypeGroup, TypeInfo, CHAR, DOUBLE,
+    DOUBLE_COMPLEX, FLOAT_COMPLEX, INT, LONG_DOUBLE, MAX_DTYPE_DEPTH, OVERFLOW_MESSAGE,
+    PYTHON_OBJECT, UNSIGNED_CHAR,
 };
-use cyview::struct_type_info;
+use cyview::{struct_type_info, Error, ErrorKind};
 use proptest::prelude::*;
 
 #[allow(dead_code)]
@@ -131,6 +134,69 @@ const COMPLEX_WITH_BAD_FIELDS: TypeInfo = TypeInfo {
     packed: false,
 };
 
+// TypeInfos no Cython generates and the check refuses: a struct whose field is itself, two
+// structs that contain each other (through a second field), a complex-like struct whose field
+// is itself.
+static CYCLIC: TypeInfo = TypeInfo {
+    name: "Cyclic",
+    fields: &[StructField {
+        ty: &CYCLIC,
+        name: "next",
+        offset: 0,
+    }],
+    size: 8,
+    arraysize: &[],
+    group: TypeGroup::Struct,
+    is_unsigned: false,
+    packed: false,
+};
+static NODE_A: TypeInfo = TypeInfo {
+    name: "NodeA",
+    fields: &[
+        StructField {
+            ty: &INT,
+            name: "v",
+            offset: 0,
+        },
+        StructField {
+            ty: &NODE_B,
+            name: "b",
+            offset: 8,
+        },
+    ],
+    size: 16,
+    arraysize: &[],
+    group: TypeGroup::Struct,
+    is_unsigned: false,
+    packed: false,
+};
+static NODE_B: TypeInfo = TypeInfo {
+    name: "NodeB",
+    fields: &[StructField {
+        ty: &NODE_A,
+        name: "a",
+        offset: 0,
+    }],
+    size: 16,
+    arraysize: &[],
+    group: TypeGroup::Struct,
+    is_unsigned: false,
+    packed: false,
+};
+static CYCLIC_COMPLEX: TypeInfo = TypeInfo {
+    name: "CyclicComplex",
+    fields: &[StructField {
+        ty: &CYCLIC_COMPLEX,
+        name: "re",
+        offset: 0,
+    }],
+    size: 16,
+    arraysize: &[],
+    group: TypeGroup::Complex,
+    is_unsigned: false,
+    packed: false,
+};
+
 fn dtypes() -> Vec<&'static TypeInfo> {
     vec![
         &DOUBLE,
@@ -151,20 +217,32 @@ fn dtypes() -> Vec<&'static TypeInfo> {
         &ODD_ARRAY,
         &ZERO_ARRAY,
         &COMPLEX_WITH_BAD_FIELDS,
+        &CYCLIC,
     ]
+}
+
+/// What `check_format` gives for an outcome: the exception, with its full message.
+fn as_result(outcome: &Outcome) -> Result<(), Error> {
+    match outcome {
+        Outcome::Accepted => Ok(()),
+        Outcome::Raised(e) => Err(e.clone()),
+        Outcome::CharOutOfRange => Err(Error::new(ErrorKind::OverflowError, OVERFLOW_MESSAGE)),
+        Outcome::Undefined(u) => Err(Error::new(ErrorKind::ValueError, u.message())),
+        Outcome::InvalidDtype(d) => Err(Error::new(ErrorKind::ValueError, d.message())),
+        other => panic!("unknown outcome {other:?}"),
+    }
 }
 
 /// Runs both entry points and checks they agree.
 fn check_all(fmt: &[u8]) {
     for ty in dtypes() {
         let outcome = check_format_outcome(fmt, ty);
-        let result = check_format(fmt, ty);
-        match (&outcome, &result) {
-            (Outcome::Accepted, Ok(())) => {}
-            (Outcome::Raised(e), Err(f)) => assert_eq!(e, f),
-            (Outcome::CharOutOfRange | Outcome::Undefined(_), Err(_)) => {}
-            (o, r) => panic!("{fmt:?} on {}: {o:?} but {r:?}", ty.name),
-        }
+        assert_eq!(
+            check_format(fmt, ty),
+            as_result(&outcome),
+            "{fmt:?} on {}",
+            ty.name
+        );
     }
 }
 
@@ -245,17 +323,53 @@ proptest! {
     }
 }
 
+/// The most work (`check_format_steps`: bytes read, chunk-loop iterations, pass and segment
+/// bookkeeping) the check may do per byte of the format string, plus one. Cython runs the
+/// strings below for 9**40 or 2**64 passes, or re-reads a string at every depth.
+const STEPS_PER_BYTE: u64 = 12;
+
+/// The steps per byte of `fmt` on the dtype of `tys` that takes the most, after checking that
+/// each is within [`STEPS_PER_BYTE`] and the entry points agree.
+fn worst_steps_per_byte(fmt: &[u8], tys: &[&'static TypeInfo]) -> f64 {
+    let mut worst = 0.0f64;
+    for &ty in tys {
+        let (outcome, steps) = check_format_steps(fmt, ty);
+        assert_eq!(outcome, check_format_outcome_full(fmt, ty));
+        assert_eq!(check_format(fmt, ty), as_result(&outcome), "{}", ty.name);
+        let len = fmt.len() as u64 + 1;
+        assert!(
+            steps <= STEPS_PER_BYTE * len,
+            "{:?}... ({} bytes) on {}: {steps} steps, more than {STEPS_PER_BYTE} per byte",
+            String::from_utf8_lossy(&fmt[..fmt.len().min(40)]),
+            fmt.len(),
+            ty.name
+        );
+        worst = worst.max(steps as f64 / len as f64);
+    }
+    worst
+}
+
+/// `"{count}T{" * depth + inner + "}" * depth + "d"`.
+fn nested(count: &str, depth: usize, inner: &str) -> Vec<u8> {
+    let mut s = format!("{count}T{{").repeat(depth);
+    s.push_str(inner);
+    s.push_str(&"}".repeat(depth));
+    s.push('d');
+    s.into_bytes()
+}
+
+/// `open * depth + core + close * depth`.
+fn family(open: &str, core: &str, close: &str, depth: usize) -> Vec<u8> {
+    let mut s = open.repeat(depth);
+    s.push_str(core);
+    s.push_str(&close.repeat(depth));
+    s.into_bytes()
+}
+
 /// Strings on which Cython loops for ages (nested repeats: 9**40 passes) or recurses deeply:
-/// each answers at once here.
+/// the check's work stays within a small multiple of their length.
 #[test]
-fn pathological_format_strings_answer_quickly() {
-    let nested = |count: &str, depth: usize, inner: &str| {
-        let mut s = format!("{count}T{{").repeat(depth);
-        s.push_str(inner);
-        s.push_str(&"}".repeat(depth));
-        s.push('d');
-        s.into_bytes()
-    };
+fn pathological_format_strings_take_linear_steps() {
     let long_digits = {
         let mut s = "9".repeat(1_000_000);
         s.push('d');
@@ -273,17 +387,203 @@ fn pathological_format_strings_answer_quickly() {
         nested("3", 1_000, "x"),
         long_digits,
         "(".repeat(100_000).into_bytes(),
-        "1000000T{9T{x}}d".as_bytes().to_vec(),
-        "2147483647T{2147483647T{x}7x}d".as_bytes().to_vec(),
+        b"1000000T{9T{x}}d".to_vec(),
+        b"2147483647T{2147483647T{x}7x}d".to_vec(),
+        // A `0` that reaches each level's second pass makes it end inside the next level's
+        // `T{x}`: the loop above then reads the rest of the nest again, at every depth.
+        family("T{x}2T{", "0", "}^", 2_000),
+        family("16T{T{5}", "0", "}^", 2_000),
     ];
     for fmt in &cases {
-        let start = Instant::now();
-        check_all(fmt);
-        let took = start.elapsed();
+        worst_steps_per_byte(fmt, &dtypes());
+    }
+}
+
+/// The issue's input, 25,600 nested `2147483647T{` around an `x` (333 KB): the work is
+/// linear, and the outcome is the one of the same family at depth 50, as the implementation
+/// before the work bound gave at both depths (it took 2.3 s per dtype on this, release build).
+#[test]
+fn deeply_nested_repeat_format_is_linear() {
+    let family = |depth: usize| {
+        let mut s = "2147483647T{".repeat(depth);
+        s.push('x');
+        s.push_str(&"}".repeat(depth));
+        s.push('d');
+        s.into_bytes()
+    };
+    // The `x` advances by 1, each level repeats that 2147483647 times (wrapping), and the `d`
+    // aligns to 8.
+    let offset = |depth: usize| {
+        let mut at: usize = 1;
+        for _ in 0..depth {
+            at = at.wrapping_mul(2147483647);
+        }
+        (at.wrapping_add(7) & !7) as isize
+    };
+    let mismatch = |at: isize| {
+        Outcome::Raised(Error::new(
+            ErrorKind::ValueError,
+            format!("Buffer dtype mismatch; next field is at offset {at} but 0 expected"),
+        ))
+    };
+    // Given by the implementation this replaces, at both depths.
+    assert_eq!(offset(50), 4611685911053205512);
+    assert_eq!(offset(25_600), -54975581388792);
+    let small = family(50);
+    let fmt = family(25_600);
+    assert_eq!(fmt.len(), 332_802);
+    for ty in dtypes() {
+        let (outcome, steps) = check_format_steps(&fmt, ty);
         assert!(
-            took < Duration::from_secs(10),
-            "{:?}...: {took:?}",
-            String::from_utf8_lossy(&fmt[..fmt.len().min(40)])
+            steps <= STEPS_PER_BYTE * (fmt.len() as u64 + 1),
+            "{}: {steps} steps",
+            ty.name
+        );
+        // Same outcome as at depth 50, but for the offset the machine reached.
+        let expected = match check_format_outcome(&small, ty) {
+            o if o == mismatch(offset(50)) => mismatch(offset(25_600)),
+            o => o,
+        };
+        assert_eq!(outcome, expected, "{}", ty.name);
+    }
+    assert_eq!(
+        check_format_outcome(&fmt, &DOUBLE),
+        mismatch(-54975581388792)
+    );
+    assert_eq!(check_format_outcome(&fmt, PAIR), mismatch(-54975581388792));
+}
+
+/// The steps per byte stay flat as families of nested repeats get deeper (1,000, 10,000 and
+/// 25,600 levels), including those Cython re-reads at every depth.
+#[test]
+fn per_byte_steps_do_not_grow_with_depth() {
+    let families: &[(&str, &str, &str)] = &[
+        ("2147483647T{", "x", "}"),
+        ("9T{", "3x", "}"),
+        ("1T{", "", "}"),
+        ("T{x}2T{", "0", "}^"),
+        ("2T{0}3T{", "0", "}^"),
+        ("0T{2T{", "x", "}0}"),
+    ];
+    // A scalar, and a struct with nested and array fields.
+    let tys = [&DOUBLE, DEEP];
+    for &(open, core, close) in families {
+        let per_byte: Vec<f64> = [1_000, 10_000, 25_600]
+            .iter()
+            .map(|&depth| worst_steps_per_byte(&family(open, core, close, depth), &tys))
+            .collect();
+        assert!(
+            per_byte[2] <= per_byte[0] * 1.01 + 0.01,
+            "{open:?}...{core:?}...{close:?}: steps per byte {per_byte:?} grow with depth"
         );
     }
+}
+
+/// `depth` structs nested through their first field around an `int` (built at run time, so
+/// leaked): `struct L1 {int f;}`, `struct L2 {L1 f;}`, ...; with `fanout` fields per level
+/// (all of the same type: a shared struct type, not a cycle).
+fn chain(depth: usize, fanout: usize) -> &'static TypeInfo {
+    let mut ty: &'static TypeInfo = &INT;
+    for _ in 0..depth {
+        let size = ty.size * fanout;
+        let fields: Vec<StructField> = (0..fanout)
+            .map(|i| StructField {
+                ty,
+                name: "f",
+                offset: i * ty.size,
+            })
+            .collect();
+        ty = Box::leak(Box::new(TypeInfo {
+            name: "Level",
+            fields: Box::leak(fields.into_boxed_slice()),
+            size,
+            arraysize: &[],
+            group: TypeGroup::Struct,
+            is_unsigned: false,
+            packed: false,
+        }));
+    }
+    ty
+}
+
+/// A `static` TypeInfo whose field's type is itself (or leads back to it) made the check
+/// recurse and allocate until the process aborted; now it is a `ValueError` saying so, for
+/// every format string, and `pep3118_format` gives `None`.
+#[test]
+fn self_referential_type_info_is_an_error_not_an_abort() {
+    let message = "Unsupported buffer dtype: its TypeInfo is cyclic \
+                   (a struct field's type leads back to the struct)";
+    assert_eq!(InvalidDtype::Cyclic.message(), message);
+    let formats: [&[u8]; 6] = [
+        b"",
+        b"}",
+        b"d",
+        b"T{T{T{i}}}",
+        b"T{i:v:T{T{i:v:}:a:}:b:}",
+        b"Zd",
+    ];
+    for ty in [&CYCLIC, &NODE_A, &NODE_B, &CYCLIC_COMPLEX] {
+        for fmt in formats {
+            assert_eq!(
+                check_format_outcome(fmt, ty),
+                Outcome::InvalidDtype(InvalidDtype::Cyclic),
+                "{} {fmt:?}",
+                ty.name
+            );
+            let err = check_format(fmt, ty).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueError);
+            assert_eq!(err.message(), message);
+        }
+        assert_eq!(pep3118_format(ty), None, "{}", ty.name);
+    }
+}
+
+/// Structs nested more than `MAX_DTYPE_DEPTH` levels are refused with their own message; up to
+/// that depth they are checked as Cython does.
+#[test]
+fn type_info_nested_too_deep_is_an_error() {
+    assert_eq!(MAX_DTYPE_DEPTH, 64);
+    let deepest = chain(MAX_DTYPE_DEPTH, 1);
+    let format = pep3118_format(deepest).unwrap();
+    assert_eq!(
+        format,
+        format!("^{}i{}", "T{".repeat(64), ":f:}".repeat(64))
+    );
+    assert_eq!(
+        check_format_outcome(format.as_bytes(), deepest),
+        Outcome::Accepted
+    );
+    assert_eq!(check_format_outcome(b"i", deepest), Outcome::Accepted);
+
+    let too_deep = chain(MAX_DTYPE_DEPTH + 1, 1);
+    let message = "Unsupported buffer dtype: its TypeInfo nests structs more than 64 levels deep";
+    assert_eq!(InvalidDtype::TooDeep.message(), message);
+    assert_eq!(
+        check_format_outcome(b"i", too_deep),
+        Outcome::InvalidDtype(InvalidDtype::TooDeep)
+    );
+    assert_eq!(
+        check_format(format.as_bytes(), too_deep),
+        Err(Error::new(ErrorKind::ValueError, message))
+    );
+    assert_eq!(pep3118_format(too_deep), None);
+}
+
+/// A struct type shared by both fields at each of 60 levels describes 2**60 ints: the check
+/// follows each type once, and `pep3118_format` gives up (its string would exceed 16 MiB)
+/// instead of allocating without bound.
+#[test]
+fn shared_struct_types_are_followed_once() {
+    let wide = chain(60, 2);
+    assert_eq!(wide.size, 4 << 60);
+    let (outcome, steps) = check_format_steps(b"ii", wide);
+    assert_eq!(
+        outcome,
+        Outcome::Raised(Error::new(
+            ErrorKind::ValueError,
+            "Buffer dtype mismatch, expected 'int' but got end in 'Level.f'"
+        ))
+    );
+    assert!(steps < 1_000, "{steps}");
+    assert_eq!(pep3118_format(wide), None);
 }
