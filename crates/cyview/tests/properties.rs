@@ -774,3 +774,23 @@ proptest! {
         let _ = validate::init_slice(&info, std::ptr::null_mut());
     }
 }
+
+/// An empty result whose empty selection still moves the kept indirect dimension's
+/// suboffset by its start (here `-1:0` on extent 4 starts at 3: +24, then index -3 on the
+/// stride -16 dimension: -32): the suboffset ends at 0, the result is kept, and no element
+/// is addressed. The oracle used to assume an empty selection starts at 0 (suboffset -32)
+/// and predicted a refusal.
+#[test]
+fn empty_selection_start_still_moves_the_kept_indirect_suboffset() {
+    let items = vec![
+        sl(None, None, None),
+        sl(Some(-1), Some(0), None),
+        SliceItem::Index(-3),
+    ];
+    both(spec(&[0, 4, 5], &[0, 8, -16], Some(0), 8), items.clone());
+    let s = Structure::build(spec(&[0, 4, 5], &[0, 8, -16], Some(0), 8));
+    for sem in [Semantics::Python, Semantics::Cython] {
+        let (raw, n) = run(&s, &items, sem).unwrap();
+        assert_eq!((n, &raw.shape[..2], raw.suboffsets[0]), (2, &[0, 0][..], 0));
+    }
+}
