@@ -307,13 +307,9 @@ fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
         }
 
         let reversed = v.slice(&s![..;-1, ..]).unwrap();
-        let numpy: Vec<f64> = a
-            .get_item((
-                pyo3::types::PySlice::new(py, isize::MAX, isize::MIN, -1),
-                pyo3::types::PySlice::full(py),
-            ))?
-            .call_method0("ravel")?
-            .call_method0("tolist")?
+        // NumPy's own `a[::-1, :]` (a Python lambda: pyo3's `PySlice::new` leaks its bounds).
+        let numpy: Vec<f64> = support::eval(py, "lambda a: a[::-1, :].ravel().tolist()")?
+            .call1((&a,))?
             .extract()?;
         // SAFETY: nothing writes to `a`.
         assert_eq!(unsafe { reversed.view::<f64>() }?.to_vec().unwrap(), numpy);
