@@ -453,18 +453,27 @@ pub fn check_within<R: ReadPointer + ?Sized>(
     if !src_reaches(&src[skip]) {
         return Err(not_within());
     }
-    let mut bases = Vec::new();
-    skipped_bases(
-        source,
-        &src[..skip],
-        0,
-        source.data,
-        mem,
-        &mut bases,
-        &mut steps,
-    )?
-    .ok_or_else(out_of_steps)?;
-    for base in bases {
+    // No skipped segment (the common case): the one base is the source's data pointer,
+    // without an allocation.
+    let one;
+    let mut all = Vec::new();
+    let bases: &[*mut u8] = if skip == 0 {
+        one = [source.data];
+        &one
+    } else {
+        skipped_bases(
+            source,
+            &src[..skip],
+            0,
+            source.data,
+            mem,
+            &mut all,
+            &mut steps,
+        )?
+        .ok_or_else(out_of_steps)?;
+        &all
+    };
+    for &base in bases {
         let offset = raw.data as usize as i128 - base as usize as i128;
         match witness(source, &src[skip], raw, &view[0], offset, &mut steps) {
             Some(true) => return Ok(()),
@@ -477,17 +486,36 @@ pub fn check_within<R: ReadPointer + ?Sized>(
 
 /// The dimension ranges of a geometry's segments: each ends with an indirect dimension,
 /// except the last, which is direct (possibly empty).
-fn segments(s: &MemviewSlice, ndim: usize) -> Vec<core::ops::Range<usize>> {
-    let mut out = Vec::new();
+fn segments(s: &MemviewSlice, ndim: usize) -> Segments {
+    let mut out = Segments {
+        ranges: core::array::from_fn(|_| 0..0),
+        len: 0,
+    };
     let mut start = 0;
-    for d in 0..ndim {
+    for d in 0..ndim.min(MAX_DIMS) {
         if s.suboffsets[d] >= 0 {
-            out.push(start..d + 1);
+            out.ranges[out.len] = start..d + 1;
+            out.len += 1;
             start = d + 1;
         }
     }
-    out.push(start..ndim);
+    out.ranges[out.len] = start..ndim;
+    out.len += 1;
     out
+}
+
+/// At most [`MAX_DIMS`] + 1 segments, on the stack.
+struct Segments {
+    ranges: [core::ops::Range<usize>; MAX_DIMS + 1],
+    len: usize,
+}
+
+impl core::ops::Deref for Segments {
+    type Target = [core::ops::Range<usize>];
+
+    fn deref(&self) -> &Self::Target {
+        &self.ranges[..self.len]
+    }
 }
 
 /// The bases of the first segment after `segs` (the pointers read at their ends, plus the
@@ -552,16 +580,21 @@ fn witness(
     offset: i128,
     steps: &mut u64,
 ) -> Option<bool> {
-    let moving = |s: &MemviewSlice, r: &core::ops::Range<usize>| -> Vec<(i128, i128)> {
-        r.clone()
-            .filter(|&k| s.shape[k] > 1 && s.strides[k] != 0)
-            .map(|k| (s.shape[k] as i128, s.strides[k] as i128))
-            .collect()
+    // The dimensions that move (extent > 1, stride != 0), on the stack.
+    let moving = |s: &MemviewSlice, r: &core::ops::Range<usize>| {
+        let mut out = [(0i128, 0i128); MAX_DIMS];
+        let mut n = 0;
+        for k in r.clone().filter(|&k| s.shape[k] > 1 && s.strides[k] != 0) {
+            out[n] = (s.shape[k] as i128, s.strides[k] as i128);
+            n += 1;
+        }
+        (out, n)
     };
-    let (src_axes, axes) = (moving(source, src), moving(raw, view));
+    let ((src_axes, m), (axes, n)) = (moving(source, src), moving(raw, view));
+    let (src_axes, axes) = (&src_axes[..m], &axes[..n]);
     let mut search = Witness {
-        src: &src_axes,
-        axes: &axes,
+        src: src_axes,
+        axes,
         assign: [(0, 0); MAX_DIMS],
         steps: *steps,
     };
@@ -599,8 +632,8 @@ impl Witness<'_> {
         for k in 0..self.src.len() {
             self.step()?;
             let t = self.src[k].1;
-            if s % t == 0 {
-                self.assign[d] = (k, s / t);
+            if let Some(q) = exact_quotient(s, t) {
+                self.assign[d] = (k, q);
                 if self.assign_from(d + 1, offset)? {
                     return Some(true);
                 }
@@ -690,6 +723,20 @@ impl Witness<'_> {
     }
 }
 
+/// `a / b` when `b` divides `a` (`b != 0`). Strides are `isize` values: the division is
+/// done in `i64` when both fit (the common case, 128-bit division is a library call).
+fn exact_quotient(a: i128, b: i128) -> Option<i128> {
+    match (i64::try_from(a), i64::try_from(b)) {
+        (Ok(a), Ok(b)) => match (a.checked_rem(b), a.checked_div(b)) {
+            (Some(0), Some(q)) => Some(i128::from(q)),
+            // i64::MIN / -1: the quotient 2**63 still divides exactly.
+            (None, _) | (_, None) if b == -1 => Some(-i128::from(a)),
+            _ => None,
+        },
+        _ => (a % b == 0).then(|| a / b),
+    }
+}
+
 fn div_floor(a: i128, b: i128) -> i128 {
     let q = a / b;
     if (a % b != 0) && ((a < 0) != (b < 0)) {
@@ -714,6 +761,28 @@ pub const REFUSAL: ErrorKind = ErrorKind::ValueError;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_quotient_matches_i128_division() {
+        let values = [
+            i64::MIN as i128,
+            i64::MIN as i128 + 1,
+            -24,
+            -8,
+            -1,
+            1,
+            3,
+            8,
+            24,
+            i64::MAX as i128,
+        ];
+        for &a in &values {
+            for &b in &values {
+                let want = (a % b == 0).then(|| a / b);
+                assert_eq!(exact_quotient(a, b), want, "{a} / {b}");
+            }
+        }
+    }
 
     #[test]
     fn floor_and_ceil_division_match_exact_rationals() {
