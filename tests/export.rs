@@ -236,23 +236,6 @@ fn geometry() -> impl Strategy<Value = Geometry> {
     prop_oneof![3 => direct, 2 => indirect]
 }
 
-fn c_order(shape: &[usize]) -> Vec<Vec<usize>> {
-    let mut out = vec![vec![]];
-    for &n in shape {
-        out = out
-            .into_iter()
-            .flat_map(|p| {
-                (0..n).map(move |i| {
-                    let mut q = p.clone();
-                    q.push(i);
-                    q
-                })
-            })
-            .collect();
-    }
-    out
-}
-
 #[test]
 fn cython_acquires_rust_buffers_as_rust_reports() {
     let decls = acquire_declarations();
@@ -335,7 +318,7 @@ fn cython_acquires_rust_buffers_as_rust_reports() {
                     prop_assert_eq!(&c.strides[..n], &s.strides[..n], "{}", what);
                     prop_assert_eq!(&c.suboffsets[..n], &s.suboffsets[..n], "{}", what);
                     // Cython reaches exactly the addresses the RustBuffer reports...
-                    let indices = c_order(&shape);
+                    let indices = support::c_order(&shape);
                     let reported: Vec<Option<usize>> = indices
                         .iter()
                         .map(|i| obj.get().element_ptr(i).map(|p| p as usize))

@@ -88,7 +88,7 @@ fn direct_source(py: Python<'_>, rng: &mut Rng) -> Option<Source> {
     let buffer = Py::new(py, rb).unwrap();
     let mut values = HashMap::new();
     let base = buffer.borrow(py).data_ptr().unwrap() as usize - offset;
-    for idx in all_indices(&shape) {
+    for idx in support::c_order(&shape) {
         let off = offset as isize
             + idx
                 .iter()
@@ -127,7 +127,7 @@ fn indirect_source(py: Python<'_>, rng: &mut Rng) -> Option<Source> {
     let mut shape = vec![rows];
     shape.extend(&row_shape);
     let mut values = HashMap::new();
-    for idx in all_indices(&shape) {
+    for idx in support::c_order(&shape) {
         let flat = idx[1..]
             .iter()
             .zip(&row_shape)
@@ -141,23 +141,6 @@ fn indirect_source(py: Python<'_>, rng: &mut Rng) -> Option<Source> {
         readonly,
         values,
     })
-}
-
-fn all_indices(shape: &[usize]) -> Vec<Vec<usize>> {
-    let mut out = vec![vec![]];
-    for &n in shape {
-        out = out
-            .into_iter()
-            .flat_map(|p| {
-                (0..n).map(move |i| {
-                    let mut q = p.clone();
-                    q.push(i);
-                    q
-                })
-            })
-            .collect();
-    }
-    out
 }
 
 fn random_items(rng: &mut Rng, ndim: usize) -> Vec<SliceItem> {

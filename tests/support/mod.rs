@@ -443,3 +443,21 @@ pub fn refcount(obj: &Bound<'_, PyAny>) -> isize {
 /// How cyview's format check starts the message for formats on which Cython crashes or
 /// hangs (`cyview::format::Undefined::message`).
 pub const UNDEFINED: &str = "Unsupported buffer format string:";
+
+/// Every index of `shape`, in C order (last index fastest).
+pub fn c_order(shape: &[usize]) -> Vec<Vec<usize>> {
+    let mut out = vec![vec![]];
+    for &n in shape {
+        out = out
+            .into_iter()
+            .flat_map(|p| {
+                (0..n).map(move |i| {
+                    let mut q = p.clone();
+                    q.push(i);
+                    q
+                })
+            })
+            .collect();
+    }
+    out
+}
