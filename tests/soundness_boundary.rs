@@ -176,6 +176,20 @@ cyview_py::element_struct!(Padded as "Padded" { x: &format::INT, y: &format::DOU
 /// through zeroed memory written field by field: Python sees zeros there, and the fields.
 #[test]
 fn padding_bytes_never_reach_python() {
+    // `element_struct!` decides at compile time which structs are exported field by field.
+    const { assert!(<Padded as cyview_py::Element>::PADDED) };
+    const { assert!(!<f64 as cyview_py::Element>::PADDED) };
+    #[derive(Clone, Copy)]
+    #[repr(C)]
+    struct Plain {
+        x: i32,
+        y: i32,
+        z: f64,
+    }
+    // SAFETY: three numbers, no padding: every bit pattern is valid.
+    unsafe impl cyview::FromBytes for Plain {}
+    cyview_py::element_struct!(Plain as "Plain" { x: &format::INT, y: &format::INT, z: &format::DOUBLE });
+    const { assert!(!<Plain as cyview_py::Element>::PADDED) };
     let mut values: Vec<Padded> = Vec::with_capacity(3);
     let p = values.as_mut_ptr();
     for i in 0..3i32 {

@@ -31,13 +31,52 @@ use pyo3::prelude::*;
 pub unsafe trait Element: FromBytes {
     /// The Cython dtype (`format::F64` for `f64`).
     const TYPE_INFO: &'static TypeInfo;
+
+    /// Whether some byte of `Self` is padding (covered by no field of `TYPE_INFO`).
+    /// Exports copy a padded type field by field into zeroed memory, others in one copy.
+    /// [`element_struct!`](crate::element_struct) computes it at compile time from
+    /// `TYPE_INFO`; it must be `true` whenever `Self` has padding (part of the contract).
+    const PADDED: bool;
+}
+
+/// Whether a type described by `info` has bytes no field covers: a struct whose fields'
+/// extents do not add up to its size, or with a padded field type; a cyclic or absurdly
+/// deep `TypeInfo` counts as padded (the export then checks it at run time and refuses it).
+/// Fields of a `#[repr(C)]` struct never overlap, so the sum decides. Used by
+/// [`element_struct!`](crate::element_struct) in a constant.
+#[doc(hidden)]
+pub const fn __padded(info: &TypeInfo) -> bool {
+    padded_at(info, 0)
+}
+
+const fn padded_at(info: &TypeInfo, depth: u32) -> bool {
+    if depth > MAX_TYPE_DEPTH {
+        return true;
+    }
+    if info.fields.is_empty() {
+        return false;
+    }
+    let mut covered = 0usize;
+    let mut i = 0;
+    while i < info.fields.len() {
+        let f = &info.fields[i];
+        if padded_at(f.ty, depth + 1) {
+            return true;
+        }
+        covered = covered.wrapping_add(f.ty.extent());
+        i += 1;
+    }
+    covered != info.size
 }
 
 macro_rules! element {
     ($($t:ty => $info:expr),* $(,)?) => { $(
         // SAFETY: the TypeInfo of the C type with the same size and kind as the Rust
         // primitive (`format`'s constants are sized from `core::ffi`).
-        unsafe impl Element for $t { const TYPE_INFO: &'static TypeInfo = &$info; }
+        unsafe impl Element for $t {
+            const TYPE_INFO: &'static TypeInfo = &$info;
+            const PADDED: bool = false;
+        }
     )* };
 }
 element!(i8 => format::I8, u8 => format::U8, i16 => format::I16, u16 => format::U16,
@@ -72,6 +111,7 @@ macro_rules! element_struct {
         unsafe impl $crate::Element for $ty {
             const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
                 $crate::__cyview::struct_type_info!(packed $ty as $name { $($field: $info),+ });
+            const PADDED: bool = $crate::__padded(Self::TYPE_INFO);
         }
     };
     ($ty:ty as $name:literal { $($field:ident : $info:expr),+ $(,)? }) => {
@@ -79,6 +119,7 @@ macro_rules! element_struct {
         unsafe impl $crate::Element for $ty {
             const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
                 $crate::__cyview::struct_type_info!($ty as $name { $($field: $info),+ });
+            const PADDED: bool = $crate::__padded(Self::TYPE_INFO);
         }
     };
 }
@@ -292,10 +333,18 @@ fn export_words<T: Element>(data: &[T]) -> PyResult<Vec<u64>> {
     words.resize(bytes.div_ceil(8), 0);
     let src = data.as_ptr().cast::<u8>();
     let dst = words.as_mut_ptr().cast::<u8>();
-    match initialised_ranges::<T>()? {
+    // Decided at compile time (`T::PADDED` is a constant); the run-time check of the
+    // padded path also refuses a TypeInfo it cannot follow.
+    let ranges = if T::PADDED {
+        initialised_ranges::<T>()?
+    } else {
+        None
+    };
+    match ranges {
         // SAFETY: `words` has at least `bytes` bytes; the regions do not overlap; every
-        // byte of `data` is initialised (`T`'s fields cover all its bytes, and `Element`'s
-        // contract makes field bytes initialised).
+        // byte of `data` is initialised (`T` has no padding, `Element::PADDED`'s contract,
+        // or its fields cover all its bytes; field bytes are initialised by `Element`'s
+        // contract).
         None => unsafe { std::ptr::copy_nonoverlapping(src, dst, bytes) },
         Some(ranges) => {
             let size = std::mem::size_of::<T>();

@@ -55,6 +55,8 @@ mod owned;
 pub use self::ndarray::view_as_array;
 pub use acquire::{acquire, acquire_optional, AcquiredView, Declaration};
 pub use capi::{capi_function, capi_pointer};
+#[doc(hidden)]
+pub use export::__padded;
 pub use export::{Element, RustBuffer};
 pub use owned::{CySlice, MemviewAbi};
 
