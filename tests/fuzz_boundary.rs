@@ -8,7 +8,7 @@
 //! by walking the exporter's recorded pointer slots), every value read checked against the
 //! value Rust stored there, and export counts and refcounts back to their start at the end.
 //!
-//! `CYVIEW_FUZZ_BOUNDARY_SEQUENCES` (default 300) and `CYVIEW_FUZZ_SEED` (default a fixed
+//! `CYVIEW_FUZZ_BOUNDARY_SEQUENCES` (default 20,000) and `CYVIEW_FUZZ_SEED` (default a fixed
 //! seed) choose the run; `ci/valgrind` runs a fixed-seed subset under memcheck.
 
 mod support;
@@ -384,7 +384,7 @@ fn random_operation_sequences_stay_inside_the_buffer() {
     let n: usize = std::env::var("CYVIEW_FUZZ_BOUNDARY_SEQUENCES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(20_000);
     let seed: u64 = std::env::var("CYVIEW_FUZZ_SEED")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -331,3 +331,52 @@ fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
     })
     .unwrap();
 }
+
+/// Found by `fuzz_boundary` at 200,000 sequences (a SIGSEGV in `CySlice::slice`): a
+/// Cython-semantics slice that leaves a PIL-style buffer (`[3:1:2, :]` on 2 rows selects
+/// row 2, one past the 2-slot pointer table), then an integer index on that indirect
+/// dimension (`[0, :]`), made the safe `slice` read the pointer slot past the table (and
+/// later indices dereference whatever it held). Reading a slot now needs the slice proven
+/// inside the buffer; Cython-exact slicing that reads nothing is unchanged.
+#[test]
+fn cyslice_slice_reads_no_pointer_through_a_slice_outside_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let m = py.import("exchange")?;
+        // SAFETY: the C type of the checked signature (a 2-d double memoryview).
+        let from_object = unsafe {
+            cyview_py::capi_function::<FromObject>(
+                &m,
+                "exch_from_object",
+                "__Pyx_memviewslice (PyObject *)",
+            )?
+        };
+        let a = support::eval(
+            py,
+            "__import__('_testbuffer').ndarray([float(x) for x in range(6)], shape=[2, 3], \
+             format='d', flags=__import__('_testbuffer').ND_PIL | __import__('_testbuffer').ND_WRITABLE)",
+        )?;
+        // SAFETY: exch_from_object returns an owned 2-d slice (or an error slice).
+        let v = unsafe { cyview_py::CySlice::from_returned(py, from_object(a.as_ptr()), 2) }?;
+        let table = v.as_raw().data as usize;
+        let out = v.slice(&s![3..1;2, ..]).unwrap();
+        assert_eq!(out.as_raw().shape[0], 1);
+        assert_eq!(out.as_raw().data as usize, table + 16, "slot 2 of the 2-slot table");
+        let err = out.slice(&s![0, ..]).err().expect("refused");
+        assert_eq!(err.kind(), ErrorKind::ValueError);
+        assert_eq!(
+            err.message(),
+            "Cannot read a pointer through a slice outside its buffer: Cython's slicing put an \
+             index of this view outside the memoryview's buffer"
+        );
+        // In bounds, the same index reads the table as Cython does: row 1, through [1:, :].
+        let row = v.slice(&s![1.., ..]).unwrap().slice(&s![0, ..]).unwrap();
+        // SAFETY: nothing writes to `a`.
+        let values = unsafe { row.view::<f64>() }?.to_vec().unwrap();
+        let want: Vec<f64> = support::eval(py, "lambda a: a.tolist()[1]")?
+            .call1((&a,))?
+            .extract()?;
+        assert_eq!(values, want);
+        Ok(())
+    })
+    .unwrap();
+}

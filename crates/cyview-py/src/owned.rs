@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use cyview::geometry;
 use cyview::slicing::{self, Semantics};
 use cyview::validate::{self, BufferInfo};
-use cyview::{FromBytes, MemviewSlice, SliceItem, TrustedMemory, View, MAX_DIMS};
+use cyview::{FromBytes, MemviewSlice, ReadPointer, SliceItem, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyRuntimeError, PySystemError, PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -708,17 +708,24 @@ impl CySlice {
     ///
     /// The result may leave the buffer where Cython's arithmetic does (see
     /// [`slicing::resolve_cython`]): it is then what Cython would compute, to hand back to
-    /// Cython or compare, and [`CySlice::view`] refuses to read it.
+    /// Cython or compare, and [`CySlice::view`] refuses to read it. The one place where
+    /// slicing itself reads memory, an integer index on an indirect dimension (its pointer
+    /// slot), is refused on such a slice, where Cython would read outside the buffer.
     ///
     /// # Errors
     ///
     /// Cython's exceptions for the items ([`slicing::slice`]); `OverflowError` (count
-    /// unchanged) when the memoryview's acquisition count is at cyview's limit.
+    /// unchanged) when the memoryview's acquisition count is at cyview's limit;
+    /// `ValueError: Cannot read a pointer through a slice outside its buffer: ...` (see
+    /// above).
     pub fn slice(&self, items: &[SliceItem]) -> Result<CySlice, cyview::Error> {
-        // SAFETY: the slice describes the buffer of a live memoryview object (our count);
-        // its pointer slots, for indirect dimensions, are readable while the buffer is held.
-        let mem = unsafe { TrustedMemory::new() };
-        let (raw, ndim) = slicing::slice(&self.raw, self.ndim, items, Semantics::Cython, mem)?;
+        // Integer indices on indirect dimensions read pointer slots: only through a slice
+        // proven to lie in the buffer (an earlier Cython-semantics slice may not).
+        let mem = ProvenSlots {
+            slice: self,
+            proven: std::cell::Cell::new(None),
+        };
+        let (raw, ndim) = slicing::slice(&self.raw, self.ndim, items, Semantics::Cython, &mem)?;
         let s = CySlice {
             raw: MemviewSlice {
                 memview: self.raw.memview,
@@ -808,6 +815,25 @@ impl CySlice {
         Ok((source, ndim))
     }
 
+    /// `Ok` when everything this slice reaches through in-bounds index prefixes (pointer
+    /// slots, elements) is the buffer's ([`geometry::check_within`] against [`Self::source`]).
+    fn prove_within(&self) -> PyResult<()> {
+        let (source, source_ndim) = self.source()?;
+        // SAFETY: `source` is the exporter's own geometry of a buffer the memoryview object
+        // holds (alive while our count is): the pointer slots of its in-bounds index
+        // prefixes, the only ones `check_within` reads, are readable.
+        let mem = unsafe { TrustedMemory::new() };
+        geometry::check_within(
+            &source,
+            source_ndim,
+            &self.raw,
+            self.ndim,
+            &mem,
+            geometry::DEFAULT_BUDGET,
+        )
+        .map_err(crate::to_py)
+    }
+
     /// A typed view of the elements, refused unless every element is an element of the
     /// buffer the memoryview object holds.
     ///
@@ -839,20 +865,7 @@ impl CySlice {
                 self.itemsize()
             )));
         }
-        let (source, source_ndim) = self.source()?;
-        // SAFETY: `source` is the exporter's own geometry of a buffer the memoryview object
-        // holds (alive while our count is): the pointer slots of its in-bounds index
-        // prefixes, the only ones `check_within` reads, are readable.
-        let mem = unsafe { TrustedMemory::new() };
-        geometry::check_within(
-            &source,
-            source_ndim,
-            &self.raw,
-            self.ndim,
-            &mem,
-            geometry::DEFAULT_BUDGET,
-        )
-        .map_err(crate::to_py)?;
+        self.prove_within()?;
         // SAFETY: every element of the slice is an element of the exporter's buffer
         // (`check_within`), which the memoryview object holds while our count keeps it
         // alive; the element size is the buffer's item size; the borrow of `self` bounds the
@@ -875,6 +888,41 @@ fn overflow_message(count: i32) -> String {
 
 fn overflow_error(count: i32) -> PyErr {
     pyo3::exceptions::PyOverflowError::new_err(overflow_message(count))
+}
+
+/// Reads the pointer slots [`CySlice::slice`] asks for, once the slice being indexed is
+/// proven to address only the buffer's elements and slots ([`geometry::check_within`]
+/// against the root memoryview's `Py_buffer`, run at the first read). A slice Cython's
+/// arithmetic put outside the buffer (Cython would read whatever lies there) is refused:
+/// `ValueError: Cannot read a pointer through a slice outside its buffer: ...`.
+struct ProvenSlots<'a> {
+    slice: &'a CySlice,
+    /// `None` until the first read; then the proof's outcome.
+    proven: std::cell::Cell<Option<bool>>,
+}
+
+impl ReadPointer for ProvenSlots<'_> {
+    fn read_pointer(&self, at: *const u8) -> Result<*mut u8, cyview::Error> {
+        let proven = match self.proven.get() {
+            Some(p) => p,
+            None => {
+                let p = self.slice.prove_within().is_ok();
+                self.proven.set(Some(p));
+                p
+            }
+        };
+        if !proven {
+            return Err(cyview::Error::new(
+                cyview::ErrorKind::ValueError,
+                "Cannot read a pointer through a slice outside its buffer: Cython's slicing \
+                 put an index of this view outside the memoryview's buffer",
+            ));
+        }
+        // SAFETY: the slice is proven to reach only the buffer's pointer slots through
+        // in-bounds index prefixes, and slicing reads only at in-bounds integer indices; the
+        // buffer is held by the memoryview object, alive while the slice's count is.
+        unsafe { TrustedMemory::new() }.read_pointer(at)
+    }
 }
 
 impl Clone for CySlice {

@@ -21,7 +21,7 @@
 //! ended: guard bytes untouched, only bytes of the written elements changed, and the exact
 //! bytes wherever the result is determined.
 //!
-//! Environment (read only): `CYVIEW_FUZZ_SEQUENCES` (default 2000), `CYVIEW_FUZZ_SEED`
+//! Environment (read only): `CYVIEW_FUZZ_SEQUENCES` (default 20,000), `CYVIEW_FUZZ_SEED`
 //! (decimal or `0x` hex, or `random`; default a fixed seed, so that CI runs the same
 //! sequences every time; printed), `CYVIEW_FUZZ_ONLY` (run only that
 //! sequence index of the seed, to replay a failure), `CYVIEW_FUZZ_VERBOSE` (print each
@@ -43,7 +43,7 @@ const CAP: u128 = 4096;
 /// Guard bytes on each side of every allocation.
 const GUARD: usize = 64;
 const PTR: usize = size_of::<*mut u8>();
-const DEFAULT_SEQUENCES: u64 = 2000;
+const DEFAULT_SEQUENCES: u64 = 20_000;
 
 const EXTREME: [isize; 14] = [
     isize::MIN,
