@@ -113,13 +113,20 @@ impl MemviewAbi {
     ///
     /// `memview` is a live object for the duration of the call.
     pub unsafe fn identify(py: Python<'_>, memview: *mut ffi::PyObject) -> PyResult<Self> {
-        if let Ok(f) = py.import("sys")?.getattr("_is_gil_enabled") {
-            if !f.call0()?.is_truthy()? {
-                return Err(PyRuntimeError::new_err(
-                    "free-threaded Python: Cython's acquisition count protocol is not \
-                     supported without the GIL",
-                ));
+        // Once the GIL is known to be enabled it stays so (a free-threaded CPython may turn
+        // it on at run time, never off again), so only that answer is remembered.
+        static GIL_ENABLED: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        if !GIL_ENABLED.load(Ordering::Relaxed) {
+            if let Ok(f) = py.import("sys")?.getattr("_is_gil_enabled") {
+                if !f.call0()?.is_truthy()? {
+                    return Err(PyRuntimeError::new_err(
+                        "free-threaded Python: Cython's acquisition count protocol is not \
+                         supported without the GIL",
+                    ));
+                }
             }
+            GIL_ENABLED.store(true, Ordering::Relaxed);
         }
         // SAFETY: `memview` is live (caller), so its type is a live type object.
         let ty = unsafe { ffi::Py_TYPE(memview) };
