@@ -166,12 +166,6 @@ fn random_items(rng: &mut Rng, ndim: usize) -> Vec<SliceItem> {
     items
 }
 
-/// Every element address of a view, walked independently through the exporter's recorded
-/// pointer slots; `None` for a step that is not a recorded slot.
-fn addresses(raw: &MemviewSlice, ndim: usize, slots: &HashMap<usize, usize>) -> Vec<Option<usize>> {
-    element_addresses(raw, ndim, slots)
-}
-
 /// Whether everything `raw` can reach through in-bounds index prefixes is the buffer's:
 /// each pointer slot read before its first empty dimension is a recorded slot of the
 /// exporter, and, when no dimension is empty, each element is one of the buffer's. Walked
@@ -225,7 +219,7 @@ fn check_view(
     slots: &HashMap<usize, usize>,
     stats: &mut Stats,
 ) {
-    let addrs = addresses(view.as_raw(), view.ndim(), slots);
+    let addrs = element_addresses(view.as_raw(), view.ndim(), slots);
     let values = view.to_vec().expect("small views fit in memory");
     assert_eq!(addrs.len(), values.len());
     for (a, v) in addrs.iter().zip(&values) {
@@ -282,7 +276,7 @@ fn sequence(py: Python<'_>, rng: &mut Rng, api: (FromObject, Sum), stats: &mut S
                     .collect();
                 match w.get(&idx) {
                     Some(x) => {
-                        let a = addresses(w.as_raw(), w.ndim(), &recorded);
+                        let a = element_addresses(w.as_raw(), w.ndim(), &recorded);
                         assert!(a.iter().any(|a| source.values.get(&a.unwrap()) == Some(&x)));
                     }
                     None => assert!(idx.iter().zip(w.shape()).any(|(&i, &n)| i as isize >= n)),

@@ -256,7 +256,7 @@ impl KnownMemory for TableMemory<'_> {
 }
 
 /// Deepest struct nesting an export follows (a cyclic `TypeInfo` is refused, not followed).
-const MAX_TYPE_DEPTH: u32 = 64;
+const MAX_TYPE_DEPTH: u32 = format::MAX_DTYPE_DEPTH as u32;
 
 /// The byte ranges of one element of type `info` (at `base`) that its fields cover, in
 /// order of the fields; `None` for a cyclic or absurdly nested `TypeInfo`, or more ranges

@@ -1907,6 +1907,26 @@ impl<'a> Machine<'a> {
     }
 
     /// The loop of `frame` is over: `ts = ts_after_sub`, and the saved alignment comes back.
+    /// Starts the next pass of `frame` (pushed on `frames`, parsing resumes at its body)
+    /// or, when the loop is done, ends it; returns where parsing resumes and the return of
+    /// a segment that replays at once, if any.
+    fn enter_pass(
+        &mut self,
+        mut frame: Frame,
+        frames: &mut Vec<Frame>,
+    ) -> Result<(usize, Option<usize>), Stop> {
+        match self.next_pass(&mut frame)? {
+            Some(body) => {
+                try_push(frames, frame)?;
+                Ok((body, None))
+            }
+            None => {
+                let ts = self.end_loop(&frame);
+                Ok((ts, self.segment_point(ts, frames.len())?))
+            }
+        }
+    }
+
     fn end_loop(&mut self, frame: &Frame) -> usize {
         if frame.saved_alignment != 0 {
             self.struct_alignment = frame.saved_alignment;
@@ -1979,7 +1999,7 @@ impl<'a> Machine<'a> {
                         }
                         returned = self.segment_point(ts, frames.len())?;
                     } else {
-                        let mut frame = Frame {
+                        let frame = Frame {
                             body: ts,
                             count: struct_count,
                             done: 0,
@@ -1988,16 +2008,7 @@ impl<'a> Machine<'a> {
                             orbit: None,
                             running: None,
                         };
-                        match self.next_pass(&mut frame)? {
-                            Some(body) => {
-                                try_push(&mut frames, frame)?;
-                                ts = body;
-                            }
-                            None => {
-                                ts = self.end_loop(&frame);
-                                returned = self.segment_point(ts, frames.len())?;
-                            }
-                        }
+                        (ts, returned) = self.enter_pass(frame, &mut frames)?;
                     }
                 }
                 b'}' => {
@@ -2045,17 +2056,8 @@ impl<'a> Machine<'a> {
                     return Ok(());
                 };
                 self.pass_returned(&mut frame, ret)?;
-                match self.next_pass(&mut frame)? {
-                    // The vector had room for it a moment ago: this does not allocate.
-                    Some(body) => {
-                        try_push(&mut frames, frame)?;
-                        ts = body;
-                    }
-                    None => {
-                        ts = self.end_loop(&frame);
-                        returned = self.segment_point(ts, frames.len())?;
-                    }
-                }
+                // The vector had room for the frame a moment ago: this does not allocate.
+                (ts, returned) = self.enter_pass(frame, &mut frames)?;
             }
         }
     }

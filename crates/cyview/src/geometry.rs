@@ -27,7 +27,7 @@
 //! budget: the cost is bounded by the caller's budget, never by the values of the input.
 
 use crate::abi::{MemviewSlice, Order, MAX_DIMS};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::memory::ReadPointer;
 
 /// The error for a number of dimensions beyond [`MAX_DIMS`].
@@ -250,8 +250,8 @@ fn budget_error(budget: u64) -> Error {
 ///
 /// `ValueError` saying what was refused: more than [`MAX_DIMS`] dimensions, a negative
 /// extent, elements outside the known memory (with their byte range), a pointer slot
-/// outside a known table, or more than `budget` steps (each pointer slot visited and each
-/// dimension of each segment counts one).
+/// outside a known table, or more than `budget` steps (each pointer slot visited counts
+/// one; each run of dimensions checked counts one plus the dimensions left from its start).
 pub fn check_in_memory<M: KnownMemory + ?Sized>(
     raw: &MemviewSlice,
     ndim: usize,
@@ -754,9 +754,6 @@ fn div_ceil(a: i128, b: i128) -> i128 {
         q
     }
 }
-
-/// The kind of error [`check_in_memory`] and [`check_within`] return when a check refuses.
-pub const REFUSAL: ErrorKind = ErrorKind::ValueError;
 
 #[cfg(test)]
 mod tests {
