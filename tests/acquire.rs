@@ -160,7 +160,7 @@ fn request_flags_match_generated_c() {
     assert!(decls.len() >= 600, "{} declarations", decls.len());
     let mut wrong = Vec::new();
     for d in &decls {
-        let ours = cyview::validate::buffer_flags(&d.specs, d.writable);
+        let ours = cyview::raw::pybuf::buffer_flags(&d.specs, d.writable);
         if ours != d.flags {
             wrong.push(format!("{}: C {:#x}, cyview {:#x}", d.text, d.flags, ours));
         }

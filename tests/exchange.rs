@@ -112,7 +112,7 @@ fn rust_addresses(v: &CySlice) -> Vec<usize> {
             // SAFETY: the slice holds its memoryview object and so the buffer; indices are in
             // bounds, so the pointer slots read are the exporter's.
             let mem = unsafe { cyview::TrustedMemory::new() };
-            let p = cyview::slicing::element_ptr(raw, 2, &[i, j], mem).unwrap();
+            let p = cyview::raw::slicing::element_ptr(raw, 2, &[i, j], mem).unwrap();
             out.push(p as usize);
         }
     }
@@ -292,7 +292,7 @@ fn rust_to_cython() {
                     // selections inside the source are walked: Cython's length arithmetic
                     // can select outside the buffer (a finding of the slicing tests), and
                     // walking that would read outside it.
-                    let inside = cyview::slicing::slice_in_bounds(
+                    let inside = cyview::raw::slicing::slice_in_bounds(
                         v.as_raw(),
                         2,
                         &s![a0..b0;c0, a1..b1;c1],

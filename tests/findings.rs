@@ -12,7 +12,8 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap};
 
-use cyview::slicing::{self, Semantics};
+use cyview::raw::slicing;
+use cyview::Semantics;
 use cyview::SliceItem;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;

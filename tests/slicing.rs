@@ -10,7 +10,8 @@ mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cyview::slicing::{self, ObjectItem, Semantics};
+use cyview::raw::slicing::{self, ObjectItem};
+use cyview::Semantics;
 use cyview::{MemviewSlice, Slice, SliceItem};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

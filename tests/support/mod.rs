@@ -107,7 +107,7 @@ pub fn element_addresses(
     let mut idx = vec![0isize; ndim];
     loop {
         out.push(
-            cyview::slicing::element_ptr_unchecked(raw, &idx, Slots(slots))
+            cyview::raw::slicing::element_ptr_unchecked(raw, &idx, Slots(slots))
                 .ok()
                 .map(|p| p as usize),
         );
@@ -235,9 +235,9 @@ pub fn finding(id: &str, kind: &str, reproducer: &str, detail: &str) {
 }
 
 /// `Release` rules for the Python-level path of the selected release.
-pub fn release_rules() -> cyview::slicing::Release {
+pub fn release_rules() -> cyview::raw::slicing::Release {
     let release = cython_release();
-    cyview::slicing::Release::from_version(&release).unwrap_or_else(|| {
+    cyview::raw::slicing::Release::from_version(&release).unwrap_or_else(|| {
         panic!("cyview does not know the Python-level rules of Cython {release}")
     })
 }

@@ -3,7 +3,7 @@
 use std::ffi::CStr;
 
 use cyview::format::{self, TypeInfo};
-use cyview::validate::{self, BufferInfo};
+use cyview::raw::validate::{self, BufferInfo};
 use cyview::{AxisSpec, FromBytes, MemviewSlice, View, MAX_DIMS};
 use pyo3::exceptions::{PyBufferError, PyValueError};
 
@@ -34,7 +34,7 @@ impl<'a> Declaration<'a> {
 
     /// The buffer request flags Cython passes for it.
     pub fn flags(&self) -> u32 {
-        validate::buffer_flags(self.specs, self.writable)
+        cyview::raw::pybuf::buffer_flags(self.specs, self.writable)
     }
 }
 
@@ -160,7 +160,7 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Acqui
     };
     let b = &*view.buffer;
     let ndim = usize::try_from(b.ndim).unwrap_or(usize::MAX);
-    validate::check_ndim(ndim, decl.specs.len()).map_err(to_py)?;
+    validate::check_buffer_ndim(ndim, decl.specs.len()).map_err(to_py)?;
     if ndim > MAX_DIMS {
         return Err(PyValueError::new_err("buffer has more than 8 dimensions"));
     }

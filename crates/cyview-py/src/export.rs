@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use cyview::format::{self, TypeInfo};
 use cyview::geometry::{self, KnownMemory};
-use cyview::validate::flags;
+use cyview::raw::pybuf::flags;
 use cyview::{FromBytes, MemviewSlice, Order, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyBufferError, PyMemoryError, PyValueError};
 use pyo3::prelude::*;

@@ -12,8 +12,9 @@
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use cyview::geometry;
-use cyview::slicing::{self, Semantics};
-use cyview::validate::{self, BufferInfo};
+use cyview::raw::slicing;
+use cyview::raw::validate::{self, BufferInfo};
+use cyview::Semantics;
 use cyview::{FromBytes, MemviewSlice, ReadPointer, SliceItem, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyRuntimeError, PySystemError, PyTypeError, PyValueError};
 use pyo3::ffi;

@@ -42,7 +42,7 @@ pub fn ndim_error(ndim: usize) -> Error {
 /// # Errors
 ///
 /// `ValueError: ndim {ndim} exceeds the maximum of 8 dimensions`.
-pub fn check_ndim(ndim: usize) -> Result<()> {
+pub fn check_ndim_limit(ndim: usize) -> Result<()> {
     if ndim > MAX_DIMS {
         Err(ndim_error(ndim))
     } else {
@@ -259,7 +259,7 @@ pub fn check_in_memory<M: KnownMemory + ?Sized>(
     mem: &M,
     budget: u64,
 ) -> Result<()> {
-    check_ndim(ndim)?;
+    check_ndim_limit(ndim)?;
     if let Some(d) = raw.shape[..ndim].iter().position(|&n| n < 0) {
         return Err(Error::value(format!(
             "negative extent {} in dimension {d}",
@@ -402,8 +402,8 @@ pub fn check_within<R: ReadPointer + ?Sized>(
     mem: &R,
     budget: u64,
 ) -> Result<()> {
-    check_ndim(ndim)?;
-    check_ndim(source_ndim)?;
+    check_ndim_limit(ndim)?;
+    check_ndim_limit(source_ndim)?;
     for (which, s, n) in [("view", raw, ndim), ("source", source, source_ndim)] {
         if let Some(d) = s.shape[..n].iter().position(|&e| e < 0) {
             return Err(Error::value(format!(

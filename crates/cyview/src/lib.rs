@@ -6,14 +6,17 @@
 //! ([`MemviewSlice`]) and the rules Cython applies to it, written in Rust and checked
 //! against real compiled Cython:
 //!
-//! * [`slicing`]: integer indices, slices, new axes and Ellipsis, with the two semantics
-//!   ([`Semantics::Cython`], bit-identical to Cython including its clamping quirks, and
-//!   [`Semantics::Python`], CPython's), indirect (suboffset) dimensions, element addresses
-//!   and transpose;
-//! * [`contig`]: Cython's strict `is_c_contig` / `is_f_contig`;
-//! * [`validate`]: the checks Cython applies when it acquires a buffer;
-//! * [`copy`]: `copy()` / `copy_fortran()` and `dst[...] = src` with broadcasting;
-//! * [`view`]: safe typed views ([`View`], [`ViewMut`]) over Rust or foreign memory.
+//! * the safe layer, at the crate root: typed views [`View`] and [`ViewMut`] over Rust or
+//!   foreign memory, indexed and sliced with [`s!`] items ([`SliceItem`]) in either
+//!   [`Semantics`] ([`Semantics::Python`], CPython's, the default; [`Semantics::Cython`],
+//!   bit-identical to Cython including its clamping quirks), and [`ContigBuffer`], an owned
+//!   contiguous copy;
+//! * [`raw`]: Cython's functions over a bare [`MemviewSlice`], one by one
+//!   ([`raw::slicing`], [`raw::contig`], [`raw::copy`], [`raw::validate`]);
+//! * [`format`]: Cython's buffer format-string check and the PEP 3118 formats of its dtypes;
+//! * [`geometry`]: the one audited module every safe element access rests on.
+//!
+//! `ARCHITECTURE.md` at the repository root maps every Cython concept to its file.
 //!
 //! # Soundness
 //!
@@ -23,7 +26,7 @@
 //! Rust memory are proven inside it by [`geometry::check_in_memory`] (exact `i128`
 //! arithmetic), and everything derived from them (Python-semantics or in-bounds Cython
 //! slicing, indexing, new axes, [`View::t`]) selects only elements of the source.
-//! Cython-semantics results of [`slicing::slice`] may leave their source, as Cython's do:
+//! Cython-semantics results of [`raw::slicing::slice`] may leave their source, as Cython's do:
 //! they are data, never read through. Reading a type needs [`FromBytes`], writing it
 //! [`IntoBytes`] (no padding). Allocation failures are [`ErrorKind::MemoryError`].
 //!
@@ -58,22 +61,21 @@
 
 pub mod abi;
 pub mod bytes;
-pub mod contig;
-pub mod copy;
+mod contig_buffer;
 pub mod error;
 pub mod format;
 pub mod geometry;
+mod items;
 pub mod memory;
-pub mod slicing;
-pub mod validate;
-pub mod view;
+pub mod raw;
+mod view;
 
 pub use abi::{
     Access, AxisSpec, Contiguity, MemviewObject, MemviewSlice, Order, Packing, MAX_DIMS,
 };
 pub use bytes::{FromBytes, IntoBytes};
-pub use copy::ContigBuffer;
+pub use contig_buffer::ContigBuffer;
 pub use error::{Error, ErrorKind, Result};
+pub use items::{Semantics, Slice, SliceItem};
 pub use memory::{Direct, ReadPointer, TrustedMemory};
-pub use slicing::{Semantics, Slice, SliceItem};
 pub use view::{Iter, View, ViewMut};

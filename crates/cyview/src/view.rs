@@ -11,12 +11,12 @@ use core::mem::size_of;
 
 use crate::abi::{MemviewSlice, Order, MAX_DIMS};
 use crate::bytes::{FromBytes, IntoBytes};
-use crate::contig;
-use crate::copy::{self, ContigBuffer};
+use crate::contig_buffer::ContigBuffer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::geometry::{self, Block};
+use crate::items::{Semantics, SliceItem};
 use crate::memory::TrustedMemory;
-use crate::slicing::{self, Semantics, SliceItem};
+use crate::raw::{contig, copy, slicing};
 
 fn shape_error(msg: String) -> Error {
     Error::value(msg)
@@ -39,7 +39,7 @@ fn direct_raw(
             strides.len()
         )));
     }
-    geometry::check_ndim(shape.len())?;
+    geometry::check_ndim_limit(shape.len())?;
     if offset > len {
         return Err(shape_error(format!(
             "offset {offset} is past the end of the {len}-byte buffer"
@@ -71,7 +71,7 @@ fn direct_slice(data: *mut u8, offset: usize, shape: &[usize], strides: &[isize]
 }
 
 fn c_strides(shape: &[usize], item: usize) -> Result<[isize; MAX_DIMS]> {
-    geometry::check_ndim(shape.len())?;
+    geometry::check_ndim_limit(shape.len())?;
     let mut extents = [0isize; MAX_DIMS];
     for (e, &n) in extents.iter_mut().zip(shape) {
         *e = isize::try_from(n).map_err(|_| shape_error("shape overflows isize".into()))?;
@@ -88,7 +88,7 @@ fn c_strides(shape: &[usize], item: usize) -> Result<[isize; MAX_DIMS]> {
 }
 
 fn check_raw(raw: &MemviewSlice, ndim: usize) -> Result<()> {
-    geometry::check_ndim(ndim)?;
+    geometry::check_ndim_limit(ndim)?;
     if raw.shape[..ndim].iter().any(|&n| n < 0) {
         return Err(shape_error(format!(
             "negative extent in shape {:?}",
@@ -197,7 +197,7 @@ macro_rules! read_methods {
         ///
         /// # Errors
         ///
-        /// As [`slicing::element_ptr`].
+        /// As [`raw::slicing::element_ptr`].
         pub fn at(&self, index: &[isize]) -> Result<T> {
             // SAFETY: pointer slots reached by in-bounds prefixes are readable (view
             // invariant); `element_ptr` only follows in-bounds indices.
@@ -208,7 +208,7 @@ macro_rules! read_methods {
         }
 
         /// Whether the view is C-contiguous in Cython's strict sense
-        /// ([`contig::is_contig`]).
+        /// ([`raw::contig::is_contig`]).
         pub fn is_c_contig(&self) -> bool {
             contig::is_contig(&self.raw, self.ndim, size_of::<T>() as isize, Order::C)
         }
@@ -303,7 +303,7 @@ fn element_to_bytes(
     strides: &[isize],
     item: usize,
 ) -> Result<(usize, [isize; MAX_DIMS])> {
-    geometry::check_ndim(strides.len())?;
+    geometry::check_ndim_limit(strides.len())?;
     let mut out = [0isize; MAX_DIMS];
     for (b, &s) in out.iter_mut().zip(strides) {
         *b = s
@@ -316,17 +316,47 @@ fn element_to_bytes(
     Ok((offset, out))
 }
 
-fn contiguous_layout<T>(len: usize, shape: &[usize]) -> Result<[isize; MAX_DIMS]> {
+/// The checked raw slice of `from_slice`: `shape` in C order over the `len` elements of
+/// type `T` at `ptr`.
+fn contiguous_raw<T>(ptr: *mut u8, len: usize, shape: &[usize]) -> Result<MemviewSlice> {
     let count = shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
     if count != Some(len) {
         return Err(shape_error(format!(
             "shape {shape:?} does not match a slice of {len} elements"
         )));
     }
-    c_strides(shape, size_of::<T>())
+    let strides = c_strides(shape, size_of::<T>())?;
+    let n = shape.len().min(MAX_DIMS);
+    let bytes = len * size_of::<T>();
+    direct_raw(ptr, bytes, 0, shape, &strides[..n], size_of::<T>())
+}
+
+/// The checked raw slice of `strided`: offset and strides counted in elements, over the
+/// `len` elements of type `T` at `ptr`.
+fn strided_raw<T>(
+    ptr: *mut u8,
+    len: usize,
+    offset: usize,
+    shape: &[usize],
+    strides: &[isize],
+) -> Result<MemviewSlice> {
+    let (offset, bstrides) = element_to_bytes(offset, strides, size_of::<T>())?;
+    let bytes = len * size_of::<T>();
+    let n = strides.len();
+    direct_raw(ptr, bytes, offset, shape, &bstrides[..n], size_of::<T>())
 }
 
 impl<'a, T: FromBytes> View<'a, T> {
+    /// Wraps a raw slice that satisfies the invariant of [`View`] for `ndim` (every
+    /// constructor and derivation proves it before calling this).
+    fn new(raw: MemviewSlice, ndim: usize) -> Self {
+        View {
+            raw,
+            ndim,
+            _marker: PhantomData,
+        }
+    }
+
     /// A C-contiguous view of `data` with `shape`. Python:
     /// `np.asarray(data).reshape(shape)`.
     ///
@@ -335,22 +365,8 @@ impl<'a, T: FromBytes> View<'a, T> {
     /// `ValueError` when the shape's element count differs from `data.len()` or it has more
     /// than [`MAX_DIMS`] dimensions.
     pub fn from_slice(data: &'a [T], shape: &[usize]) -> Result<Self> {
-        let strides = contiguous_layout::<T>(data.len(), shape)?;
-        let n = shape.len().min(MAX_DIMS);
-        let bytes = core::mem::size_of_val(data);
-        let raw = direct_raw(
-            data.as_ptr().cast::<u8>().cast_mut(),
-            bytes,
-            0,
-            shape,
-            &strides[..n],
-            size_of::<T>(),
-        )?;
-        Ok(View {
-            raw,
-            ndim: shape.len(),
-            _marker: PhantomData,
-        })
+        let raw = contiguous_raw::<T>(data.as_ptr().cast::<u8>().cast_mut(), data.len(), shape)?;
+        Ok(Self::new(raw, shape.len()))
     }
 
     /// A strided view of `data` starting at element `offset`, with strides counted in
@@ -365,21 +381,9 @@ impl<'a, T: FromBytes> View<'a, T> {
         shape: &[usize],
         strides: &[isize],
     ) -> Result<Self> {
-        let (offset, bstrides) = element_to_bytes(offset, strides, size_of::<T>())?;
-        let bytes = core::mem::size_of_val(data);
-        let raw = direct_raw(
-            data.as_ptr().cast::<u8>().cast_mut(),
-            bytes,
-            offset,
-            shape,
-            &bstrides[..strides.len()],
-            size_of::<T>(),
-        )?;
-        Ok(View {
-            raw,
-            ndim: shape.len(),
-            _marker: PhantomData,
-        })
+        let ptr = data.as_ptr().cast::<u8>().cast_mut();
+        let raw = strided_raw::<T>(ptr, data.len(), offset, shape, strides)?;
+        Ok(Self::new(raw, shape.len()))
     }
 
     /// A strided view of raw bytes: element `(i, j, ...)` starts at byte
@@ -396,19 +400,9 @@ impl<'a, T: FromBytes> View<'a, T> {
         shape: &[usize],
         strides: &[isize],
     ) -> Result<Self> {
-        let raw = direct_raw(
-            bytes.as_ptr().cast_mut(),
-            bytes.len(),
-            offset,
-            shape,
-            strides,
-            size_of::<T>(),
-        )?;
-        Ok(View {
-            raw,
-            ndim: shape.len(),
-            _marker: PhantomData,
-        })
+        let ptr = bytes.as_ptr().cast_mut();
+        let raw = direct_raw(ptr, bytes.len(), offset, shape, strides, size_of::<T>())?;
+        Ok(Self::new(raw, shape.len()))
     }
 
     /// A view of the memory a raw slice describes: the Rust side of Cython's
@@ -431,33 +425,29 @@ impl<'a, T: FromBytes> View<'a, T> {
     ///   counterpart, which cannot coexist with it.
     pub unsafe fn from_raw(raw: MemviewSlice, ndim: usize) -> Result<Self> {
         check_raw(&raw, ndim)?;
-        Ok(View {
-            raw,
-            ndim,
-            _marker: PhantomData,
-        })
+        Ok(Self::new(raw, ndim))
     }
 
     read_methods!();
 
     /// Slices with Python semantics (NumPy's `a[items]`): the result only reaches elements
     /// of this view. Integer indices, new axes and Ellipsis follow Cython's rules and
-    /// errors ([`slicing::slice`]).
+    /// errors ([`raw::slicing::slice`]).
     ///
     /// # Errors
     ///
-    /// As [`slicing::slice`].
+    /// As [`raw::slicing::slice`].
     pub fn slice(&self, items: &[SliceItem]) -> Result<View<'a, T>> {
         self.slice_with(items, Semantics::Python)
     }
 
     /// Slices with the chosen semantics. Both select only elements of this view (see
-    /// [`slicing`]), so the result is a valid view; [`Semantics::Cython`] predicts what a
+    /// [`raw::slicing`]), so the result is a valid view; [`Semantics::Cython`] predicts what a
     /// Cython function would see.
     ///
     /// # Errors
     ///
-    /// As [`slicing::slice`].
+    /// As [`raw::slicing::slice`].
     pub fn slice_with(&self, items: &[SliceItem], semantics: Semantics) -> Result<View<'a, T>> {
         // SAFETY: the view invariant makes every pointer slot reached with in-bounds index
         // prefixes readable; slicing only follows pointers at in-bounds integer indices.
@@ -469,11 +459,7 @@ impl<'a, T: FromBytes> View<'a, T> {
         // negative; its address computation is this view's at those indices (the proof in
         // `slicing`), so the result's elements are elements of this view and the invariant
         // carries over. An empty result addresses nothing.
-        Ok(View {
-            raw,
-            ndim,
-            _marker: PhantomData,
-        })
+        Ok(View::new(raw, ndim))
     }
 
     /// The transpose (dimensions reversed). Cython / NumPy `v.T`.
@@ -482,17 +468,13 @@ impl<'a, T: FromBytes> View<'a, T> {
     ///
     /// `ValueError: Cannot transpose memoryview with indirect dimensions`, also when only
     /// the middle dimension of an odd ndim is indirect, which Cython does not check
-    /// ([`slicing::transpose_in_source`]).
+    /// ([`raw::slicing::transpose_in_source`]).
     pub fn t(&self) -> Result<View<'a, T>> {
         let mut raw = self.raw;
         // With every dimension direct (or one dimension), reversing the dimensions keeps
         // the element set: element (i0, .., in) of the result is element (in, .., i0) here.
         slicing::transpose_in_source(&mut raw, self.ndim)?;
-        Ok(View {
-            raw,
-            ndim: self.ndim,
-            _marker: PhantomData,
-        })
+        Ok(View::new(raw, self.ndim))
     }
 }
 
@@ -525,28 +507,24 @@ impl<T> core::fmt::Debug for ViewMut<'_, T> {
 }
 
 impl<'a, T: FromBytes> ViewMut<'a, T> {
+    /// Wraps a raw slice that satisfies the invariant of [`ViewMut`] for `ndim` (every
+    /// constructor and derivation proves it before calling this).
+    fn new(raw: MemviewSlice, ndim: usize) -> Self {
+        ViewMut {
+            raw,
+            ndim,
+            _marker: PhantomData,
+        }
+    }
+
     /// A C-contiguous mutable view of `data` with `shape`.
     ///
     /// # Errors
     ///
     /// As [`View::from_slice`].
     pub fn from_slice(data: &'a mut [T], shape: &[usize]) -> Result<Self> {
-        let strides = contiguous_layout::<T>(data.len(), shape)?;
-        let n = shape.len().min(MAX_DIMS);
-        let bytes = core::mem::size_of_val(data);
-        let raw = direct_raw(
-            data.as_mut_ptr().cast::<u8>(),
-            bytes,
-            0,
-            shape,
-            &strides[..n],
-            size_of::<T>(),
-        )?;
-        Ok(ViewMut {
-            raw,
-            ndim: shape.len(),
-            _marker: PhantomData,
-        })
+        let raw = contiguous_raw::<T>(data.as_mut_ptr().cast::<u8>(), data.len(), shape)?;
+        Ok(Self::new(raw, shape.len()))
     }
 
     /// A strided mutable view of `data` (strides in elements), see [`View::strided`].
@@ -560,21 +538,9 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
         shape: &[usize],
         strides: &[isize],
     ) -> Result<Self> {
-        let (offset, bstrides) = element_to_bytes(offset, strides, size_of::<T>())?;
-        let bytes = core::mem::size_of_val(data);
-        let raw = direct_raw(
-            data.as_mut_ptr().cast::<u8>(),
-            bytes,
-            offset,
-            shape,
-            &bstrides[..strides.len()],
-            size_of::<T>(),
-        )?;
-        Ok(ViewMut {
-            raw,
-            ndim: shape.len(),
-            _marker: PhantomData,
-        })
+        let ptr = data.as_mut_ptr().cast::<u8>();
+        let raw = strided_raw::<T>(ptr, data.len(), offset, shape, strides)?;
+        Ok(Self::new(raw, shape.len()))
     }
 
     /// A strided mutable view of raw bytes, see [`View::from_bytes`].
@@ -588,19 +554,9 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
         shape: &[usize],
         strides: &[isize],
     ) -> Result<Self> {
-        let raw = direct_raw(
-            bytes.as_mut_ptr(),
-            bytes.len(),
-            offset,
-            shape,
-            strides,
-            size_of::<T>(),
-        )?;
-        Ok(ViewMut {
-            raw,
-            ndim: shape.len(),
-            _marker: PhantomData,
-        })
+        let ptr = bytes.as_mut_ptr();
+        let raw = direct_raw(ptr, bytes.len(), offset, shape, strides, size_of::<T>())?;
+        Ok(Self::new(raw, shape.len()))
     }
 
     /// A mutable view of the memory a raw slice describes.
@@ -616,11 +572,7 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
     /// slots during `'a` except through this view.
     pub unsafe fn from_raw(raw: MemviewSlice, ndim: usize) -> Result<Self> {
         check_raw(&raw, ndim)?;
-        Ok(ViewMut {
-            raw,
-            ndim,
-            _marker: PhantomData,
-        })
+        Ok(Self::new(raw, ndim))
     }
 
     read_methods!();
@@ -665,7 +617,7 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
     ///
     /// # Errors
     ///
-    /// As [`slicing::slice`].
+    /// As [`raw::slicing::slice`].
     pub fn slice_mut(&mut self, items: &[SliceItem]) -> Result<ViewMut<'_, T>> {
         self.slice_mut_with(items, Semantics::Python)
     }
@@ -674,23 +626,19 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
     ///
     /// # Errors
     ///
-    /// As [`slicing::slice`].
+    /// As [`raw::slicing::slice`].
     pub fn slice_mut_with(
         &mut self,
         items: &[SliceItem],
         semantics: Semantics,
     ) -> Result<ViewMut<'_, T>> {
         let view = self.as_view().slice_with(items, semantics)?;
-        Ok(ViewMut {
-            raw: view.raw,
-            ndim: view.ndim,
-            _marker: PhantomData,
-        })
+        Ok(ViewMut::new(view.raw, view.ndim))
     }
 
     /// Copies `src` into this view with Cython's broadcasting rules: `dst[...] = src`.
     ///
-    /// Mirrors `memoryview_copy_contents` (see [`copy::copy_contents`]).
+    /// Mirrors `memoryview_copy_contents` (see [`raw::copy::copy_contents`]).
     ///
     /// # Errors
     ///
@@ -704,6 +652,31 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
         // with exclusive access; both hold `size_of::<T>()`-byte elements. Overlap between
         // the two is handled by `copy_contents` through a temporary.
         unsafe { copy::copy_contents(&src.raw, src.ndim, &self.raw, self.ndim, size_of::<T>()) }
+    }
+}
+
+impl ContigBuffer {
+    /// A typed view of the buffer.
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` when `size_of::<T>()` is not the buffer's item size.
+    pub fn view<T: FromBytes>(&self) -> Result<View<'_, T>> {
+        self.check_item::<T>()?;
+        let shape: Vec<usize> = self.shape().iter().map(|&n| n as usize).collect();
+        View::from_bytes(self.as_bytes(), 0, &shape, self.strides())
+    }
+
+    /// A typed mutable view of the buffer.
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` when `size_of::<T>()` is not the buffer's item size.
+    pub fn view_mut<T: FromBytes>(&mut self) -> Result<ViewMut<'_, T>> {
+        self.check_item::<T>()?;
+        let strides = self.strides().to_vec();
+        let shape: Vec<usize> = self.shape().iter().map(|&n| n as usize).collect();
+        ViewMut::from_bytes(self.as_bytes_mut(), 0, &shape, &strides)
     }
 }
 

@@ -11,8 +11,9 @@ mod common;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use cyview::slicing::{self, ObjectItem, Release, Semantics};
-use cyview::validate::{self, BufferInfo};
+use cyview::raw::slicing::{self, ObjectItem, Release};
+use cyview::raw::validate::{self, BufferInfo};
+use cyview::Semantics;
 use cyview::{AxisSpec, Contiguity, Error, MemviewSlice, Order, ReadPointer, Slice, SliceItem};
 use serde_json::Value;
 
@@ -472,8 +473,8 @@ fn contiguity(release: &str) {
         let (src, ndim) = source_slice(source);
         let itemsize = int(&source["itemsize"]);
         let want = &case["expect"]["ok"];
-        let c = cyview::contig::is_contig(&src, ndim, itemsize, Order::C);
-        let f = cyview::contig::is_contig(&src, ndim, itemsize, Order::Fortran);
+        let c = cyview::raw::contig::is_contig(&src, ndim, itemsize, Order::C);
+        let f = cyview::raw::contig::is_contig(&src, ndim, itemsize, Order::Fortran);
         let result = if want["c_contig"] == c && want["f_contig"] == f {
             Ok(())
         } else {
@@ -537,7 +538,7 @@ fn acquisition(release: &str) {
             .map(|s| AxisSpec::from_flags(s.as_u64().unwrap() as u32).expect("a valid spec"))
             .collect();
         let writable = !f["decl"].as_str().unwrap().starts_with("const");
-        let flags_ok = validate::buffer_flags(&decl_specs, writable) as u64
+        let flags_ok = cyview::raw::pybuf::buffer_flags(&decl_specs, writable) as u64
             == f["buf_flags"].as_u64().unwrap()
             && validate::contiguity(&decl_specs).flag() as u64 == f["c_or_f"].as_u64().unwrap();
         if !flags_ok {
@@ -565,7 +566,7 @@ fn acquisition(release: &str) {
             strides: strides.as_deref(),
             suboffsets: suboffsets.as_deref(),
         };
-        let got = validate::check_ndim(info.ndim(), specs.len())
+        let got = validate::check_buffer_ndim(info.ndim(), specs.len())
             .and_then(|()| validate::check_itemsize(info.itemsize, "double", 8))
             .and_then(|()| validate::check_axes(&info, &specs, contiguity))
             .and_then(|()| validate::init_slice(&info, std::ptr::null_mut()));
@@ -645,7 +646,7 @@ fn copies(release: &str) {
             // SAFETY: both slices describe the rebuilt blocks (sources recorded by the
             // generator, whose elements all lie inside their blocks); `dblock` and `sblock`
             // outlive the call and nothing else accesses them.
-            let got = unsafe { cyview::copy::copy_contents(&src, sn, &dst, dn, 8) };
+            let got = unsafe { cyview::raw::copy::copy_contents(&src, sn, &dst, dn, 8) };
             let memory: Vec<f64> = dblock.words.iter().map(|w| f64::from_bits(*w)).collect();
             let want_memory = want.get("memory").or(case["expect"].get("memory_after"));
             let mem_ok = |wm: &Value| -> Result<(), String> {
@@ -679,7 +680,7 @@ fn copies(release: &str) {
                 Order::Fortran
             };
             // SAFETY: `src` describes the rebuilt block, alive for the call.
-            let got = unsafe { cyview::copy::copy_new(&src, n, 8, order) };
+            let got = unsafe { cyview::raw::copy::copy_new(&src, n, 8, order) };
             match (kind, got) {
                 ("ok", Ok(buf)) => {
                     let values: Vec<f64> = buf.view::<f64>().unwrap().to_vec().unwrap();
@@ -749,7 +750,7 @@ fn request_flags(release: &str) {
             .collect();
         let writable = !f["decl"].as_str().unwrap().starts_with("const");
         let (flags, cf) = (
-            validate::buffer_flags(&specs, writable),
+            cyview::raw::pybuf::buffer_flags(&specs, writable),
             validate::contiguity(&specs).flag(),
         );
         let result = if flags as u64 == f["buf_flags"].as_u64().unwrap()

@@ -30,8 +30,9 @@ use std::ptr::{null_mut, without_provenance, without_provenance_mut};
 use std::sync::Mutex;
 
 use cyview::geometry::{self, Block, KnownMemory, DEFAULT_BUDGET};
-use cyview::slicing::{self, Semantics, Slice, SliceItem};
+use cyview::raw::slicing;
 use cyview::{Direct, ErrorKind, FromBytes, MemviewSlice, View, ViewMut, MAX_DIMS};
+use cyview::{Semantics, Slice, SliceItem};
 use num_bigint::BigInt;
 use proptest::collection::vec;
 use proptest::prelude::*;

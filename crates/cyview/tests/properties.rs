@@ -10,7 +10,8 @@ mod common;
 use std::collections::HashSet;
 
 use common::{all_indices, any_spec, direct_spec, items, slice_addresses, Structure};
-use cyview::slicing::{self, Semantics};
+use cyview::raw::slicing;
+use cyview::Semantics;
 use cyview::{ErrorKind, Slice, SliceItem, TrustedMemory};
 use proptest::prelude::*;
 
@@ -731,7 +732,9 @@ proptest! {
     /// geometry, any ndim up to 12, any items.
     #[test]
     fn no_input_panics(raw in wild_slice(), ndim in 0usize..=12, items in wild_items(), bare in any::<bool>(), itemsize in wild()) {
-        use cyview::{contig, slicing::{self, Release}, validate, AxisSpec, Contiguity, Order};
+        use cyview::raw::slicing::{self, Release};
+        use cyview::raw::{contig, validate};
+        use cyview::{AxisSpec, Contiguity, Order};
         for sem in [Semantics::Python, Semantics::Cython] {
             let _ = slicing::slice(&raw, ndim, &items, sem, Arithmetic);
             let _ = slicing::slice_in_bounds(&raw, ndim, &items, sem, Arithmetic);

@@ -5,7 +5,8 @@
 //! Expected values are decoded straight from the bytes at `offset + sum(i_d * stride_d)`
 //! (the buffer protocol's definition), or follow NumPy's assignment semantics where noted.
 
-use cyview::{s, slicing, ErrorKind, Order, Semantics, Slice, SliceItem, View, ViewMut};
+use cyview::raw::slicing;
+use cyview::{s, ErrorKind, Order, Semantics, Slice, SliceItem, View, ViewMut};
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|k| (k * 37 % 251) as u8).collect()
@@ -257,7 +258,7 @@ fn overlapping_copy_behaves_as_if_through_a_temporary() {
         let dst = full.as_view().slice(&s![1..]).unwrap();
         // SAFETY: both slices address `a` through the ViewMut's pointer, `a` is alive and
         // accessed only here; the overlap is what copy_contents handles.
-        unsafe { cyview::copy::copy_contents(src.as_raw(), 1, dst.as_raw(), 1, 8) }.unwrap();
+        unsafe { cyview::raw::copy::copy_contents(src.as_raw(), 1, dst.as_raw(), 1, 8) }.unwrap();
     }
     assert_eq!(a, vec![0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
     // a[:-1] = a[1:] on the result -> shifts back
@@ -266,7 +267,7 @@ fn overlapping_copy_behaves_as_if_through_a_temporary() {
         let src = full.as_view().slice(&s![1..]).unwrap();
         let dst = full.as_view().slice(&s![..-1]).unwrap();
         // SAFETY: as above.
-        unsafe { cyview::copy::copy_contents(src.as_raw(), 1, dst.as_raw(), 1, 8) }.unwrap();
+        unsafe { cyview::raw::copy::copy_contents(src.as_raw(), 1, dst.as_raw(), 1, 8) }.unwrap();
     }
     assert_eq!(a, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 6.0]);
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use cyview::slicing::element_ptr_unchecked;
+use cyview::raw::slicing::element_ptr_unchecked;
 use cyview::{MemviewSlice, TrustedMemory, MAX_DIMS};
 use proptest::prelude::*;
 

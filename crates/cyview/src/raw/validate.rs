@@ -46,7 +46,7 @@ impl BufferInfo<'_> {
 /// # Errors
 ///
 /// `ValueError: Buffer has wrong number of dimensions (expected {expected}, got {got})`.
-pub fn check_ndim(got: usize, expected: usize) -> Result<()> {
+pub fn check_buffer_ndim(got: usize, expected: usize) -> Result<()> {
     if got == expected {
         Ok(())
     } else {
@@ -163,7 +163,7 @@ fn verify_contig(buf: &BufferInfo<'_>, strides: &[isize], contiguity: Contiguity
 /// buffer has strides, the contiguity (`c_or_f_flag`).
 ///
 /// `specs` has one entry per declared axis and must have the buffer's ndim (check it first
-/// with [`check_ndim`]).
+/// with [`check_buffer_ndim`]).
 ///
 /// # Errors
 ///
@@ -175,7 +175,7 @@ fn verify_contig(buf: &BufferInfo<'_>, strides: &[isize], contiguity: Contiguity
 /// `Buffer not C contiguous.`, `Buffer not fortran contiguous.`; and
 /// `Buffer has wrong number of dimensions ...` if `specs` and the buffer disagree.
 pub fn check_axes(buf: &BufferInfo<'_>, specs: &[AxisSpec], contiguity: Contiguity) -> Result<()> {
-    check_ndim(buf.ndim(), specs.len())?;
+    check_buffer_ndim(buf.ndim(), specs.len())?;
     if buf.strides.is_some_and(|s| s.len() < buf.ndim())
         || buf.suboffsets.is_some_and(|s| s.len() < buf.ndim())
     {
@@ -206,7 +206,7 @@ pub fn check_axes(buf: &BufferInfo<'_>, specs: &[AxisSpec], contiguity: Contigui
 /// strides/suboffsets.
 pub fn init_slice(buf: &BufferInfo<'_>, memview: *mut MemviewObject) -> Result<MemviewSlice> {
     let ndim = buf.ndim();
-    crate::geometry::check_ndim(ndim)?;
+    crate::geometry::check_ndim_limit(ndim)?;
     let mut slice = MemviewSlice {
         memview,
         data: buf.buf,
@@ -233,30 +233,6 @@ pub fn init_slice(buf: &BufferInfo<'_>, memview: *mut MemviewObject) -> Result<M
     Ok(slice)
 }
 
-/// CPython's buffer request flags (`Include/pybuffer.h`).
-pub mod flags {
-    /// `PyBUF_WRITABLE`.
-    pub const WRITABLE: u32 = 0x0001;
-    /// `PyBUF_FORMAT`.
-    pub const FORMAT: u32 = 0x0004;
-    /// `PyBUF_ND`.
-    pub const ND: u32 = 0x0008;
-    /// `PyBUF_STRIDES`.
-    pub const STRIDES: u32 = 0x0010 | ND;
-    /// `PyBUF_C_CONTIGUOUS`.
-    pub const C_CONTIGUOUS: u32 = 0x0020 | STRIDES;
-    /// `PyBUF_F_CONTIGUOUS`.
-    pub const F_CONTIGUOUS: u32 = 0x0040 | STRIDES;
-    /// `PyBUF_ANY_CONTIGUOUS`.
-    pub const ANY_CONTIGUOUS: u32 = 0x0080 | STRIDES;
-    /// `PyBUF_INDIRECT`.
-    pub const INDIRECT: u32 = 0x0100 | STRIDES;
-    /// `PyBUF_RECORDS_RO`.
-    pub const RECORDS_RO: u32 = STRIDES | FORMAT;
-    /// `PyBUF_FULL_RO`.
-    pub const FULL_RO: u32 = INDIRECT | FORMAT;
-}
-
 /// Whether a declaration is C or Fortran contiguous.
 ///
 /// Mirrors `is_cf_contig` (`Compiler/MemoryView.py`): C for `[::1]` and for
@@ -274,25 +250,5 @@ pub fn contiguity(specs: &[AxisSpec]) -> Contiguity {
             Contiguity::Fortran
         }
         _ => Contiguity::None,
-    }
-}
-
-/// The buffer request flags Cython passes for a declaration.
-///
-/// Mirrors `get_buf_flags` (`Compiler/MemoryView.py`) plus the call site's writable flag:
-/// C- or Fortran-contiguous declarations ask `PyBUF_C_CONTIGUOUS | PyBUF_FORMAT` /
-/// `PyBUF_F_CONTIGUOUS | PyBUF_FORMAT`; any indirect or generic axis `PyBUF_FULL_RO`;
-/// otherwise `PyBUF_RECORDS_RO`; a non-`const` declaration adds `PyBUF_WRITABLE`.
-pub fn buffer_flags(specs: &[AxisSpec], writable: bool) -> u32 {
-    let base = match contiguity(specs) {
-        Contiguity::C => flags::C_CONTIGUOUS | flags::FORMAT,
-        Contiguity::Fortran => flags::F_CONTIGUOUS | flags::FORMAT,
-        Contiguity::None if specs.iter().any(|s| s.access != Access::Direct) => flags::FULL_RO,
-        Contiguity::None => flags::RECORDS_RO,
-    };
-    if writable {
-        base | flags::WRITABLE
-    } else {
-        base
     }
 }

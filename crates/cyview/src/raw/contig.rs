@@ -2,7 +2,7 @@
 //! "best order" heuristic its copy routines use.
 //!
 //! The relaxed checks applied when a buffer is *acquired* (which skip dimensions of extent
-//! <= 1 and empty buffers) are in [`crate::validate`].
+//! <= 1 and empty buffers) are in [`super::validate`].
 
 use crate::abi::{MemviewSlice, Order, MAX_DIMS};
 

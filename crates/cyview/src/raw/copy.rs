@@ -1,192 +1,10 @@
 //! Copying: a slice into a new contiguous buffer (`v.copy()`, `v.copy_fortran()`), and
 //! the contents of one slice into another with broadcasting (`dst[...] = src`).
 
+use super::contig::{best_order, is_contig};
 use crate::abi::{MemviewSlice, Order, MAX_DIMS};
-use crate::bytes::FromBytes;
-use crate::contig::{best_order, contiguous_strides, is_contig};
-use crate::error::{Error, ErrorKind, Result};
-use crate::view::{View, ViewMut};
-
-/// 16-byte aligned storage unit, so that a [`ContigBuffer`] is aligned for every primitive
-/// element type.
-#[derive(Clone, Copy)]
-#[repr(C, align(16))]
-struct Chunk([u8; 16]);
-
-/// An owned, contiguous, 16-byte aligned buffer with a shape: what Cython's
-/// `__pyx_memoryview_copy_new_contig` allocates (as a `cython.view.array`).
-#[derive(Clone)]
-pub struct ContigBuffer {
-    storage: Vec<Chunk>,
-    nbytes: usize,
-    ndim: usize,
-    itemsize: usize,
-    order: Order,
-    shape: [isize; MAX_DIMS],
-    strides: [isize; MAX_DIMS],
-}
-
-impl core::fmt::Debug for ContigBuffer {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ContigBuffer")
-            .field("order", &self.order)
-            .field("itemsize", &self.itemsize)
-            .field("shape", &self.shape())
-            .field("strides", &self.strides())
-            .finish()
-    }
-}
-
-impl ContigBuffer {
-    /// A zero-filled buffer of `shape` in `order` for items of `itemsize` bytes.
-    ///
-    /// Mirrors the checks of `cython.view.array.__cinit__`.
-    ///
-    /// # Errors
-    ///
-    /// `ValueError: Empty shape tuple for cython.array`, `ValueError: itemsize <= 0 for
-    /// cython.array`, `ValueError: Invalid shape in axis {d}: {n}.` (any extent `<= 0`),
-    /// `ValueError` beyond [`MAX_DIMS`] dimensions, `MemoryError` when the size overflows.
-    pub fn new(shape: &[isize], itemsize: usize, order: Order) -> Result<Self> {
-        if shape.is_empty() {
-            return Err(Error::value("Empty shape tuple for cython.array"));
-        }
-        if itemsize == 0 || itemsize > isize::MAX as usize {
-            return Err(Error::value("itemsize <= 0 for cython.array"));
-        }
-        crate::geometry::check_ndim(shape.len())?;
-        for (d, &n) in shape.iter().enumerate() {
-            if n <= 0 {
-                return Err(Error::value(format!("Invalid shape in axis {d}: {n}.")));
-            }
-        }
-        let nbytes = shape
-            .iter()
-            .try_fold(itemsize, |acc, &n| acc.checked_mul(n as usize))
-            .filter(|&n| n <= isize::MAX as usize)
-            .ok_or_else(|| Error::new(ErrorKind::MemoryError, ""))?;
-        let mut s = [0isize; MAX_DIMS];
-        let mut st = [0isize; MAX_DIMS];
-        s[..shape.len()].copy_from_slice(shape);
-        contiguous_strides(shape, &mut st[..shape.len()], itemsize as isize, order);
-        let mut storage = Vec::new();
-        storage
-            .try_reserve_exact(nbytes.div_ceil(16))
-            .map_err(|_| Error::new(ErrorKind::MemoryError, ""))?;
-        storage.resize(nbytes.div_ceil(16), Chunk([0; 16]));
-        Ok(ContigBuffer {
-            storage,
-            nbytes,
-            ndim: shape.len(),
-            itemsize,
-            order,
-            shape: s,
-            strides: st,
-        })
-    }
-
-    /// Number of dimensions.
-    pub fn ndim(&self) -> usize {
-        self.ndim
-    }
-
-    /// Extents.
-    pub fn shape(&self) -> &[isize] {
-        &self.shape[..self.ndim]
-    }
-
-    /// Byte strides (contiguous in [`ContigBuffer::order`]).
-    pub fn strides(&self) -> &[isize] {
-        &self.strides[..self.ndim]
-    }
-
-    /// Item size in bytes.
-    pub fn itemsize(&self) -> usize {
-        self.itemsize
-    }
-
-    /// Memory order.
-    pub fn order(&self) -> Order {
-        self.order
-    }
-
-    /// The bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: `storage` holds at least `nbytes` initialised bytes (`Chunk` is plain
-        // bytes, zero-initialised by `resize`), borrowed for `&self`.
-        unsafe { core::slice::from_raw_parts(self.storage.as_ptr().cast::<u8>(), self.nbytes) }
-    }
-
-    /// The bytes, mutably.
-    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `as_bytes`, borrowed exclusively for `&mut self`.
-        unsafe {
-            core::slice::from_raw_parts_mut(self.storage.as_mut_ptr().cast::<u8>(), self.nbytes)
-        }
-    }
-
-    /// A raw slice over the buffer (null `memview`) for reading, valid while `self` lives
-    /// and is not moved or mutated. Do not write through it; use
-    /// [`ContigBuffer::as_raw_mut`] for that.
-    pub fn as_raw(&self) -> MemviewSlice {
-        self.raw_with(self.storage.as_ptr().cast::<u8>().cast_mut())
-    }
-
-    /// A raw slice over the buffer (null `memview`) that may be written through while
-    /// `self` lives and is not otherwise accessed or moved.
-    pub fn as_raw_mut(&mut self) -> MemviewSlice {
-        let data = self.storage.as_mut_ptr().cast::<u8>();
-        self.raw_with(data)
-    }
-
-    fn raw_with(&self, data: *mut u8) -> MemviewSlice {
-        let mut raw = MemviewSlice {
-            data,
-            shape: self.shape,
-            strides: self.strides,
-            ..MemviewSlice::EMPTY
-        };
-        raw.suboffsets[..self.ndim].fill(-1);
-        raw
-    }
-
-    /// A typed view of the buffer.
-    ///
-    /// # Errors
-    ///
-    /// `ValueError` when `size_of::<T>()` is not the buffer's item size.
-    pub fn view<T: FromBytes>(&self) -> Result<View<'_, T>> {
-        self.check_item::<T>()?;
-        let strides = &self.strides[..self.ndim];
-        let shape: Vec<usize> = self.shape().iter().map(|&n| n as usize).collect();
-        View::from_bytes(self.as_bytes(), 0, &shape, strides)
-    }
-
-    /// A typed mutable view of the buffer.
-    ///
-    /// # Errors
-    ///
-    /// `ValueError` when `size_of::<T>()` is not the buffer's item size.
-    pub fn view_mut<T: FromBytes>(&mut self) -> Result<ViewMut<'_, T>> {
-        self.check_item::<T>()?;
-        let strides = self.strides;
-        let ndim = self.ndim;
-        let shape: Vec<usize> = self.shape().iter().map(|&n| n as usize).collect();
-        ViewMut::from_bytes(self.as_bytes_mut(), 0, &shape, &strides[..ndim])
-    }
-
-    fn check_item<T>(&self) -> Result<()> {
-        if core::mem::size_of::<T>() == self.itemsize {
-            Ok(())
-        } else {
-            Err(Error::value(format!(
-                "element type has {} bytes, the buffer's items have {}",
-                core::mem::size_of::<T>(),
-                self.itemsize
-            )))
-        }
-    }
-}
+use crate::contig_buffer::ContigBuffer;
+use crate::error::{Error, Result};
 
 /// Copies the first `ndim` dimensions of `src` into a new contiguous buffer.
 ///
@@ -211,7 +29,7 @@ pub unsafe fn copy_new(
     itemsize: usize,
     order: Order,
 ) -> Result<ContigBuffer> {
-    crate::geometry::check_ndim(ndim)?;
+    crate::geometry::check_ndim_limit(ndim)?;
     for i in 0..ndim {
         if src.suboffsets[i] >= 0 {
             return Err(Error::value(format!(
@@ -286,7 +104,7 @@ fn slices_overlap(a: &MemviewSlice, b: &MemviewSlice, ndim: usize, itemsize: usi
 /// Divergences, for safety: Cython does not check `dst` for indirect dimensions and would
 /// write into its pointer table; this function refuses with `Dimension {i} is not direct`
 /// for `dst` too. Cython transposes with the memoryview object's ndim (see
-/// [`crate::slicing::transpose`]); this function walks the slices' own dimensions.
+/// [`super::slicing::transpose`]); this function walks the slices' own dimensions.
 ///
 /// # Errors
 ///
@@ -304,7 +122,7 @@ pub unsafe fn copy_contents(
     dst_ndim: usize,
     itemsize: usize,
 ) -> Result<()> {
-    crate::geometry::check_ndim(src_ndim.max(dst_ndim))?;
+    crate::geometry::check_ndim_limit(src_ndim.max(dst_ndim))?;
     let (mut src, mut dst) = (*src, *dst);
     let mut order = best_order(&src, src_ndim);
     if src_ndim < dst_ndim {
