@@ -70,7 +70,7 @@ fn run() -> Result<(), Error> {
     );
     build_partner_exchange(&python, &manifest_dir, &out_dir)?;
     // The exchange module once more, built without atomics: its memoryviews serialise the
-    // acquisition count with a lock, which CySlice must refuse.
+    // acquisition count with a lock, which CythonSlice must refuse.
     let no_atomics = build_copy(
         &python,
         &manifest_dir.join("cython_fixtures/exchange.pyx"),

@@ -13,7 +13,7 @@
 //!   "C"` function `n` times through a pointer, with the view by value or with the pointer;
 //!   time per call = time / n.
 //!
-//! The view is a `CySlice` Cython made of a C-contiguous 4x4 NumPy array. Run with `cargo
+//! The view is a `CythonSlice` Cython made of a C-contiguous 4x4 NumPy array. Run with `cargo
 //! bench --bench exchange` (see BENCHMARKS.md).
 
 use std::ffi::c_void;
@@ -21,7 +21,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use cyview::MemviewSlice;
-use cyview_py::{capi_function, CySlice};
+use cyview_py::{capi_function, CythonSlice};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -108,7 +108,7 @@ fn benches(c: &mut Criterion) {
             .call_method1("reshape", (4, 4))
             .unwrap();
         // SAFETY: `exch_from_object` returns an owned 2-d double slice (or an error slice).
-        let v = unsafe { CySlice::from_returned(py, as_view(array.as_ptr()), 2) }.unwrap();
+        let v = unsafe { CythonSlice::from_returned(py, as_view(array.as_ptr()), 2) }.unwrap();
         let raw = *v.as_raw();
         let p = raw.data.cast::<f64>().cast_const();
 

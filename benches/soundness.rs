@@ -1,15 +1,15 @@
 //! What the soundness checks of issue 9 cost, next to the unchecked path they replaced:
 //!
-//! * `cyslice_view`: `CySlice::view` of a slice Cython made (`exch_slice`: `v[1:, ::2]` of a
+//! * `cyslice_view`: `CythonSlice::view` of a slice Cython made (`exch_slice`: `v[1:, ::2]` of a
 //!   C-contiguous 100x100 NumPy array, and of a PIL-style 100x100 `_testbuffer` array),
 //!   which proves every element is one of the memoryview's buffer
 //!   (`geometry::check_within`), vs `View::from_raw` of the same raw slice (baseline: what
 //!   `view` did before, trusting the slice);
 //! * `from_bytes`: `View::from_bytes` of a 3-d strided view of 1 MiB (the exact `i128`
 //!   span check) vs `View::from_raw` of the same geometry (baseline: no check);
-//! * `borrow`: `CySlice::from_borrowed` + drop (`MemviewAbi::identify`, cached per type,
+//! * `borrow`: `CythonSlice::from_borrowed` + drop (`MemviewAbi::identify`, cached per type,
 //!   then the count's increment and decrement), vs `clone` + drop of an existing
-//!   `CySlice` (baseline: the count alone).
+//!   `CythonSlice` (baseline: the count alone).
 //!
 //! Run with `cargo bench --bench soundness` (see BENCHMARKS.md).
 
@@ -17,7 +17,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use cyview::{MemviewSlice, View};
-use cyview_py::{capi_function, CySlice};
+use cyview_py::{capi_function, CythonSlice};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -72,8 +72,8 @@ fn benches(c: &mut Criterion) {
             // SAFETY: exch_from_object returns an owned 2-d slice; exch_slice borrows it and
             // returns an owned one.
             let sliced = unsafe {
-                let v = CySlice::from_returned(py, from_object(a.as_ptr()), 2).unwrap();
-                CySlice::from_returned(
+                let v = CythonSlice::from_returned(py, from_object(a.as_ptr()), 2).unwrap();
+                CythonSlice::from_returned(
                     py,
                     slice(*v.as_raw(), 1, isize::MAX, 1, 0, isize::MAX, 2),
                     2,
@@ -139,11 +139,11 @@ fn benches(c: &mut Criterion) {
             .eval(c"__import__('numpy').zeros((4, 4))", None, None)
             .unwrap();
         // SAFETY: exch_from_object returns an owned 2-d slice.
-        let v = unsafe { CySlice::from_returned(py, from_object(a.as_ptr()), 2) }.unwrap();
+        let v = unsafe { CythonSlice::from_returned(py, from_object(a.as_ptr()), 2) }.unwrap();
         g.bench_function("from_borrowed_and_drop", |b| {
             b.iter(|| {
                 // SAFETY: `v` keeps the memoryview object alive.
-                drop(unsafe { CySlice::from_borrowed(py, black_box(v.as_raw()), 2) }.unwrap())
+                drop(unsafe { CythonSlice::from_borrowed(py, black_box(v.as_raw()), 2) }.unwrap())
             })
         });
         g.bench_function("clone_and_drop", |b| b.iter(|| drop(black_box(&v).clone())));

@@ -227,7 +227,7 @@ fn acquisition_matches_cython() {
                         let cb = read_buffer(&r)
                             .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
                         let c = cb.cython_slice();
-                        let s = v.slice();
+                        let s = v.as_raw();
                         let n = v.ndim();
                         prop_assert_eq!(cb.ndim, n, "{}", what);
                         prop_assert_eq!(c.data, s.data, "{}", what);

@@ -7,7 +7,7 @@
 //! * Cython calling Rust: `mixed.weighted_sum` and `mixed.scale` on random strided NumPy
 //!   views, compared with NumPy's own results;
 //! * Rust calling Cython: the `cdef api` functions `as_view` and `row_sum` through
-//!   `cyview_py::capi_function`, with the view held as a `CySlice`.
+//!   `cyview_py::capi_function`, with the view held as a `CythonSlice`.
 
 mod support;
 
@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use cyview::MemviewSlice;
-use cyview_py::{capi_function, CySlice};
+use cyview_py::{capi_function, CythonSlice};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
@@ -199,7 +199,7 @@ fn rust_calls_cython_api() {
             let obj = eval(py, expr);
             // SAFETY: `as_view` takes a borrowed object and returns an owned 2-d slice (or an
             // error slice with the exception set).
-            let v = unsafe { CySlice::from_returned(py, as_view(obj.as_ptr()), 2) }.unwrap();
+            let v = unsafe { CythonSlice::from_returned(py, as_view(obj.as_ptr()), 2) }.unwrap();
             let rows = v.as_raw().shape[0];
             for i in 0..rows {
                 // SAFETY: a live 2-d double slice, borrowed by the call.
@@ -227,7 +227,7 @@ fn rust_calls_cython_api() {
         // An object Cython refuses: the error return carries its exception.
         // SAFETY: as above.
         let err =
-            unsafe { CySlice::from_returned(py, as_view(eval(py, "np.ones(3)").as_ptr()), 2) }
+            unsafe { CythonSlice::from_returned(py, as_view(eval(py, "np.ones(3)").as_ptr()), 2) }
                 .err()
                 .unwrap();
         assert_eq!(

@@ -1,5 +1,5 @@
 //! Exchange: typed memoryviews passed by value between Rust and Cython through the `cdef
-//! api` functions of `cython_fixtures/exchange.pyx`, held by Rust as `cyview_py::CySlice`
+//! api` functions of `cython_fixtures/exchange.pyx`, held by Rust as `cyview_py::CythonSlice`
 //! (the acquisition-count protocol of the release that built the module).
 //!
 //! * `memview_abi_matches_the_extracted_layout`: the offsets `MemviewAbi` uses are the ones
@@ -24,7 +24,7 @@ mod layouts;
 use std::collections::HashMap;
 
 use cyview::{s, MemviewSlice, Slice, SliceItem};
-use cyview_py::{capi_function, capi_pointer, CySlice, MemviewAbi, RustBuffer};
+use cyview_py::{capi_function, capi_pointer, CythonSlice, MemviewAbi, RustBuffer};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use pyo3::prelude::*;
@@ -86,10 +86,10 @@ fn api_of(py: Python<'_>, module: &str) -> Api {
 
 impl Api {
     /// Cython's `cdef double[::view.generic, ::view.generic] v = obj`, owned by Rust.
-    fn view_of(&self, obj: &Bound<'_, PyAny>) -> PyResult<CySlice> {
+    fn view_of(&self, obj: &Bound<'_, PyAny>) -> PyResult<CythonSlice> {
         // SAFETY: the function takes a borrowed object and returns an owned 2-d slice or an
         // error slice with the exception set.
-        unsafe { CySlice::from_returned(obj.py(), (self.from_object)(obj.as_ptr()), 2) }
+        unsafe { CythonSlice::from_returned(obj.py(), (self.from_object)(obj.as_ptr()), 2) }
     }
 
     /// Cython's own element addresses of `v`, in C order.
@@ -104,7 +104,7 @@ impl Api {
 }
 
 /// Rust's element addresses of a 2-d slice in C order (following pointers as Cython would).
-fn rust_addresses(v: &CySlice) -> Vec<usize> {
+fn rust_addresses(v: &CythonSlice) -> Vec<usize> {
     let raw = v.as_raw();
     let mut out = Vec::new();
     for i in 0..raw.shape[0].max(0) {
@@ -272,14 +272,17 @@ fn rust_to_cython() {
             let v = a.view_of(&obj).unwrap();
             let [(a0, b0, c0), (a1, b1, c1)] = items;
             let what = format!("{expr}[{a0}:{b0}:{c0}, {a1}:{b1}:{c1}]");
-            let ours = v.slice(&[
-                SliceItem::Slice(Slice::new(Some(a0), Some(b0), Some(c0))),
-                SliceItem::Slice(Slice::new(Some(a1), Some(b1), Some(c1))),
-            ]);
+            let ours = v.slice_with(
+                &[
+                    SliceItem::Slice(Slice::new(Some(a0), Some(b0), Some(c0))),
+                    SliceItem::Slice(Slice::new(Some(a1), Some(b1), Some(c1))),
+                ],
+                cyview::Semantics::Cython,
+            );
             // SAFETY: `v` is a live 2-d double slice, borrowed for the call; the result is an
             // owned 2-d slice or an error return.
             let theirs = unsafe {
-                CySlice::from_returned(py, (a.slice)(*v.as_raw(), a0, b0, c0, a1, b1, c1), 2)
+                CythonSlice::from_returned(py, (a.slice)(*v.as_raw(), a0, b0, c0, a1, b1, c1), 2)
             };
             match (ours, theirs) {
                 (Ok(r), Ok(c)) => {
@@ -366,7 +369,7 @@ fn acquisition_counts_after_random_operations() {
         .collect();
         let start: Vec<isize> = exporters.iter().map(refcount).collect();
         // Slices Rust holds, per exporter; which exporter Cython keeps (if any).
-        let mut held: Vec<(usize, CySlice)> = Vec::new();
+        let mut held: Vec<(usize, CythonSlice)> = Vec::new();
         // The memoryview object (address) of the slice Cython keeps, if any.
         let mut kept: Option<usize> = None;
         let mut rng = proptest::test_runner::TestRng::deterministic_rng(
@@ -395,7 +398,10 @@ fn acquisition_counts_after_random_operations() {
                 }
                 3 if !held.is_empty() => {
                     let i = rng.random_range(0..held.len());
-                    if let Ok(s) = held[i].1.slice(&s![1..;2, ..;-1]) {
+                    if let Ok(s) = held[i]
+                        .1
+                        .slice_with(&s![1..;2, ..;-1], cyview::Semantics::Cython)
+                    {
                         held.push((held[i].0, s));
                     }
                 }
@@ -557,7 +563,7 @@ fn partner(py: Python<'_>) -> (Api, String) {
 
 fn abi_of(release: &str) -> MemviewAbi {
     if release.starts_with("0.29") {
-        MemviewAbi::Cython029
+        MemviewAbi::Cython0_29
     } else {
         MemviewAbi::Cython3
     }
@@ -589,7 +595,9 @@ fn mixed_releases_in_one_process() {
                 a.cython_addresses(v.as_raw()),
                 "{release}"
             );
-            let w = v.slice(&s![..;-1, 1..]).unwrap();
+            let w = v
+                .slice_with(&s![..;-1, 1..], cyview::Semantics::Cython)
+                .unwrap();
             assert_eq!(v.acquisition_count(), 2, "{release}");
             // SAFETY: a live 2-d double slice; the module keeps its own acquisition.
             assert_eq!(unsafe { (a.keep)(*w.as_raw()) }, 0);
@@ -620,7 +628,7 @@ fn mixed_releases_in_one_process() {
             let (count2, word2) = (v.acquisition_count(), first());
             let what = format!("a view made by Cython {a_rel} kept by a module of Cython {b_rel}");
             match (abi_of(a_rel), abi_of(b_rel)) {
-                (MemviewAbi::Cython3, MemviewAbi::Cython029) => {
+                (MemviewAbi::Cython3, MemviewAbi::Cython0_29) => {
                     // 0.29 follows `acquisition_count_aligned_p` at 64, which in a 3.x
                     // object is `view.buf`: it counts in the first element's bytes.
                     assert_eq!((count1, word1), (count0, word0 + 1), "{what}");
@@ -632,7 +640,7 @@ fn mixed_releases_in_one_process() {
                         "the 0.29 module reads acquisition_count_aligned_p at offset 64, which in a 3.x memoryview object is view.buf: it increments and decrements the first 4 bytes of the buffer's data instead of the acquisition count (and takes a reference when they read 0)",
                     );
                 }
-                (MemviewAbi::Cython029, MemviewAbi::Cython3) => {
+                (MemviewAbi::Cython0_29, MemviewAbi::Cython3) => {
                     // 3.x counts at offset 56, which in a 0.29 object is
                     // `acquisition_count[0]`, where 0.29's aligned pointer points: the
                     // protocol holds by coincidence of the layouts.
@@ -652,7 +660,7 @@ fn mixed_releases_in_one_process() {
     });
 }
 
-/// `CySlice` refuses, before touching any count, the objects whose protocol it cannot be
+/// `CythonSlice` refuses, before touching any count, the objects whose protocol it cannot be
 /// sure of: a module built without atomics (its memoryviews carry a lock), an object of a
 /// size no known release gives its memoryview, an object that is not a Cython memoryview.
 #[test]
@@ -674,7 +682,9 @@ fn unsure_objects_are_refused_before_touching_them() {
         };
         let before = count_at(&raw);
         // SAFETY: as above; refused, the slice stays ours.
-        let err = unsafe { CySlice::from_returned(py, raw, 2) }.err().unwrap();
+        let err = unsafe { CythonSlice::from_returned(py, raw, 2) }
+            .err()
+            .unwrap();
         // `cdef <view> v = obj` makes a `memoryview` object (slicing makes `_memoryviewslice`s).
         let name = "exchange_noatomics.memoryview";
         assert_eq!(
@@ -696,7 +706,7 @@ fn unsure_objects_are_refused_before_touching_them() {
         let mut slice = MemviewSlice::EMPTY;
         slice.memview = fake.as_ptr().cast();
         // SAFETY: the object is alive for the call; it is refused before being read.
-        let err = unsafe { CySlice::from_borrowed(py, &slice, 1) }
+        let err = unsafe { CythonSlice::from_borrowed(py, &slice, 1) }
             .err()
             .unwrap();
         let size: usize = py
@@ -714,7 +724,7 @@ fn unsure_objects_are_refused_before_touching_them() {
         let builtin = py.eval(c"memoryview(b'ab')", None, None).unwrap();
         slice.memview = builtin.as_ptr().cast();
         // SAFETY: as above.
-        let err = unsafe { CySlice::from_borrowed(py, &slice, 1) }
+        let err = unsafe { CythonSlice::from_borrowed(py, &slice, 1) }
             .err()
             .unwrap();
         assert_eq!(

@@ -10,7 +10,7 @@
 
 mod support;
 
-use cyview_py::{acquire, Declaration, Element, RustBuffer};
+use cyview_py::{acquire, CythonElement, Declaration, RustBuffer};
 use num_complex::{Complex32, Complex64};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -22,7 +22,7 @@ use support::{
 
 /// The element types and, for element number `k` of the memory, the value Rust writes and
 /// that value as Python reads it (a list of floats: number, [re, im], struct fields).
-trait TestElement: Element {
+trait TestElement: CythonElement {
     fn of(k: usize) -> Self;
     fn floats(k: usize) -> Vec<f64>;
 }
@@ -311,7 +311,7 @@ fn cython_acquires_rust_buffers_as_rust_reports() {
                         read_buffer(&r).map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
                     let n = cb.ndim;
                     let c = cb.cython_slice();
-                    let s = v.slice();
+                    let s = v.as_raw();
                     prop_assert_eq!(n, shape.len(), "{}", what);
                     prop_assert_eq!(c.data, s.data, "{}", what);
                     prop_assert_eq!(&c.shape[..n], &s.shape[..n], "{}", what);

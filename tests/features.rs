@@ -1,13 +1,13 @@
 //! cyview-py's optional `ndarray` and `numpy` features, against NumPy's own reading of the
 //! same memory.
 //!
-//! * `AcquiredView::as_array`: NumPy builds a strided array over a byte block
+//! * `BufferSlice::as_array`: NumPy builds a strided array over a byte block
 //!   (`np.ndarray(shape, dtype, buffer, offset, strides)`, random shapes, negative and zero
 //!   strides, strides that are not whole elements, misaligned starts, six dtypes); the
 //!   ndarray view must have NumPy's shape, NumPy's element addresses (NumPy's own slicing of
 //!   each element) and NumPy's bytes in C order (`a.ravel().tobytes()`), and must be refused
 //!   exactly when NumPy says the array is not aligned (`a.flags.aligned`).
-//! * `AcquiredView::to_pyarray`: a C-contiguous copy with NumPy's dtype, shape and bytes,
+//! * `BufferSlice::to_pyarray`: a C-contiguous copy with NumPy's dtype, shape and bytes,
 //!   for every layout, indirect (PIL-style) buffers included.
 //! * `RustBuffer::from_ndarray`: NumPy's `np.asarray` of the exported array has ndarray's
 //!   shape, strides, elements and element addresses (no copy), and the read-only flag asked
@@ -17,7 +17,7 @@ mod support;
 
 use cyview::format::{self, TypeInfo};
 use cyview::{Access, AxisSpec, FromBytes, Packing};
-use cyview_py::{acquire, AcquiredView, Declaration, RustBuffer};
+use cyview_py::{acquire, BufferSlice, Declaration, RustBuffer};
 use ndarray::{Array, Axis, IxDyn, Slice};
 use numpy::{PyArray1, PyUntypedArrayMethods};
 use proptest::prelude::*;
@@ -130,7 +130,7 @@ fn check_strided<T: FromBytes + numpy::Element>(
     py: Python<'_>,
     h: &Bound<'_, PyModule>,
     a: &Bound<'_, PyAny>,
-    view: &AcquiredView,
+    view: &BufferSlice,
     what: &str,
     counts: &mut Counts,
 ) -> Result<(), TestCaseError> {
@@ -375,7 +375,7 @@ fn make_owned<T: Copy>(o: &Owned, from: impl Fn(usize) -> T) -> Array<T, IxDyn> 
     a
 }
 
-fn check_owned<T: cyview_py::Element + cyview::IntoBytes + numpy::Element + Send>(
+fn check_owned<T: cyview_py::CythonElement + cyview::IntoBytes + numpy::Element + Send>(
     py: Python<'_>,
     h: &Bound<'_, PyModule>,
     a: Array<T, IxDyn>,

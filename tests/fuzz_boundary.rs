@@ -1,8 +1,8 @@
 //! Stateful fuzzing of the safe operations at the Python boundary (issue 9): random
 //! `RustBuffer`s (direct with random strides, or PIL-style indirect) exported to Python,
 //! acquired back as Cython would (`acquire`) and by Cython itself (`exch_from_object`,
-//! giving a `CySlice`), then random sequences of view operations — slicing in both
-//! semantics, new axes, indexing, transpose, iteration, copies, `CySlice` clone / drop /
+//! giving a `CythonSlice`), then random sequences of view operations — slicing in both
+//! semantics, new axes, indexing, transpose, iteration, copies, `CythonSlice` clone / drop /
 //! Cython-semantics slice / view, Cython reading a view back (`exch_sum`) — with every
 //! address any view reaches checked against the buffer's own elements (found independently,
 //! by walking the exporter's recorded pointer slots), every value read checked against the
@@ -16,7 +16,7 @@ mod support;
 use std::collections::HashMap;
 
 use cyview::{format, Access, AxisSpec, MemviewSlice, Packing, Semantics, Slice, SliceItem, View};
-use cyview_py::{acquire, capi_function, CySlice, Declaration, RustBuffer};
+use cyview_py::{acquire, capi_function, CythonSlice, Declaration, RustBuffer};
 use pyo3::prelude::*;
 use support::{element_addresses, read_buffer, refcount, report, with_python};
 
@@ -61,7 +61,7 @@ struct Source {
     buffer: Py<RustBuffer>,
     ndim: usize,
     readonly: bool,
-    /// Element address -> value stored there.
+    /// CythonElement address -> value stored there.
     values: HashMap<usize, f64>,
 }
 
@@ -295,7 +295,7 @@ fn sequence(py: Python<'_>, rng: &mut Rng, api: (FromObject, Sum), stats: &mut S
     if source.ndim == 2 {
         // SAFETY: exch_from_object borrows the object and returns an owned 2-d slice or an
         // error slice with the exception set.
-        let root = unsafe { CySlice::from_returned(py, (api.0)(obj.as_ptr()), 2) };
+        let root = unsafe { CythonSlice::from_returned(py, (api.0)(obj.as_ptr()), 2) };
         let root = match (root, source.readonly) {
             (Ok(root), false) => root,
             (Err(e), true) => {
@@ -318,7 +318,7 @@ fn sequence(py: Python<'_>, rng: &mut Rng, api: (FromObject, Sum), stats: &mut S
                 }
                 2 | 3 => {
                     let items = random_items(rng, 2);
-                    match held[k].slice(&items) {
+                    match held[k].slice_with(&items, cyview::Semantics::Cython) {
                         Ok(s) if s.ndim() <= 2 => held.push(s),
                         Ok(_) => {}
                         Err(e) => refusal(stats, &e),
@@ -352,7 +352,7 @@ fn sequence(py: Python<'_>, rng: &mut Rng, api: (FromObject, Sum), stats: &mut S
                                 "an in-buffer slice was refused: {:?}",
                                 s.as_raw()
                             );
-                            *stats.refused.entry("CySlice::view".into()).or_default() += 1;
+                            *stats.refused.entry("CythonSlice::view".into()).or_default() += 1;
                         }
                     }
                 }

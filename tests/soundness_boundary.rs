@@ -177,8 +177,8 @@ cyview_py::element_struct!(Padded as "Padded" { x: &format::INT, y: &format::DOU
 #[test]
 fn padding_bytes_never_reach_python() {
     // `element_struct!` decides at compile time which structs are exported field by field.
-    const { assert!(<Padded as cyview_py::Element>::PADDED) };
-    const { assert!(!<f64 as cyview_py::Element>::PADDED) };
+    const { assert!(<Padded as cyview_py::CythonElement>::PADDED) };
+    const { assert!(!<f64 as cyview_py::CythonElement>::PADDED) };
     #[derive(Clone, Copy)]
     #[repr(C)]
     struct Plain {
@@ -189,7 +189,7 @@ fn padding_bytes_never_reach_python() {
     // SAFETY: three numbers, no padding: every bit pattern is valid.
     unsafe impl cyview::FromBytes for Plain {}
     cyview_py::element_struct!(Plain as "Plain" { x: &format::INT, y: &format::INT, z: &format::DOUBLE });
-    const { assert!(!<Plain as cyview_py::Element>::PADDED) };
+    const { assert!(!<Plain as cyview_py::CythonElement>::PADDED) };
     let mut values: Vec<Padded> = Vec::with_capacity(3);
     let p = values.as_mut_ptr();
     for i in 0..3i32 {
@@ -266,7 +266,7 @@ type SliceFn = unsafe extern "C" fn(
 const NOT_AN_ELEMENT: &str =
     "the view addresses memory that is not an element of the buffer: refused";
 
-/// `CySlice::slice` keeps Cython's arithmetic, quirks included: on a 3x1 view, `[3:2:2, :]`
+/// `CythonSlice::slice` keeps Cython's arithmetic, quirks included: on a 3x1 view, `[3:2:2, :]`
 /// is one row at index 3, one past the end, as compiled Cython gives it (`exch_slice`). Its
 /// `view()` used to read that row (0 bytes after the 24-byte block); now a view is built
 /// only when every element is an element of the memoryview object's buffer. In-bounds
@@ -293,15 +293,17 @@ fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
         };
         let a = support::eval(py, "__import__('numpy').arange(3.0).reshape(3, 1)")?;
         // SAFETY: exch_from_object returns an owned 2-d slice (or an error slice).
-        let v = unsafe { cyview_py::CySlice::from_returned(py, from_object(a.as_ptr()), 2) }?;
+        let v = unsafe { cyview_py::CythonSlice::from_returned(py, from_object(a.as_ptr()), 2) }?;
         // SAFETY: nothing writes to `a` during these reads.
         let whole = unsafe { v.view::<f64>() }?;
         assert_eq!(whole.to_vec().unwrap(), [0.0, 1.0, 2.0]);
 
-        let out = v.slice(&s![3..2;2, ..]).unwrap();
+        let out = v
+            .slice_with(&s![3..2;2, ..], cyview::Semantics::Cython)
+            .unwrap();
         // SAFETY: `v` is a live 2-d double slice; Cython returns an owned one.
         let cython = unsafe {
-            cyview_py::CySlice::from_returned(
+            cyview_py::CythonSlice::from_returned(
                 py,
                 cy_slice(*v.as_raw(), 3, 2, 2, 0, isize::MAX, 1),
                 2,
@@ -320,7 +322,9 @@ fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
             );
         }
 
-        let reversed = v.slice(&s![..;-1, ..]).unwrap();
+        let reversed = v
+            .slice_with(&s![..;-1, ..], cyview::Semantics::Cython)
+            .unwrap();
         // NumPy's own `a[::-1, :]` (a Python lambda: pyo3's `PySlice::new` leaks its bounds).
         let numpy: Vec<f64> = support::eval(py, "lambda a: a[::-1, :].ravel().tolist()")?
             .call1((&a,))?
@@ -332,7 +336,7 @@ fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
     .unwrap();
 }
 
-/// Found by `fuzz_boundary` at 200,000 sequences (a SIGSEGV in `CySlice::slice`): a
+/// Found by `fuzz_boundary` at 200,000 sequences (a SIGSEGV in `CythonSlice::slice`): a
 /// Cython-semantics slice that leaves a PIL-style buffer (`[3:1:2, :]` on 2 rows selects
 /// row 2, one past the 2-slot pointer table), then an integer index on that indirect
 /// dimension (`[0, :]`), made the safe `slice` read the pointer slot past the table (and
@@ -356,12 +360,12 @@ fn cyslice_slice_reads_no_pointer_through_a_slice_outside_the_buffer() {
              format='d', flags=__import__('_testbuffer').ND_PIL | __import__('_testbuffer').ND_WRITABLE)",
         )?;
         // SAFETY: exch_from_object returns an owned 2-d slice (or an error slice).
-        let v = unsafe { cyview_py::CySlice::from_returned(py, from_object(a.as_ptr()), 2) }?;
+        let v = unsafe { cyview_py::CythonSlice::from_returned(py, from_object(a.as_ptr()), 2) }?;
         let table = v.as_raw().data as usize;
-        let out = v.slice(&s![3..1;2, ..]).unwrap();
+        let out = v.slice_with(&s![3..1;2, ..], cyview::Semantics::Cython).unwrap();
         assert_eq!(out.as_raw().shape[0], 1);
         assert_eq!(out.as_raw().data as usize, table + 16, "slot 2 of the 2-slot table");
-        let err = out.slice(&s![0, ..]).err().expect("refused");
+        let err = out.slice_with(&s![0, ..], cyview::Semantics::Cython).err().expect("refused");
         assert_eq!(err.kind(), ErrorKind::ValueError);
         assert_eq!(
             err.message(),
@@ -369,7 +373,7 @@ fn cyslice_slice_reads_no_pointer_through_a_slice_outside_the_buffer() {
              index of this view outside the memoryview's buffer"
         );
         // In bounds, the same index reads the table as Cython does: row 1, through [1:, :].
-        let row = v.slice(&s![1.., ..]).unwrap().slice(&s![0, ..]).unwrap();
+        let row = v.slice_with(&s![1.., ..], cyview::Semantics::Cython).unwrap().slice_with(&s![0, ..], cyview::Semantics::Cython).unwrap();
         // SAFETY: nothing writes to `a`.
         let values = unsafe { row.view::<f64>() }?.to_vec().unwrap();
         let want: Vec<f64> = support::eval(py, "lambda a: a.tolist()[1]")?

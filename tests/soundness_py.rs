@@ -1,4 +1,4 @@
-//! Soundness of `cyview_py::CySlice` against hostile or extreme inputs (issue 9):
+//! Soundness of `cyview_py::CythonSlice` against hostile or extreme inputs (issue 9):
 //!
 //! * `acquisition_count_refuses_to_wrap`: at cyview's limit for the 32-bit acquisition count
 //!   (`i32::MAX / 2`), `try_clone` and `from_borrowed` refuse with an `OverflowError` and
@@ -19,7 +19,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use cyview::MemviewSlice;
-use cyview_py::{capi_function, CySlice, MemviewAbi};
+use cyview_py::{capi_function, CythonSlice, MemviewAbi};
 use pyo3::prelude::*;
 use support::{eval, refcount, report, with_python};
 
@@ -38,7 +38,7 @@ type FromObject = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice
 
 /// Cython's `cdef double[::view.generic, ::view.generic] v = obj` (the `exchange` fixture),
 /// owned by Rust.
-fn view_of(obj: &Bound<'_, PyAny>) -> PyResult<CySlice> {
+fn view_of(obj: &Bound<'_, PyAny>) -> PyResult<CythonSlice> {
     let py = obj.py();
     let m = py.import("exchange")?;
     // SAFETY: `exch_from_object` has exactly this C signature (checked by the capsule name).
@@ -46,11 +46,11 @@ fn view_of(obj: &Bound<'_, PyAny>) -> PyResult<CySlice> {
         unsafe { capi_function(&m, "exch_from_object", "__Pyx_memviewslice (PyObject *)") }?;
     // SAFETY: the function takes a borrowed object and returns an owned 2-d slice or an error
     // slice with the exception set.
-    unsafe { CySlice::from_returned(py, from_object(obj.as_ptr()), 2) }
+    unsafe { CythonSlice::from_returned(py, from_object(obj.as_ptr()), 2) }
 }
 
 /// The acquisition count of `v`'s memoryview object, as its release lays it out.
-fn count_of(v: &CySlice) -> &AtomicI32 {
+fn count_of(v: &CythonSlice) -> &AtomicI32 {
     let at = v.as_raw().memview.cast::<u8>();
     let abi = v.abi();
     let p = match abi.aligned_pointer_offset() {
@@ -67,7 +67,7 @@ fn count_of(v: &CySlice) -> &AtomicI32 {
 }
 
 /// A view of a fresh exporter: (exporter, view, exporter's refcount before the view).
-fn fresh_view(py: Python<'_>) -> (Bound<'_, PyAny>, CySlice, isize) {
+fn fresh_view(py: Python<'_>) -> (Bound<'_, PyAny>, CythonSlice, isize) {
     let obj = eval(py, "ls.np_view('<f8', 64, 0, [2, 3], [24, 8], False)").unwrap();
     let start = refcount(&obj);
     let v = view_of(&obj).unwrap();
@@ -99,7 +99,7 @@ fn acquisition_count_refuses_to_wrap() {
         assert_eq!(v.acquisition_count(), LIMIT);
         // ... and by `from_borrowed` (a callback lent this slice).
         // SAFETY: a live 2-d slice made by Cython (held by `v`).
-        let err = unsafe { CySlice::from_borrowed(py, v.as_raw(), 2) }
+        let err = unsafe { CythonSlice::from_borrowed(py, v.as_raw(), 2) }
             .err()
             .unwrap();
         assert_eq!(
@@ -200,7 +200,7 @@ fn clone_at_the_count_limit_aborts() {
 const FAKE_REFUSED: &str = "'mod.memoryview' is not a Cython memoryview object (its \
                             tp_dealloc is in CPython itself, as for a class defined in Python)";
 
-/// Asserts that `fake` (of `size` bytes) is refused by `CySlice::from_borrowed` with
+/// Asserts that `fake` (of `size` bytes) is refused by `CythonSlice::from_borrowed` with
 /// `FAKE_REFUSED`, its bytes and refcount unchanged; `count` is what its "count" reads.
 fn assert_fake_refused(fake: &Bound<'_, PyAny>, size: usize) -> i32 {
     let py = fake.py();
@@ -216,7 +216,7 @@ fn assert_fake_refused(fake: &Bound<'_, PyAny>, size: usize) -> i32 {
     let mut slice = MemviewSlice::EMPTY;
     slice.memview = fake.as_ptr().cast();
     // SAFETY: the object is alive for the call; it must be refused before being read.
-    let err = unsafe { CySlice::from_borrowed(py, &slice, 1) }
+    let err = unsafe { CythonSlice::from_borrowed(py, &slice, 1) }
         .err()
         .unwrap();
     assert_eq!(

@@ -92,7 +92,7 @@ impl ReadPointer for Slots<'_> {
     }
 }
 
-/// Element addresses of `raw` in C order, following pointers through `slots` (None where a
+/// CythonElement addresses of `raw` in C order, following pointers through `slots` (None where a
 /// step goes through something that is not a recorded pointer slot).
 pub fn element_addresses(
     raw: &MemviewSlice,
@@ -332,8 +332,8 @@ pub fn dtype_of(name: &str, is_const: bool) -> &'static cyview::format::TypeInfo
         "short" => &cyview::format::SHORT,
         "double complex" => &cyview::format::DOUBLE_COMPLEX,
         "float complex" => &cyview::format::FLOAT_COMPLEX,
-        "Pair" => <Pair as cyview_py::Element>::TYPE_INFO,
-        "PPair" => <PPair as cyview_py::Element>::TYPE_INFO,
+        "Pair" => <Pair as cyview_py::CythonElement>::TYPE_INFO,
+        "PPair" => <PPair as cyview_py::CythonElement>::TYPE_INFO,
         other => panic!("live_acquire.json: unknown dtype {other}"),
     };
     if !is_const {

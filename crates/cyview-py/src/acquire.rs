@@ -44,7 +44,7 @@ impl<'a> Declaration<'a> {
 /// once, when this value is dropped, with the interpreter attached. Once acquired, the slice
 /// can be read without the GIL; as with any buffer, Python code may still write to the
 /// memory while it is held.
-pub struct AcquiredView {
+pub struct BufferSlice {
     /// Owned: filled by a successful `PyObject_GetBuffer`, released in `Drop`. Boxed so its
     /// address (which `shape`/`strides` of some exporters point into) never moves.
     buffer: Box<pyo3::ffi::Py_buffer>,
@@ -54,11 +54,11 @@ pub struct AcquiredView {
 
 // SAFETY: the buffer is only released in `Drop`, which attaches to the interpreter first;
 // the slice is plain data. PyO3's own `PyBuffer` is Send + Sync for the same reasons.
-unsafe impl Send for AcquiredView {}
+unsafe impl Send for BufferSlice {}
 // SAFETY: shared access only reads the slice.
-unsafe impl Sync for AcquiredView {}
+unsafe impl Sync for BufferSlice {}
 
-impl Drop for AcquiredView {
+impl Drop for BufferSlice {
     /// Releases the buffer with the interpreter attached; if the interpreter is finalizing
     /// or gone, the buffer is leaked instead (there is nothing left to release it to).
     fn drop(&mut self) {
@@ -70,10 +70,10 @@ impl Drop for AcquiredView {
     }
 }
 
-impl AcquiredView {
+impl BufferSlice {
     /// The slice Cython's `__Pyx_init_memviewslice` builds (its `memview` is null: no
     /// Cython memoryview object is involved).
-    pub fn slice(&self) -> &MemviewSlice {
+    pub fn as_raw(&self) -> &MemviewSlice {
         &self.slice
     }
 
@@ -125,7 +125,7 @@ impl AcquiredView {
 pub fn acquire_optional(
     obj: &Bound<'_, PyAny>,
     decl: &Declaration<'_>,
-) -> PyResult<Option<AcquiredView>> {
+) -> PyResult<Option<BufferSlice>> {
     if obj.is_none() {
         return Ok(None);
     }
@@ -142,7 +142,7 @@ pub fn acquire_optional(
 /// # Errors
 ///
 /// The exporter's exception, or Cython's `ValueError` for a failed check.
-pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<AcquiredView> {
+pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<BufferSlice> {
     // SAFETY: a zeroed Py_buffer is the documented initial state for PyObject_GetBuffer.
     let mut buffer: Box<pyo3::ffi::Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
     // SAFETY: `obj` is alive and the interpreter is attached (we hold a `Bound`); `buffer`
@@ -153,7 +153,7 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Acqui
         return Err(PyErr::fetch(obj.py()));
     }
     // From here on `view` owns the buffer: every early return releases it through Drop.
-    let mut view = AcquiredView {
+    let mut view = BufferSlice {
         buffer,
         slice: MemviewSlice::EMPTY,
         ndim: 0,

@@ -10,7 +10,7 @@ use cyview::{FromBytes, MemviewSlice, Order, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyBufferError, PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 
-/// Element types of Rust memory that Cython can view: a [`FromBytes`] type with the
+/// CythonElement types of Rust memory that Cython can view: a [`FromBytes`] type with the
 /// [`TypeInfo`] of the Cython dtype it is. The buffer's format string is
 /// [`pep3118_format`](cyview::format::pep3118_format) of it.
 ///
@@ -28,7 +28,7 @@ use pyo3::prelude::*;
 /// `TYPE_INFO` must describe `Self`: its size is `size_of::<Self>()`, and for a struct its
 /// fields are `Self`'s fields at their offsets with their types, so that every byte a field
 /// covers is initialised in every value of `Self` (bytes no field covers may be padding).
-pub unsafe trait Element: FromBytes {
+pub unsafe trait CythonElement: FromBytes {
     /// The Cython dtype (`format::F64` for `f64`).
     const TYPE_INFO: &'static TypeInfo;
 
@@ -73,7 +73,7 @@ macro_rules! element {
     ($($t:ty => $info:expr),* $(,)?) => { $(
         // SAFETY: the TypeInfo of the C type with the same size and kind as the Rust
         // primitive (`format`'s constants are sized from `core::ffi`).
-        unsafe impl Element for $t {
+        unsafe impl CythonElement for $t {
             const TYPE_INFO: &'static TypeInfo = &$info;
             const PADDED: bool = false;
         }
@@ -85,14 +85,14 @@ element!(i8 => format::I8, u8 => format::U8, i16 => format::I16, u16 => format::
 #[cfg(feature = "num-complex")]
 element!(num_complex::Complex<f32> => format::C32, num_complex::Complex<f64> => format::C64);
 
-/// Implements [`Element`] for a `#[repr(C)]` (or `#[repr(C, packed)]`) struct that is
+/// Implements [`CythonElement`] for a `#[repr(C)]` (or `#[repr(C, packed)]`) struct that is
 /// already [`FromBytes`], from its fields' `TypeInfo`s, as
 /// [`struct_type_info!`](cyview::struct_type_info) takes them (sizes and offsets are checked
 /// against the Rust type at compile time).
 ///
 /// ```
 /// use cyview::format::{pep3118_format, DOUBLE, INT};
-/// use cyview_py::{element_struct, Element};
+/// use cyview_py::{element_struct, CythonElement};
 ///
 /// // cdef struct Pair: int x; double y
 /// #[derive(Clone, Copy)]
@@ -108,7 +108,7 @@ element!(num_complex::Complex<f32> => format::C32, num_complex::Complex<f64> => 
 macro_rules! element_struct {
     (packed $ty:ty as $name:literal { $($field:ident : $info:expr),+ $(,)? }) => {
         // SAFETY: `struct_type_info!` takes size, offsets and field sizes from `$ty` itself.
-        unsafe impl $crate::Element for $ty {
+        unsafe impl $crate::CythonElement for $ty {
             const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
                 $crate::__cyview::struct_type_info!(packed $ty as $name { $($field: $info),+ });
             const PADDED: bool = $crate::__padded(Self::TYPE_INFO);
@@ -116,7 +116,7 @@ macro_rules! element_struct {
     };
     ($ty:ty as $name:literal { $($field:ident : $info:expr),+ $(,)? }) => {
         // SAFETY: `struct_type_info!` takes size, offsets and field sizes from `$ty` itself.
-        unsafe impl $crate::Element for $ty {
+        unsafe impl $crate::CythonElement for $ty {
             const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
                 $crate::__cyview::struct_type_info!($ty as $name { $($field: $info),+ });
             const PADDED: bool = $crate::__padded(Self::TYPE_INFO);
@@ -202,7 +202,7 @@ pub struct RustBuffer {
 }
 
 /// The format string of `T` as a C string.
-fn element_format<T: Element>() -> PyResult<CString> {
+fn element_format<T: CythonElement>() -> PyResult<CString> {
     format::pep3118_format(T::TYPE_INFO)
         .and_then(|f| CString::new(f).ok())
         .ok_or_else(|| {
@@ -291,7 +291,7 @@ fn field_ranges(
 
 /// Which bytes of a `T` an export copies: `Ok(None)` for all of them (no padding),
 /// `Ok(Some(ranges))` for the field bytes only.
-fn initialised_ranges<T: Element>() -> PyResult<Option<Vec<(usize, usize)>>> {
+fn initialised_ranges<T: CythonElement>() -> PyResult<Option<Vec<(usize, usize)>>> {
     let size = std::mem::size_of::<T>();
     let refuse = || {
         PyValueError::new_err(format!(
@@ -324,7 +324,7 @@ fn initialised_ranges<T: Element>() -> PyResult<Option<Vec<(usize, usize)>>> {
 ///
 /// `MemoryError` when the allocation fails; `ValueError` for a `TypeInfo` that cannot be
 /// followed (see [`initialised_ranges`]).
-fn export_words<T: Element>(data: &[T]) -> PyResult<Vec<u64>> {
+fn export_words<T: CythonElement>(data: &[T]) -> PyResult<Vec<u64>> {
     let bytes = std::mem::size_of_val(data);
     let mut words: Vec<u64> = Vec::new();
     words
@@ -342,8 +342,8 @@ fn export_words<T: Element>(data: &[T]) -> PyResult<Vec<u64>> {
     };
     match ranges {
         // SAFETY: `words` has at least `bytes` bytes; the regions do not overlap; every
-        // byte of `data` is initialised (`T` has no padding, `Element::PADDED`'s contract,
-        // or its fields cover all its bytes; field bytes are initialised by `Element`'s
+        // byte of `data` is initialised (`T` has no padding, `CythonElement::PADDED`'s contract,
+        // or its fields cover all its bytes; field bytes are initialised by `CythonElement`'s
         // contract).
         None => unsafe { std::ptr::copy_nonoverlapping(src, dst, bytes) },
         Some(ranges) => {
@@ -353,7 +353,7 @@ fn export_words<T: Element>(data: &[T]) -> PyResult<Vec<u64>> {
                     let at = i * size + a;
                     // SAFETY: `a <= b <= size` (checked by `initialised_ranges`), so
                     // `at..at + b - a` lies in element `i` of `data` and of `words`; those
-                    // are field bytes, initialised by `Element`'s contract; no overlap.
+                    // are field bytes, initialised by `CythonElement`'s contract; no overlap.
                     unsafe { std::ptr::copy_nonoverlapping(src.add(at), dst.add(at), b - a) };
                 }
             }
@@ -385,7 +385,7 @@ impl RustBuffer {
     ///
     /// `ValueError` when an element would lie outside `data` (the checks of
     /// [`View::from_bytes`]).
-    pub fn from_elements<T: Element>(
+    pub fn from_elements<T: CythonElement>(
         data: Vec<T>,
         shape: &[usize],
         strides: &[isize],
@@ -425,7 +425,7 @@ impl RustBuffer {
     ///
     /// `ValueError` when a row does not hold exactly the product of `row_shape` elements,
     /// for more than [`MAX_DIMS`] dimensions, or for an element type without a format string.
-    pub fn indirect<T: Element>(
+    pub fn indirect<T: CythonElement>(
         rows: Vec<Vec<T>>,
         row_shape: &[usize],
         readonly: bool,

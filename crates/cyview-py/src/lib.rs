@@ -30,9 +30,9 @@
 //! A buffer is shared memory: holding the GIL does not stop a Cython `nogil` section,
 //! another thread or the exporter itself from writing it. Reading an acquired or
 //! Cython-made buffer through a Rust view is therefore `unsafe`, with one contract: nothing
-//! writes the elements while the view is read ([`AcquiredView::view`], [`CySlice::view`]).
-//! The geometry is never the caller's burden: `AcquiredView` views the exporter's own
-//! `Py_buffer`, [`CySlice::view`] proves every element is an element of the buffer the
+//! writes the elements while the view is read ([`BufferSlice::view`], [`CythonSlice::view`]).
+//! The geometry is never the caller's burden: `BufferSlice` views the exporter's own
+//! `Py_buffer`, [`CythonSlice::view`] proves every element is an element of the buffer the
 //! memoryview object holds ([`cyview::geometry::check_within`]) and refuses Cython's
 //! out-of-range slices, and [`RustBuffer`] proves its geometry inside the memory it owns.
 //! Exports copy only initialised bytes (padding is zeroed); allocation failures are
@@ -53,12 +53,12 @@ mod owned;
 
 #[cfg(feature = "ndarray")]
 pub use self::ndarray::view_as_array;
-pub use acquire::{acquire, acquire_optional, AcquiredView, Declaration};
+pub use acquire::{acquire, acquire_optional, BufferSlice, Declaration};
 pub use capi::{capi_function, capi_pointer};
 #[doc(hidden)]
 pub use export::__padded;
-pub use export::{Element, RustBuffer};
-pub use owned::{CySlice, MemviewAbi};
+pub use export::{CythonElement, RustBuffer};
+pub use owned::{CythonSlice, MemviewAbi};
 
 #[doc(hidden)]
 pub use cyview as __cyview;

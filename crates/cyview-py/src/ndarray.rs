@@ -17,7 +17,7 @@ use cyview::{Error, ErrorKind, FromBytes, IntoBytes, MemviewSlice, View, MAX_DIM
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::{AcquiredView, Element, RustBuffer};
+use crate::{BufferSlice, CythonElement, RustBuffer};
 
 fn value_error(message: String) -> Error {
     Error::new(ErrorKind::ValueError, message)
@@ -154,18 +154,18 @@ pub unsafe fn view_as_array<'a, T: FromBytes>(
     Ok(array)
 }
 
-impl AcquiredView {
+impl BufferSlice {
     /// The acquired elements as an [`ArrayViewD`] of `T`, without copying: NumPy's
     /// `np.asarray(obj)` in Rust. Negative and zero strides are kept.
     ///
-    /// `T` is checked against the buffer's item size only, as in [`AcquiredView::view`];
+    /// `T` is checked against the buffer's item size only, as in [`BufferSlice::view`];
     /// the format was checked against the [`Declaration`](crate::Declaration) at acquisition.
     ///
     /// # Errors
     ///
     /// `ValueError` when `size_of::<T>()` is not the item size, and for the layouts
     /// `ndarray` cannot represent (indirect dimensions, unaligned elements, strides that are
-    /// not whole elements): see [`view_as_array`]. [`AcquiredView::view`] reads those.
+    /// not whole elements): see [`view_as_array`]. [`BufferSlice::view`] reads those.
     ///
     /// # Examples
     ///
@@ -213,7 +213,7 @@ impl RustBuffer {
     /// Python method `release()`, refused while an export is alive). Shape and strides
     /// are the array's (negative ones included, in bytes); the format is
     /// [`pep3118_format`](cyview::format::pep3118_format) of
-    /// [`T::TYPE_INFO`](Element::TYPE_INFO).
+    /// [`T::TYPE_INFO`](CythonElement::TYPE_INFO).
     ///
     /// # Errors
     ///
@@ -238,7 +238,7 @@ impl RustBuffer {
     /// })
     /// .unwrap();
     /// ```
-    pub fn from_ndarray<T: Element + IntoBytes + Send, D: Dimension>(
+    pub fn from_ndarray<T: CythonElement + IntoBytes + Send, D: Dimension>(
         array: Array<T, D>,
         readonly: bool,
     ) -> PyResult<Self> {
@@ -276,7 +276,7 @@ impl RustBuffer {
         // initialised `T` in the array's heap allocation, which lives until `release` drops
         // the array. Nothing else refers to the array once it is moved into `release`, so
         // the elements may be read and written from any thread (`T: Send`). The format is
-        // built from `T::TYPE_INFO`, whose size is `size_of::<T>()` (`Element`'s contract).
+        // built from `T::TYPE_INFO`, whose size is `size_of::<T>()` (`CythonElement`'s contract).
         unsafe { RustBuffer::from_raw(raw, ndim, &format, size_of::<T>(), readonly, Some(release)) }
     }
 }

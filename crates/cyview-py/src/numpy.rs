@@ -12,15 +12,15 @@ use cyview::FromBytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::AcquiredView;
+use crate::BufferSlice;
 
-impl AcquiredView {
+impl BufferSlice {
     /// A new C-contiguous NumPy array holding a copy of the elements: NumPy's
     /// `np.array(obj, copy=True)` of the acquired view. Unlike
-    /// [`as_array`](AcquiredView::as_array) it takes every layout Cython accepts: indirect
+    /// [`as_array`](BufferSlice::as_array) it takes every layout Cython accepts: indirect
     /// dimensions, unaligned elements, strides that are not whole elements.
     ///
-    /// `T` is checked against the buffer's item size only, as in [`AcquiredView::view`];
+    /// `T` is checked against the buffer's item size only, as in [`BufferSlice::view`];
     /// its NumPy dtype is `T`'s.
     ///
     /// # Errors

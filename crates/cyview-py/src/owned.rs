@@ -6,7 +6,7 @@
 //! holds one Python reference for all of them, taken when the count goes from 0 to 1 and
 //! dropped when it returns to 0 (`__Pyx_INC_MEMVIEW` / `__Pyx_XCLEAR_MEMVIEW` in
 //! `MemoryView_C.c`). A slice returned by a `cdef` function is owned by the caller (it
-//! carries one count); a memoryview argument is borrowed. [`CySlice`] owns one count and
+//! carries one count); a memoryview argument is borrowed. [`CythonSlice`] owns one count and
 //! follows the protocol of the release that built the object ([`MemviewAbi`]).
 
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -31,7 +31,7 @@ pub enum MemviewAbi {
     /// `__pyx_atomic_int *acquisition_count_aligned_p` at 64, through which every access
     /// goes (`__sync_fetch_and_add` / `__sync_fetch_and_sub`, sequentially consistent);
     /// `sizeof` 168.
-    Cython029,
+    Cython0_29,
     /// Cython 3.0 to 3.3: one `__pyx_atomic_int_type acquisition_count` at 56 (increments
     /// relaxed, decrements acquire-release); `sizeof` 160. (3.2 renamed `_array_interface`
     /// to `_unused` at the same offset.)
@@ -46,7 +46,7 @@ impl MemviewAbi {
     /// `sizeof(struct __pyx_memoryview_obj)`, the memoryview type's `tp_basicsize`.
     pub const fn object_size(self) -> usize {
         match self {
-            MemviewAbi::Cython029 => 168,
+            MemviewAbi::Cython0_29 => 168,
             MemviewAbi::Cython3 => 160,
         }
     }
@@ -59,7 +59,7 @@ impl MemviewAbi {
     /// Offset of `acquisition_count_aligned_p` (0.29 only).
     pub const fn aligned_pointer_offset(self) -> Option<usize> {
         match self {
-            MemviewAbi::Cython029 => Some(64),
+            MemviewAbi::Cython0_29 => Some(64),
             MemviewAbi::Cython3 => None,
         }
     }
@@ -67,7 +67,7 @@ impl MemviewAbi {
     /// Offset of the `Py_buffer view` member.
     pub const fn view_offset(self) -> usize {
         match self {
-            MemviewAbi::Cython029 => 72,
+            MemviewAbi::Cython0_29 => 72,
             MemviewAbi::Cython3 => 64,
         }
     }
@@ -236,8 +236,8 @@ impl MemviewAbi {
         }
         // SAFETY: `base` is a live type object (caller).
         let size = unsafe { (*base).tp_basicsize } as usize;
-        let abi = if size == MemviewAbi::Cython029.object_size() {
-            MemviewAbi::Cython029
+        let abi = if size == MemviewAbi::Cython0_29.object_size() {
+            MemviewAbi::Cython0_29
         } else if size == MemviewAbi::Cython3.object_size() {
             MemviewAbi::Cython3
         } else {
@@ -491,9 +491,9 @@ fn shared_object_of(_addr: *const std::ffi::c_void) -> Option<(usize, std::path:
 /// view may outlive the call that produced it, be shared across threads, and be cloned and
 /// dropped without the GIL (only the last drop attaches, to release the object).
 ///
-/// Pass it to Cython with [`CySlice::as_raw`] (Cython borrows memoryview arguments) or give
-/// its count away with [`CySlice::into_raw`] (to return it from a callback).
-pub struct CySlice {
+/// Pass it to Cython with [`CythonSlice::as_raw`] (Cython borrows memoryview arguments) or give
+/// its count away with [`CythonSlice::into_raw`] (to return it from a callback).
+pub struct CythonSlice {
     /// Counted: owns one acquisition of `raw.memview`.
     raw: MemviewSlice,
     ndim: usize,
@@ -503,11 +503,11 @@ pub struct CySlice {
 // SAFETY: the count is changed with atomic operations (the protocol Cython's own threads
 // use); the object is only released with the interpreter attached; the slice itself is
 // plain data.
-unsafe impl Send for CySlice {}
+unsafe impl Send for CythonSlice {}
 // SAFETY: shared access only reads the slice and the count.
-unsafe impl Sync for CySlice {}
+unsafe impl Sync for CythonSlice {}
 
-impl CySlice {
+impl CythonSlice {
     /// Takes over a slice returned by a Cython function (the caller owns its count). A
     /// NULL `memview` is Cython's error return: the Python exception it set is returned.
     ///
@@ -533,7 +533,7 @@ impl CySlice {
         }
         // SAFETY: the returned slice holds a count, so its object is alive.
         let abi = unsafe { MemviewAbi::identify(py, memview) }?;
-        let s = CySlice { raw, ndim, abi };
+        let s = CythonSlice { raw, ndim, abi };
         if ndim > MAX_DIMS {
             // Dropping `s` gives the count back.
             return Err(PyValueError::new_err("more than 8 dimensions"));
@@ -548,7 +548,7 @@ impl CySlice {
     ///
     /// `TypeError` for a NULL or `None` memoryview; the refusals of
     /// [`MemviewAbi::identify`]; `OverflowError` when the acquisition count is at cyview's
-    /// limit (as for [`CySlice::try_clone`]; the count is left as it was).
+    /// limit (as for [`CythonSlice::try_clone`]; the count is left as it was).
     ///
     /// # Safety
     ///
@@ -564,7 +564,7 @@ impl CySlice {
         }
         // SAFETY: the object is alive (caller).
         let abi = unsafe { MemviewAbi::identify(py, memview) }?;
-        let s = CySlice {
+        let s = CythonSlice {
             raw: *raw,
             ndim,
             abi,
@@ -607,7 +607,7 @@ impl CySlice {
     /// count was positive and no reference is taken, as in `__Pyx_INC_MEMVIEW`.
     fn increment(&self) -> Result<i32, i32> {
         let order = match self.abi {
-            MemviewAbi::Cython029 => Ordering::SeqCst,
+            MemviewAbi::Cython0_29 => Ordering::SeqCst,
             MemviewAbi::Cython3 => Ordering::Relaxed,
         };
         let old = self.counter().fetch_add(1, order);
@@ -658,9 +658,9 @@ impl CySlice {
     /// wrap: `memoryview acquisition count is 1073741823; cyview's limit is 1073741823
     /// (i32::MAX / 2): refusing another acquisition before the 32-bit count can wrap`
     /// (with the count it found). The count is left as it was.
-    pub fn try_clone(&self) -> PyResult<CySlice> {
+    pub fn try_clone(&self) -> PyResult<CythonSlice> {
         self.try_acquire()?;
-        Ok(CySlice {
+        Ok(CythonSlice {
             raw: self.raw,
             ndim: self.ndim,
             abi: self.abi,
@@ -674,7 +674,7 @@ impl CySlice {
     }
 
     /// Gives up ownership: the returned slice carries this value's count (return it from
-    /// a callback, or rebuild with [`CySlice::from_returned`]).
+    /// a callback, or rebuild with [`CythonSlice::from_returned`]).
     pub fn into_raw(self) -> MemviewSlice {
         let raw = self.raw;
         std::mem::forget(self);
@@ -698,25 +698,37 @@ impl CySlice {
 
     /// The item size of the object's buffer (`view.itemsize`).
     pub fn itemsize(&self) -> isize {
-        // SAFETY: the object is alive (our count); `view` is a `Py_buffer` at
-        // `view_offset`, whose `itemsize` is at byte 24 (after `buf`, `obj`, `len`).
+        let offset = self.abi.view_offset() + core::mem::offset_of!(ffi::Py_buffer, itemsize);
+        // SAFETY: the object is alive (our count); its `view` member is a `Py_buffer` at
+        // `view_offset` (checked against the release's layout when the ABI was identified).
         unsafe {
             self.raw
                 .memview
                 .cast::<u8>()
-                .add(self.abi.view_offset() + 24)
+                .add(offset)
                 .cast::<isize>()
                 .read()
         }
     }
 
-    /// A sub-slice with Cython's semantics (bit for bit what Cython's own slicing of this
-    /// view gives), sharing and counting the same memoryview object: pass it back to Cython
-    /// and it addresses exactly the elements Cython's slicing would.
+    /// A sub-slice with Python semantics (NumPy's `a[items]`), as [`View::slice`]: it selects
+    /// only elements of this slice. It shares and counts the same memoryview object.
     ///
-    /// The result may leave the buffer where Cython's arithmetic does (see
+    /// # Errors
+    ///
+    /// As [`CythonSlice::slice_with`].
+    pub fn slice(&self, items: &[SliceItem]) -> Result<CythonSlice, cyview::Error> {
+        self.slice_with(items, Semantics::Python)
+    }
+
+    /// A sub-slice with the chosen semantics, sharing and counting the same memoryview
+    /// object. With [`Semantics::Cython`] it is bit for bit what Cython's own slicing of this
+    /// view gives: pass it back to Cython and it addresses exactly the elements Cython's
+    /// slicing would.
+    ///
+    /// A Cython-semantics result may leave the buffer where Cython's arithmetic does (see
     /// [`slicing::resolve_cython`]): it is then what Cython would compute, to hand back to
-    /// Cython or compare, and [`CySlice::view`] refuses to read it. The one place where
+    /// Cython or compare, and [`CythonSlice::view`] refuses to read it. The one place where
     /// slicing itself reads memory, an integer index on an indirect dimension (its pointer
     /// slot), is refused on such a slice, where Cython would read outside the buffer.
     ///
@@ -726,15 +738,19 @@ impl CySlice {
     /// unchanged) when the memoryview's acquisition count is at cyview's limit;
     /// `ValueError: Cannot read a pointer through a slice outside its buffer: ...` (see
     /// above).
-    pub fn slice(&self, items: &[SliceItem]) -> Result<CySlice, cyview::Error> {
+    pub fn slice_with(
+        &self,
+        items: &[SliceItem],
+        semantics: Semantics,
+    ) -> Result<CythonSlice, cyview::Error> {
         // Integer indices on indirect dimensions read pointer slots: only through a slice
         // proven to lie in the buffer (an earlier Cython-semantics slice may not).
         let mem = ProvenSlots {
             slice: self,
             proven: std::cell::Cell::new(None),
         };
-        let (raw, ndim) = slicing::slice(&self.raw, self.ndim, items, Semantics::Cython, &mem)?;
-        let s = CySlice {
+        let (raw, ndim) = slicing::slice(&self.raw, self.ndim, items, semantics, &mem)?;
+        let s = CythonSlice {
             raw: MemviewSlice {
                 memview: self.raw.memview,
                 ..raw
@@ -851,7 +867,7 @@ impl CySlice {
     /// of the view, and every pointer slot it reads, must be an element or slot of the
     /// source, shown by a witness per run of dimensions between pointer reads (start indices
     /// and steps per source dimension). Slices that Cython's out-of-range arithmetic puts
-    /// outside the buffer (`CySlice::slice(&s![3..2;2])` on 3 elements) are refused, and so
+    /// outside the buffer (`CythonSlice::slice(&s![3..2;2])` on 3 elements) are refused, and so
     /// are indirect dimensions moved out of order.
     ///
     /// # Errors
@@ -898,13 +914,13 @@ fn overflow_error(count: i32) -> PyErr {
     pyo3::exceptions::PyOverflowError::new_err(overflow_message(count))
 }
 
-/// Reads the pointer slots [`CySlice::slice`] asks for, once the slice being indexed is
+/// Reads the pointer slots [`CythonSlice::slice`] asks for, once the slice being indexed is
 /// proven to address only the buffer's elements and slots ([`geometry::check_within`]
 /// against the root memoryview's `Py_buffer`, run at the first read). A slice Cython's
 /// arithmetic put outside the buffer (Cython would read whatever lies there) is refused:
 /// `ValueError: Cannot read a pointer through a slice outside its buffer: ...`.
 struct ProvenSlots<'a> {
-    slice: &'a CySlice,
+    slice: &'a CythonSlice,
     /// `None` until the first read; then the proof's outcome.
     proven: std::cell::Cell<Option<bool>>,
 }
@@ -933,17 +949,17 @@ impl ReadPointer for ProvenSlots<'_> {
     }
 }
 
-impl Clone for CySlice {
+impl Clone for CythonSlice {
     /// Another owner of the same slice: one more acquisition (`__Pyx_INC_MEMVIEW`).
     ///
     /// # Aborts
     ///
     /// The process, after undoing the increment, when the memoryview object's
     /// acquisition count is already at cyview's limit, `i32::MAX / 2` (as `Arc::clone`
-    /// aborts before its count overflows). [`CySlice::try_clone`] returns an error instead.
+    /// aborts before its count overflows). [`CythonSlice::try_clone`] returns an error instead.
     fn clone(&self) -> Self {
         self.acquire();
-        CySlice {
+        CythonSlice {
             raw: self.raw,
             ndim: self.ndim,
             abi: self.abi,
@@ -951,12 +967,12 @@ impl Clone for CySlice {
     }
 }
 
-impl Drop for CySlice {
+impl Drop for CythonSlice {
     /// `__Pyx_XCLEAR_MEMVIEW`: one acquisition less; the last one releases the object's
     /// reference, with the interpreter attached.
     fn drop(&mut self) {
         let order = match self.abi {
-            MemviewAbi::Cython029 => Ordering::SeqCst,
+            MemviewAbi::Cython0_29 => Ordering::SeqCst,
             MemviewAbi::Cython3 => Ordering::AcqRel,
         };
         let old = self.counter().fetch_sub(1, order);
@@ -973,7 +989,7 @@ impl Drop for CySlice {
             // Cython calls Py_FatalError here. Someone else broke the protocol: undo our
             // decrement and leave the object alone rather than free it twice.
             self.counter().fetch_add(1, order);
-            eprintln!("cyview-py: acquisition count was {old} when a CySlice dropped");
+            eprintln!("cyview-py: acquisition count was {old} when a CythonSlice dropped");
         }
     }
 }

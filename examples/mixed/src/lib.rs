@@ -5,7 +5,7 @@
 //! that struct is `cyview::MemviewSlice`. A memoryview argument is borrowed for the call:
 //! the kernel may read (or, for a non-const declaration, write) the elements while it runs,
 //! and must not keep the slice afterwards (to keep it, take an acquisition:
-//! `cyview_py::CySlice::from_borrowed`).
+//! `cyview_py::CythonSlice::from_borrowed`).
 //!
 //! The pattern, for `cdef extern double f(const double[:, :] v) noexcept nogil`:
 //! 1. `#[no_mangle] pub extern "C" fn f(v: MemviewSlice) -> f64`;
