@@ -301,3 +301,8 @@ mod tests {
         assert_eq!(Layouts::from_json(&layouts.to_json()).unwrap(), layouts);
     }
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -39,6 +39,7 @@
 //! `MemoryError`; acquisition counts refuse or abort before wrapping. See the README's
 //! "Soundness" section for the full table.
 #![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![warn(missing_docs)]
 
@@ -52,6 +53,7 @@ mod numpy;
 mod owned;
 
 #[cfg(feature = "ndarray")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 pub use self::ndarray::view_as_array;
 pub use acquire::{acquire, acquire_optional, BufferSlice, Declaration};
 pub use capi::{capi_function, capi_pointer};
@@ -81,3 +83,8 @@ pub(crate) fn to_py(e: cyview::Error) -> PyErr {
         _ => PyValueError::new_err(msg),
     }
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

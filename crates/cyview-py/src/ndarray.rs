@@ -59,6 +59,7 @@ fn value_error(message: String) -> Error {
 /// assert_eq!(a.strides(), &[-4, 2]);
 /// assert_eq!(a.iter().copied().collect::<Vec<_>>(), v.to_vec().unwrap());
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 pub unsafe fn view_as_array<'a, T: FromBytes>(
     view: &View<'a, T>,
 ) -> cyview::Result<ArrayViewD<'a, T>> {
@@ -154,6 +155,7 @@ pub unsafe fn view_as_array<'a, T: FromBytes>(
     Ok(array)
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl BufferSlice {
     /// The acquired elements as an [`ArrayViewD`] of `T`, without copying: NumPy's
     /// `np.asarray(obj)` in Rust. Negative and zero strides are kept.
@@ -207,6 +209,7 @@ impl BufferSlice {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 impl RustBuffer {
     /// Exports an owned `ndarray` array through the buffer protocol without copying: the
     /// buffer takes the array and drops it when the buffer is dropped or released (its

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 
 use crate::BufferSlice;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "numpy")))]
 impl BufferSlice {
     /// A new C-contiguous NumPy array holding a copy of the elements: NumPy's
     /// `np.array(obj, copy=True)` of the acquired view. Unlike

@@ -39,15 +39,19 @@ plain!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64)
 // SAFETY: `Complex<T>` is `#[repr(C)]` with two fields of the same float type: every bit
 // pattern valid, no drop glue or interior mutability.
 #[cfg(feature = "num-complex")]
+#[cfg_attr(docsrs, doc(cfg(feature = "num-complex")))]
 unsafe impl FromBytes for num_complex::Complex<f32> {}
 // SAFETY: two `f32` fields of the same size and alignment: no padding.
 #[cfg(feature = "num-complex")]
+#[cfg_attr(docsrs, doc(cfg(feature = "num-complex")))]
 unsafe impl IntoBytes for num_complex::Complex<f32> {}
 // SAFETY: as for `Complex<f32>`.
 #[cfg(feature = "num-complex")]
+#[cfg_attr(docsrs, doc(cfg(feature = "num-complex")))]
 unsafe impl FromBytes for num_complex::Complex<f64> {}
 // SAFETY: two `f64` fields of the same size and alignment: no padding.
 #[cfg(feature = "num-complex")]
+#[cfg_attr(docsrs, doc(cfg(feature = "num-complex")))]
 unsafe impl IntoBytes for num_complex::Complex<f64> {}
 
 // SAFETY: an array of `FromBytes` elements: each element accepts any bit pattern; arrays

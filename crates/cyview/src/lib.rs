@@ -56,6 +56,7 @@
 //! assert_eq!(err.to_string(), "Index out of bounds (axis 0)");
 //! ```
 #![deny(unsafe_op_in_unsafe_fn)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![warn(missing_docs)]
 
@@ -79,3 +80,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use items::{Semantics, Slice, SliceItem};
 pub use memory::{Direct, ReadPointer, TrustedMemory};
 pub use view::{Iter, View, ViewMut};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
