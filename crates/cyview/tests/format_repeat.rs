@@ -9,6 +9,7 @@
 
 use cyview::format::{
     check_format_outcome_full, check_format_plain, Outcome, TypeInfo, Undefined, CHAR, DOUBLE, INT,
+    SHORT,
 };
 use cyview::struct_type_info;
 
@@ -42,6 +43,18 @@ struct Outer {
 }
 
 #[repr(C)]
+struct Mixed {
+    a: i8,
+    b: i32,
+    c: i16,
+    d: f64,
+    e: i8,
+    f: f64,
+    g: i32,
+    h: i32,
+}
+
+#[repr(C)]
 struct Arr {
     a: [f64; 3],
     n: i32,
@@ -51,10 +64,13 @@ const POINT: &TypeInfo = struct_type_info!(Point as "Point" { x: &INT, y: &INT }
 const PAIR: &TypeInfo = struct_type_info!(Pair as "Pair" { re: &DOUBLE, im: &DOUBLE });
 const PADDED: &TypeInfo = struct_type_info!(Padded as "Padded" { c: &CHAR, d: &DOUBLE });
 const OUTER: &TypeInfo = struct_type_info!(Outer as "Outer" { n: &INT, p: POINT, d: &DOUBLE });
+const MIXED: &TypeInfo = struct_type_info!(Mixed as "Mixed" {
+    a: &CHAR, b: &INT, c: &SHORT, d: &DOUBLE, e: &CHAR, f: &DOUBLE, g: &INT, h: &INT
+});
 const DOUBLE_3: TypeInfo = DOUBLE.array(&[3]);
 const ARR: &TypeInfo = struct_type_info!(Arr as "Arr" { a: &DOUBLE_3, n: &INT });
 
-fn dtypes() -> [(&'static str, &'static TypeInfo); 7] {
+fn dtypes() -> [(&'static str, &'static TypeInfo); 8] {
     [
         ("double", &DOUBLE),
         ("int", &INT),
@@ -63,14 +79,15 @@ fn dtypes() -> [(&'static str, &'static TypeInfo); 7] {
         ("Padded", PADDED),
         ("Outer", OUTER),
         ("Arr", ARR),
+        ("Mixed", MIXED),
     ]
 }
 
 /// The vocabulary: what changes the state a pass starts in (counts, `x`, packing modes, a type
 /// chunk pending or processed, an array shape) and what ends or opens passes.
 const TOKENS: &[&str] = &[
-    "T{", "T{", "}", "}", "0", "1", "2", "3", "5", "x", "d", "i", "c", "^", "@", "=", ":a:", "(3)",
-    "Zd", " ",
+    "T{", "T{", "}", "}", "0", "1", "2", "3", "5", "x", "d", "i", "c", "h", "^", "@", "=", ":a:",
+    "(3)", "Zd", " ", "0}", "T{0}", "x}",
 ];
 
 /// The outcomes of both walks on `fmt`, compared: `true` when the plain walk finished.
@@ -187,6 +204,35 @@ fn accelerated_check_agrees_with_plain_walk_on_nested_repeats() {
         }
     }
     println!("nested repeats: {counts:?}");
+    assert_eq!(counts.out_of_budget, 0);
+}
+
+/// Loops whose passes take one of two paths by the count a pass leaves for the next (a `0T{`
+/// returns the pass at the inner `}`, an `NT{` at the outer one): their orbits cycle through
+/// states that return at different places, so the loop's `ts_after_sub` depends on which pass
+/// was the last (`3T{T{x}x0}` ends at the outer `}`, `2T{T{x}x0}` inside).
+#[test]
+fn accelerated_check_agrees_with_plain_walk_on_alternating_passes() {
+    let mut counts = Counts::default();
+    for count in 1..=9 {
+        for body in [
+            "T{x}x0",
+            "T{x}0",
+            "T{0}",
+            "T{2x0}1x",
+            "T{x}d0",
+            "0T{x}x0",
+            "T{x}x0T{x}0",
+        ] {
+            for tail in ["", "d", "}", "x}d", "0}^", "i", "2T{x}d"] {
+                let fmt = format!("{count}T{{{body}}}{tail}");
+                agree(fmt.as_bytes(), &mut counts);
+                let fmt = format!("c{count}T{{{body}}}{tail}");
+                agree(fmt.as_bytes(), &mut counts);
+            }
+        }
+    }
+    println!("alternating passes: {counts:?}");
     assert_eq!(counts.out_of_budget, 0);
 }
 
