@@ -30,8 +30,8 @@ use crate::error::Error;
 /// raises `OverflowError` ([`Outcome::CharOutOfRange`]) this returns that kind with
 /// CPython's message [`OVERFLOW_MESSAGE`]; where Cython crashes or hangs ([`Undefined`]) a
 /// `ValueError` with [`Undefined::message`]; for a `TypeInfo` no Cython generates (cyclic, or
-/// nested deeper than [`MAX_DTYPE_DEPTH`]: [`InvalidDtype`]) a `ValueError` with
-/// [`InvalidDtype::message`]. Use [`check_format_outcome`] to tell these apart. `MemoryError`
+/// nested deeper than [`MAX_DTYPE_DEPTH`](super::MAX_DTYPE_DEPTH): [`InvalidDtype`](super::InvalidDtype)) a `ValueError` with
+/// [`InvalidDtype::message`](super::InvalidDtype::message). Use [`check_format_outcome`] to tell these apart. `MemoryError`
 /// when the bookkeeping for a huge format string cannot be allocated.
 ///
 /// The work is linear in the length of `format` (see `Machine` in the source), including on
@@ -80,7 +80,7 @@ pub fn check_format_outcome(format: &[u8], dtype: &TypeInfo) -> Outcome {
 }
 
 /// The common case, decided without the state machine: a one-character format that is
-/// the native code [`pep3118_format`] writes for a scalar dtype (`"d"` for `double`).
+/// the native code [`pep3118_format`](super::pep3118_format) writes for a scalar dtype (`"d"` for `double`).
 /// `tests/format_strings.rs` checks that this accepts exactly where the full check does.
 fn is_native_scalar_code(format: &[u8], dtype: &TypeInfo) -> bool {
     match (format, scalar_code(dtype)) {

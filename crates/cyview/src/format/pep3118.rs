@@ -13,7 +13,7 @@ use super::typeinfo::{TypeGroup, TypeInfo};
 ///
 /// Structs are written with native sizes and no implicit alignment (`^`), every gap as
 /// explicit `x` padding, and arrays as `(3)d`, so the offsets are exactly the
-/// [`StructField`]s'. `None` for a type no format string describes: a [`TypeGroup::Struct`]
+/// [`StructField`](super::StructField)s'. `None` for a type no format string describes: a [`TypeGroup::Struct`]
 /// without fields, a scalar size without a format character (a 3-byte integer), or a
 /// struct whose first field is a struct anywhere but at the start of the dtype (see the
 /// [module documentation](super); [`check_format`] tells). Also `None` for a `TypeInfo` that
