@@ -11,6 +11,8 @@ use super::pep3118::scalar_code;
 use super::repeat::{PassMemo, Repeat, Walk};
 use super::typechar::is_type_char;
 use super::typeinfo::TypeInfo;
+#[cfg(doc)]
+use super::{pep3118_format, InvalidDtype, MAX_DTYPE_DEPTH};
 use crate::error::Error;
 
 /// Checks a buffer's format string against a declared element type, as Cython does when it
@@ -20,7 +22,7 @@ use crate::error::Error;
 /// `__Pyx_ValidateAndInit_memviewslice` runs before the item size check; Python: the format
 /// part of `cdef double[:] v = obj`. `format` is the string without its terminating NUL (an
 /// embedded NUL ends it, as in C; only an unclosed `:name:` reads on, as Cython does). Same
-/// in every release (see the module documentation).
+/// in every release (see the [module documentation](super)).
 ///
 /// # Errors
 ///
@@ -30,12 +32,14 @@ use crate::error::Error;
 /// raises `OverflowError` ([`Outcome::CharOutOfRange`]) this returns that kind with
 /// CPython's message [`OVERFLOW_MESSAGE`]; where Cython crashes or hangs ([`Undefined`]) a
 /// `ValueError` with [`Undefined::message`]; for a `TypeInfo` no Cython generates (cyclic, or
-/// nested deeper than [`MAX_DTYPE_DEPTH`](super::MAX_DTYPE_DEPTH): [`InvalidDtype`](super::InvalidDtype)) a `ValueError` with
-/// [`InvalidDtype::message`](super::InvalidDtype::message). Use [`check_format_outcome`] to tell these apart. `MemoryError`
-/// when the bookkeeping for a huge format string cannot be allocated.
+/// nested deeper than [`MAX_DTYPE_DEPTH`]:
+/// [`InvalidDtype`]) a `ValueError` with
+/// [`InvalidDtype::message`]. Use [`check_format_outcome`] to
+/// tell these apart. `MemoryError` when the bookkeeping for a huge format string cannot be
+/// allocated.
 ///
-/// The work is linear in the length of `format` (see `Machine` in the source), including on
-/// strings Cython itself would loop on for ages.
+/// The work is linear in the length of `format` (see the repeat accelerator, `repeat.rs` in the
+/// source), including on strings Cython itself would loop on for ages.
 ///
 /// ```
 /// use cyview::format::{check_format, DOUBLE, FLOAT};
@@ -79,8 +83,9 @@ pub fn check_format_outcome(format: &[u8], dtype: &TypeInfo) -> Outcome {
     check_format_outcome_full(format, dtype)
 }
 
-/// The common case, decided without the state machine: a one-character format that is
-/// the native code [`pep3118_format`](super::pep3118_format) writes for a scalar dtype (`"d"` for `double`).
+/// The common case, decided without the state machine: a one-character format that is the
+/// native code [`pep3118_format`] writes for a scalar dtype (`"d"` for
+/// `double`).
 /// `tests/format_strings.rs` checks that this accepts exactly where the full check does.
 fn is_native_scalar_code(format: &[u8], dtype: &TypeInfo) -> bool {
     match (format, scalar_code(dtype)) {

@@ -69,19 +69,25 @@
 //!
 //! # Where each part lives
 //!
-//! Read `check`'s files in this order to follow `Buffer.c` (section `BufferFormatCheck`) from
-//! top to bottom; each function names the Cython function it mirrors.
+//! One concept per file. Reading `context.rs`, `typechar.rs`, `chunk.rs` and `check.rs` in
+//! that order follows the `BufferFormatCheck` section of Cython's `Utility/Buffer.c` from top
+//! to bottom; each function names the Cython function it mirrors.
 //!
-//! | File | Cython | What |
-//! |------|--------|------|
-//! | `typeinfo.rs` | `__Pyx_TypeInfo`, `__Pyx_StructField` | the dtype description, its constants, [`struct_type_info!`](crate::struct_type_info) |
-//! | `pep3118.rs` | (`__Pyx_TypeInfoToFormat`'s job) | [`pep3118_format`], the format an exporter of Rust memory gives |
-//! | `outcome.rs` | | [`Outcome`], [`Undefined`], [`InvalidDtype`] and the refusal of cyclic or too deep dtypes |
-//! | `context.rs` | `__Pyx_BufFmt_Context`, `__Pyx_BufFmt_Init`, `__Pyx_BufFmt_ParseNumber`, `__Pyx_BufFmt_ExpectNumber` | the checker's state and its number parsing |
-//! | `typechar.rs` | `__Pyx_BufFmt_DescribeTypeChar`, `__Pyx_BufFmt_TypeCharTo*` | sizes, alignments, groups and names of the type characters |
-//! | `chunk.rs` | `__Pyx_BufFmt_RaiseExpected`, `__Pyx_BufFmt_ProcessTypeChunk`, `__pyx_buffmt_parse_array` | matching a run of type characters against the dtype's fields |
-//! | `check.rs` | `__Pyx_BufFmt_CheckString` | the main loop, and the entry points [`check_format`], [`check_format_outcome`] |
-//! | `repeat.rs` | (none: not in Cython) | the accelerator that makes `NT{...}` cost linear time instead of N passes |
+//! * `typeinfo.rs`: the dtype description (`__Pyx_TypeInfo`, `__Pyx_StructField`), the
+//!   constants for the C types, [`struct_type_info!`](crate::struct_type_info).
+//! * `pep3118.rs`: [`pep3118_format`], the format an exporter of Rust memory gives.
+//! * `outcome.rs`: [`Outcome`], [`Undefined`], [`InvalidDtype`], and the refusal of a cyclic
+//!   or too deep dtype before the walk.
+//! * `context.rs`: the checker's state (`__Pyx_BufFmt_Context`, `__Pyx_BufFmt_StackElem`),
+//!   `__Pyx_BufFmt_Init`, `__Pyx_BufFmt_ParseNumber`, `__Pyx_BufFmt_ExpectNumber`.
+//! * `typechar.rs`: `__Pyx_BufFmt_DescribeTypeChar` and the `__Pyx_BufFmt_TypeCharTo*`
+//!   functions (sizes, alignments, groups of the type characters).
+//! * `chunk.rs`: `__Pyx_BufFmt_RaiseExpected`, `__Pyx_BufFmt_ProcessTypeChunk` (a run of equal
+//!   type characters against the next fields), `__pyx_buffmt_parse_array`.
+//! * `check.rs`: `__Pyx_BufFmt_CheckString`, and the entry points [`check_format`] and
+//!   [`check_format_outcome`].
+//! * `repeat.rs`: not in Cython: the accelerator that gives `NT{...}` the outcome of Cython's
+//!   N passes in time linear in the string's length, with its equivalence argument.
 
 mod check;
 mod chunk;

@@ -6,9 +6,11 @@
 use std::collections::HashMap;
 
 use super::typeinfo::{TypeInfo, C_CHAR_IS_SIGNED};
+#[cfg(doc)]
+use super::{check_format, check_format_outcome, pep3118_format};
 use crate::error::Error;
 
-/// What Cython does with a format string and a dtype ([`check_format_outcome`](super::check_format_outcome)).
+/// What Cython does with a format string and a dtype ([`check_format_outcome`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -55,7 +57,7 @@ pub enum Undefined {
 }
 
 impl Undefined {
-    /// The message [`check_format`](super::check_format) gives for the format string (Cython has none).
+    /// The message [`check_format`] gives for the format string (Cython has none).
     pub fn message(self) -> &'static str {
         match self {
             Undefined::NullDereference => {
@@ -79,10 +81,10 @@ impl Undefined {
 }
 
 /// The most structs a [`TypeInfo`] may nest, the dtype's struct itself included, for
-/// [`check_format`](super::check_format) and [`pep3118_format`](super::pep3118_format) (Cython's struct stack has one element per level).
+/// [`check_format`] and [`pep3118_format`] (Cython's struct stack has one element per level).
 pub const MAX_DTYPE_DEPTH: usize = 64;
 
-/// A [`TypeInfo`] that [`check_format`](super::check_format) refuses: no Cython generates it (a Rust `static` can
+/// A [`TypeInfo`] that [`check_format`] refuses: no Cython generates it (a Rust `static` can
 /// refer to itself), and following its fields would not end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -96,7 +98,7 @@ pub enum InvalidDtype {
 }
 
 impl InvalidDtype {
-    /// The message [`check_format`](super::check_format) gives (Cython has none).
+    /// The message [`check_format`] gives (Cython has none).
     pub fn message(self) -> &'static str {
         match self {
             InvalidDtype::Cyclic => {
@@ -112,8 +114,8 @@ impl InvalidDtype {
 
 const _: () = assert!(MAX_DTYPE_DEPTH == 64, "InvalidDtype::TooDeep's message");
 
-/// Follows the fields of `root` (of every type that has fields, as [`check_format`](super::check_format) and
-/// [`pep3118_format`](super::pep3118_format) may): `Err` if a field's type leads back to a struct being followed, or
+/// Follows the fields of `root` (of every type that has fields, as [`check_format`] and
+/// [`pep3118_format`] may): `Err` if a field's type leads back to a struct being followed, or
 /// if more than [`MAX_DTYPE_DEPTH`] structs nest. Each struct type is followed once (a struct
 /// shared by many fields is not walked again), so this takes time linear in the number of
 /// distinct struct types and their fields, and no allocation for a dtype without nested

@@ -6,6 +6,8 @@ use core::mem::size_of;
 use super::check::check_format;
 use super::outcome::check_dtype;
 use super::typeinfo::{TypeGroup, TypeInfo};
+#[cfg(doc)]
+use super::{InvalidDtype, StructField, MAX_DTYPE_DEPTH};
 
 /// A PEP 3118 format string describing items of `dtype`, which Cython accepts for it: the
 /// format an exporter of Rust memory gives (`"d"` for `double`, `"Zd"` for `double
@@ -13,13 +15,14 @@ use super::typeinfo::{TypeGroup, TypeInfo};
 ///
 /// Structs are written with native sizes and no implicit alignment (`^`), every gap as
 /// explicit `x` padding, and arrays as `(3)d`, so the offsets are exactly the
-/// [`StructField`](super::StructField)s'. `None` for a type no format string describes: a [`TypeGroup::Struct`]
-/// without fields, a scalar size without a format character (a 3-byte integer), or a
-/// struct whose first field is a struct anywhere but at the start of the dtype (see the
-/// [module documentation](super); [`check_format`] tells). Also `None` for a `TypeInfo` that
-/// [`check_format`] refuses ([`InvalidDtype`](super::InvalidDtype): cyclic, or nested deeper than
-/// [`MAX_DTYPE_DEPTH`](super::MAX_DTYPE_DEPTH)), and for a string longer than 16 MiB (a struct type shared by the
-/// fields of many levels describes exponentially many fields).
+/// [`StructField`]s'. `None` for a type no format string describes: a
+/// [`TypeGroup::Struct`] without fields, a scalar size without a format character (a 3-byte
+/// integer), or a struct whose first field is a struct anywhere but at the start of the dtype
+/// (see the [module documentation](super); [`check_format`] tells). Also `None` for a
+/// `TypeInfo` that [`check_format`] refuses ([`InvalidDtype`]: cyclic,
+/// or nested deeper than [`MAX_DTYPE_DEPTH`]), and for a string longer
+/// than 16 MiB (a struct type shared by the fields of many levels describes exponentially many
+/// fields).
 ///
 /// ```
 /// use cyview::format::{check_format, pep3118_format, DOUBLE, DOUBLE_COMPLEX, INT, U8};
