@@ -169,10 +169,9 @@ pub(super) struct Frame {
 }
 
 impl Context<'_> {
-    /// The loop of `frame` is over: `ts = ts_after_sub`, and the saved alignment comes back.
-    /// Starts the next pass of `frame` (pushed on `frames`, parsing resumes at its body)
-    /// or, when the loop is done, ends it; returns where parsing resumes and the return of
-    /// a segment that replays at once, if any.
+    /// The `for` loop of the `'T'` case goes on: starts the next pass of `frame` (pushed on
+    /// `frames`, parsing resumes at its body) or, when the loop is done, ends it; returns where
+    /// parsing resumes and the return of a segment the accelerator replays at once, if any.
     fn enter_pass(
         &mut self,
         repeat: &mut Repeat,
@@ -191,6 +190,8 @@ impl Context<'_> {
         }
     }
 
+    /// The loop of `frame` is over: `ts = ts_after_sub; if (struct_alignment)
+    /// ctx->struct_alignment = struct_alignment;`.
     fn end_loop(&mut self, frame: &Frame) -> usize {
         if frame.saved_alignment != 0 {
             self.struct_alignment = frame.saved_alignment;
@@ -318,8 +319,9 @@ impl Context<'_> {
                     // The outermost invocation returned a non-NULL pointer: accepted.
                     return Ok(());
                 };
-                frame.done = frame.done.saturating_add(1);
+                // `ts_after_sub = __Pyx_BufFmt_CheckString(ctx, ts)`, then `++i`.
                 frame.last_ret = ret;
+                frame.done = frame.done.saturating_add(1);
                 repeat.pass_returned(self, &mut frame, ret)?;
                 // The vector had room for the frame a moment ago: this does not allocate.
                 (ts, returned) = self.enter_pass(repeat, frame, &mut frames)?;
