@@ -115,7 +115,7 @@ pub unsafe fn view_as_array<'a, T: FromBytes>(
             inverted[d] = true;
         }
     }
-    if (raw.data as usize) % align_of::<T>() != 0 {
+    if !(raw.data as usize).is_multiple_of(align_of::<T>()) {
         return Err(value_error(format!(
             "The first element at {:#x} is not aligned to {} bytes for an ndarray view",
             raw.data as usize,

@@ -271,7 +271,11 @@ fn token(r: u32, out: &mut Vec<u8>) {
         12 => out.extend(HUGE[pick % HUGE.len()].bytes()),
         13 => out.extend(format!("{}T{{", pick % 20).bytes()),
         14 => out.extend(format!("({},{})", pick % 5, (pick >> 4) % 5).bytes()),
-        _ => out.extend_from_slice(if pick % 2 == 0 { b"}" } else { b":name:" }),
+        _ => out.extend_from_slice(if pick.is_multiple_of(2) {
+            b"}"
+        } else {
+            b":name:"
+        }),
     }
 }
 

@@ -1096,7 +1096,8 @@ fn gen_root(rng: &mut Rng, ctor: &str, len: usize, item: usize) -> Root {
         let shape = match rng.below(10) {
             0..=3 => vec![count],
             4..=6 if count > 0 => {
-                let divisors: Vec<usize> = (1..=count).filter(|a| count % a == 0).collect();
+                let divisors: Vec<usize> =
+                    (1..=count).filter(|a| count.is_multiple_of(*a)).collect();
                 let a = rng.pick(&divisors);
                 vec![a, count / a]
             }

@@ -280,7 +280,7 @@ impl Context<'_> {
                     ts += 1;
                     self.process_type_chunk()?;
                     self.enc_type = 0;
-                    if alignment != 0 && self.fmt_offset % alignment != 0 {
+                    if alignment != 0 && !self.fmt_offset.is_multiple_of(alignment) {
                         // Pad the struct to the alignment of its first member.
                         self.fmt_offset = self
                             .fmt_offset

@@ -130,8 +130,8 @@ const _: () = {
     let chars = b"?cbBhHiIlLqQfdgOPsp";
     let mut i = 0;
     while i < chars.len() {
-        assert!(ALIGN_MODULUS % alignment(chars[i]) == 0);
-        assert!(ALIGN_MODULUS % padding(chars[i]) == 0);
+        assert!(ALIGN_MODULUS.is_multiple_of(alignment(chars[i])));
+        assert!(ALIGN_MODULUS.is_multiple_of(padding(chars[i])));
         i += 1;
     }
 };
