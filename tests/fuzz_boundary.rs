@@ -61,7 +61,7 @@ struct Source {
     buffer: Py<RustBuffer>,
     ndim: usize,
     readonly: bool,
-    /// CythonElement address -> value stored there.
+    /// Element address -> value stored there.
     values: HashMap<usize, f64>,
 }
 

@@ -92,7 +92,7 @@ impl ReadPointer for Slots<'_> {
     }
 }
 
-/// CythonElement addresses of `raw` in C order, following pointers through `slots` (None where a
+/// Element addresses of `raw` in C order, following pointers through `slots` (None where a
 /// step goes through something that is not a recorded pointer slot).
 pub fn element_addresses(
     raw: &MemviewSlice,

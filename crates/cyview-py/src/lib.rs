@@ -45,22 +45,26 @@
 
 mod acquire;
 mod capi;
-mod export;
+mod cython_slice;
+mod element;
+mod memview_abi;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 #[cfg(feature = "numpy")]
 mod numpy;
-mod owned;
+mod rust_buffer;
 
 #[cfg(feature = "ndarray")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 pub use self::ndarray::view_as_array;
 pub use acquire::{acquire, acquire_optional, BufferSlice, Declaration};
 pub use capi::{capi_function, capi_pointer};
+pub use cython_slice::CythonSlice;
 #[doc(hidden)]
-pub use export::__padded;
-pub use export::{CythonElement, RustBuffer};
-pub use owned::{CythonSlice, MemviewAbi};
+pub use element::__padded;
+pub use element::CythonElement;
+pub use memview_abi::MemviewAbi;
+pub use rust_buffer::RustBuffer;
 
 #[doc(hidden)]
 pub use cyview as __cyview;

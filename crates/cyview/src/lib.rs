@@ -67,6 +67,7 @@ pub mod error;
 pub mod format;
 pub mod geometry;
 mod items;
+mod iter;
 pub mod memory;
 pub mod raw;
 mod view;
@@ -78,8 +79,9 @@ pub use bytes::{FromBytes, IntoBytes};
 pub use contig_buffer::ContigBuffer;
 pub use error::{Error, ErrorKind, Result};
 pub use items::{Semantics, Slice, SliceItem};
+pub use iter::Iter;
 pub use memory::{Direct, ReadPointer, TrustedMemory};
-pub use view::{Iter, View, ViewMut};
+pub use view::{View, ViewMut};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -34,6 +34,32 @@ pub fn is_contig(slice: &MemviewSlice, ndim: usize, itemsize: isize, order: Orde
     true
 }
 
+/// Whether `shape` with byte `strides` is contiguous in `order` for items of `itemsize`
+/// bytes, ignoring the strides of dimensions of extent `<= 1`: the relaxed rule shared by
+/// Cython's `__pyx_verify_contig` (acquisition, see [`super::validate::check_axes`]) and
+/// CPython's `PyBuffer_IsContiguous` (which also accepts any empty buffer first). NumPy's
+/// `flags.c_contiguous`. Arithmetic wraps like C's; `strides` must be as long as `shape`.
+pub fn is_relaxed_contig(
+    shape: &[isize],
+    strides: &[isize],
+    itemsize: isize,
+    order: Order,
+) -> bool {
+    let n = shape.len();
+    let mut expected = itemsize;
+    for k in 0..n {
+        let d = match order {
+            Order::Fortran => k,
+            Order::C => n - 1 - k,
+        };
+        if shape[d] > 1 && strides[d] != expected {
+            return false;
+        }
+        expected = expected.wrapping_mul(shape[d]);
+    }
+    true
+}
+
 /// Fills `strides` with the contiguous strides for `shape` in `order`, starting from
 /// `stride` (the item size), and returns the total size in bytes.
 ///

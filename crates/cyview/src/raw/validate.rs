@@ -6,7 +6,8 @@
 //! per-axis stride and suboffset checks followed by the contiguity check. The format-string
 //! match and the buffer request itself need Python and live in `cyview-py`.
 
-use crate::abi::{Access, AxisSpec, Contiguity, MemviewObject, MemviewSlice, Packing};
+use super::contig::is_relaxed_contig;
+use crate::abi::{Access, AxisSpec, Contiguity, MemviewObject, MemviewSlice, Order, Packing};
 use crate::error::{Error, Result};
 
 /// The geometry of an exported buffer, as a `Py_buffer` describes it.
@@ -141,21 +142,18 @@ fn check_suboffsets(buf: &BufferInfo<'_>, dim: usize, spec: AxisSpec) -> Result<
 /// Mirrors `__pyx_verify_contig`: the relaxed contiguity check (dimensions of extent <= 1
 /// may have any stride).
 fn verify_contig(buf: &BufferInfo<'_>, strides: &[isize], contiguity: Contiguity) -> Result<()> {
-    let ndim = buf.ndim();
-    let (fortran, message) = match contiguity {
+    let (order, message) = match contiguity {
         Contiguity::None => return Ok(()),
-        Contiguity::Fortran => (true, "Buffer not fortran contiguous."),
-        Contiguity::C => (false, "Buffer not C contiguous."),
+        Contiguity::Fortran => (Order::Fortran, "Buffer not fortran contiguous."),
+        Contiguity::C => (Order::C, "Buffer not C contiguous."),
     };
-    let mut stride: isize = 1;
-    for k in 0..ndim {
-        let i = if fortran { k } else { ndim - 1 - k };
-        if stride.wrapping_mul(buf.itemsize) != strides[i] && buf.shape[i] > 1 {
-            return Err(Error::value(message));
-        }
-        stride = stride.wrapping_mul(buf.shape[i]);
+    // Cython multiplies the extents first and the item size last (`stride * itemsize`);
+    // in wrapping arithmetic that is the same product as starting from the item size.
+    if is_relaxed_contig(buf.shape, &strides[..buf.ndim()], buf.itemsize, order) {
+        Ok(())
+    } else {
+        Err(Error::value(message))
     }
-    Ok(())
 }
 
 /// The per-axis and contiguity checks of `__Pyx_ValidateAndInit_memviewslice`, in Cython's

@@ -3,126 +3,15 @@
 use std::ffi::{c_int, CString};
 use std::sync::Mutex;
 
-use cyview::format::{self, TypeInfo};
+use cyview::format;
 use cyview::geometry::{self, KnownMemory};
+use cyview::raw::contig::is_relaxed_contig;
 use cyview::raw::pybuf::flags;
-use cyview::{FromBytes, MemviewSlice, Order, TrustedMemory, View, MAX_DIMS};
+use cyview::{MemviewSlice, Order, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyBufferError, PyMemoryError, PyValueError};
 use pyo3::prelude::*;
 
-/// CythonElement types of Rust memory that Cython can view: a [`FromBytes`] type with the
-/// [`TypeInfo`] of the Cython dtype it is. The buffer's format string is
-/// [`pep3118_format`](cyview::format::pep3118_format) of it.
-///
-/// Exports copy only the bytes `TYPE_INFO`'s fields cover: a `#[repr(C)]` struct with
-/// padding is exported through a zeroed buffer written field by field, so no padding
-/// (uninitialised) byte ever reaches Python.
-///
-/// Implemented for `i8`-`i64`, `u8`-`u64`, `isize`, `usize`, `f32`, `f64` and (feature
-/// `num-complex`, on by default) `num_complex::Complex<f32>` / `Complex<f64>`; for a
-/// `#[repr(C)]` struct use [`element_struct!`](crate::element_struct). `bool` is not an
-/// element: a view may read any byte, and only 0 and 1 are `bool`s.
-///
-/// # Safety
-///
-/// `TYPE_INFO` must describe `Self`: its size is `size_of::<Self>()`, and for a struct its
-/// fields are `Self`'s fields at their offsets with their types, so that every byte a field
-/// covers is initialised in every value of `Self` (bytes no field covers may be padding).
-pub unsafe trait CythonElement: FromBytes {
-    /// The Cython dtype (`format::F64` for `f64`).
-    const TYPE_INFO: &'static TypeInfo;
-
-    /// Whether some byte of `Self` is padding (covered by no field of `TYPE_INFO`).
-    /// Exports copy a padded type field by field into zeroed memory, others in one copy.
-    /// [`element_struct!`](crate::element_struct) computes it at compile time from
-    /// `TYPE_INFO`; it must be `true` whenever `Self` has padding (part of the contract).
-    const PADDED: bool;
-}
-
-/// Whether a type described by `info` has bytes no field covers: a struct whose fields'
-/// extents do not add up to its size, or with a padded field type; a cyclic or absurdly
-/// deep `TypeInfo` counts as padded (the export then checks it at run time and refuses it).
-/// Fields of a `#[repr(C)]` struct never overlap, so the sum decides. Used by
-/// [`element_struct!`](crate::element_struct) in a constant.
-#[doc(hidden)]
-pub const fn __padded(info: &TypeInfo) -> bool {
-    padded_at(info, 0)
-}
-
-const fn padded_at(info: &TypeInfo, depth: u32) -> bool {
-    if depth > MAX_TYPE_DEPTH {
-        return true;
-    }
-    if info.fields.is_empty() {
-        return false;
-    }
-    let mut covered = 0usize;
-    let mut i = 0;
-    while i < info.fields.len() {
-        let f = &info.fields[i];
-        if padded_at(f.ty, depth + 1) {
-            return true;
-        }
-        covered = covered.wrapping_add(f.ty.extent());
-        i += 1;
-    }
-    covered != info.size
-}
-
-macro_rules! element {
-    ($($t:ty => $info:expr),* $(,)?) => { $(
-        // SAFETY: the TypeInfo of the C type with the same size and kind as the Rust
-        // primitive (`format`'s constants are sized from `core::ffi`).
-        unsafe impl CythonElement for $t {
-            const TYPE_INFO: &'static TypeInfo = &$info;
-            const PADDED: bool = false;
-        }
-    )* };
-}
-element!(i8 => format::I8, u8 => format::U8, i16 => format::I16, u16 => format::U16,
-         i32 => format::I32, u32 => format::U32, i64 => format::I64, u64 => format::U64,
-         isize => format::ISIZE, usize => format::USIZE, f32 => format::F32, f64 => format::F64);
-#[cfg(feature = "num-complex")]
-element!(num_complex::Complex<f32> => format::C32, num_complex::Complex<f64> => format::C64);
-
-/// Implements [`CythonElement`] for a `#[repr(C)]` (or `#[repr(C, packed)]`) struct that is
-/// already [`FromBytes`], from its fields' `TypeInfo`s, as
-/// [`struct_type_info!`](cyview::struct_type_info) takes them (sizes and offsets are checked
-/// against the Rust type at compile time).
-///
-/// ```
-/// use cyview::format::{pep3118_format, DOUBLE, INT};
-/// use cyview_py::{element_struct, CythonElement};
-///
-/// // cdef struct Pair: int x; double y
-/// #[derive(Clone, Copy)]
-/// #[repr(C)]
-/// struct Pair { x: i32, y: f64 }
-/// // SAFETY: two numbers; any bit pattern of the fields (and of the padding) is valid.
-/// unsafe impl cyview::FromBytes for Pair {}
-/// element_struct!(Pair as "Pair" { x: &INT, y: &DOUBLE });
-///
-/// assert_eq!(pep3118_format(Pair::TYPE_INFO).unwrap(), "^T{i:x:4xd:y:}");
-/// ```
-#[macro_export]
-macro_rules! element_struct {
-    (packed $ty:ty as $name:literal { $($field:ident : $info:expr),+ $(,)? }) => {
-        // SAFETY: `struct_type_info!` takes size, offsets and field sizes from `$ty` itself.
-        unsafe impl $crate::CythonElement for $ty {
-            const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
-                $crate::__cyview::struct_type_info!(packed $ty as $name { $($field: $info),+ });
-            const PADDED: bool = $crate::__padded(Self::TYPE_INFO);
-        }
-    };
-    ($ty:ty as $name:literal { $($field:ident : $info:expr),+ $(,)? }) => {
-        // SAFETY: `struct_type_info!` takes size, offsets and field sizes from `$ty` itself.
-        unsafe impl $crate::CythonElement for $ty {
-            const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
-                $crate::__cyview::struct_type_info!($ty as $name { $($field: $info),+ });
-            const PADDED: bool = $crate::__padded(Self::TYPE_INFO);
-        }
-    };
-}
+use crate::element::{export_words, CythonElement};
 
 /// Memory behind a [`RustBuffer`].
 enum Storage {
@@ -255,127 +144,10 @@ impl KnownMemory for TableMemory<'_> {
     }
 }
 
-/// Deepest struct nesting an export follows (a cyclic `TypeInfo` is refused, not followed).
-const MAX_TYPE_DEPTH: u32 = format::MAX_DTYPE_DEPTH as u32;
-
-/// The byte ranges of one element of type `info` (at `base`) that its fields cover, in
-/// order of the fields; `None` for a cyclic or absurdly nested `TypeInfo`, or more ranges
-/// than `limit`.
-fn field_ranges(
-    info: &TypeInfo,
-    base: usize,
-    depth: u32,
-    limit: usize,
-    out: &mut Vec<(usize, usize)>,
-) -> Option<()> {
-    if depth > MAX_TYPE_DEPTH || out.len() > limit {
-        return None;
-    }
-    let count = info
-        .arraysize
-        .iter()
-        .try_fold(1usize, |a, &n| a.checked_mul(n))?;
-    if info.fields.is_empty() {
-        let end = base.checked_add(info.size.checked_mul(count)?)?;
-        out.push((base, end));
-        return Some(());
-    }
-    for i in 0..count {
-        let at = base.checked_add(info.size.checked_mul(i)?)?;
-        for f in info.fields {
-            field_ranges(f.ty, at.checked_add(f.offset)?, depth + 1, limit, out)?;
-        }
-    }
-    Some(())
-}
-
-/// Which bytes of a `T` an export copies: `Ok(None)` for all of them (no padding),
-/// `Ok(Some(ranges))` for the field bytes only.
-fn initialised_ranges<T: CythonElement>() -> PyResult<Option<Vec<(usize, usize)>>> {
-    let size = std::mem::size_of::<T>();
-    let refuse = || {
-        PyValueError::new_err(format!(
-            "the TypeInfo of '{}' is cyclic, nested deeper than {MAX_TYPE_DEPTH} levels, or \
-             has fields outside its {size} bytes: cannot export it",
-            T::TYPE_INFO.name
-        ))
-    };
-    let mut ranges = Vec::new();
-    field_ranges(T::TYPE_INFO, 0, 0, size.max(1), &mut ranges).ok_or_else(refuse)?;
-    ranges.sort_unstable();
-    if ranges.iter().any(|&(a, b)| a > b || b > size) {
-        return Err(refuse());
-    }
-    // Covered without gaps from 0 to `size`: every byte is a field byte.
-    let mut end = 0;
-    for &(a, b) in &ranges {
-        if a > end {
-            return Ok(Some(ranges));
-        }
-        end = end.max(b);
-    }
-    Ok(if end == size { None } else { Some(ranges) })
-}
-
-/// The initialised bytes of `data` in a zeroed, 8-byte aligned allocation (whole words):
-/// all bytes of each element when its type has no padding, else only its fields' bytes.
-///
-/// # Errors
-///
-/// `MemoryError` when the allocation fails; `ValueError` for a `TypeInfo` that cannot be
-/// followed (see [`initialised_ranges`]).
-fn export_words<T: CythonElement>(data: &[T]) -> PyResult<Vec<u64>> {
-    let bytes = std::mem::size_of_val(data);
-    let mut words: Vec<u64> = Vec::new();
-    words
-        .try_reserve_exact(bytes.div_ceil(8))
-        .map_err(|_| PyMemoryError::new_err(format!("cannot allocate {bytes} bytes")))?;
-    words.resize(bytes.div_ceil(8), 0);
-    let src = data.as_ptr().cast::<u8>();
-    let dst = words.as_mut_ptr().cast::<u8>();
-    // Decided at compile time (`T::PADDED` is a constant); the run-time check of the
-    // padded path also refuses a TypeInfo it cannot follow.
-    let ranges = if T::PADDED {
-        initialised_ranges::<T>()?
-    } else {
-        None
-    };
-    match ranges {
-        // SAFETY: `words` has at least `bytes` bytes; the regions do not overlap; every
-        // byte of `data` is initialised (`T` has no padding, `CythonElement::PADDED`'s contract,
-        // or its fields cover all its bytes; field bytes are initialised by `CythonElement`'s
-        // contract).
-        None => unsafe { std::ptr::copy_nonoverlapping(src, dst, bytes) },
-        Some(ranges) => {
-            let size = std::mem::size_of::<T>();
-            for i in 0..data.len() {
-                for &(a, b) in &ranges {
-                    let at = i * size + a;
-                    // SAFETY: `a <= b <= size` (checked by `initialised_ranges`), so
-                    // `at..at + b - a` lies in element `i` of `data` and of `words`; those
-                    // are field bytes, initialised by `CythonElement`'s contract; no overlap.
-                    unsafe { std::ptr::copy_nonoverlapping(src.add(at), dst.add(at), b - a) };
-                }
-            }
-        }
-    }
-    Ok(words)
-}
-
+/// CPython's `PyBuffer_IsContiguous` for a geometry: any empty buffer, else the relaxed rule.
 fn relaxed_contig(shape: &[isize], strides: &[isize], itemsize: isize, fortran: bool) -> bool {
-    if shape.contains(&0) {
-        return true;
-    }
-    let mut expected = itemsize;
-    let n = shape.len();
-    for k in 0..n {
-        let d = if fortran { k } else { n - 1 - k };
-        if shape[d] > 1 && strides[d] != expected {
-            return false;
-        }
-        expected = expected.wrapping_mul(shape[d]);
-    }
-    true
+    let order = if fortran { Order::Fortran } else { Order::C };
+    shape.contains(&0) || is_relaxed_contig(shape, strides, itemsize, order)
 }
 
 impl RustBuffer {
