@@ -248,11 +248,7 @@ impl RustBuffer {
         // Dynamic dimensions: the callback below must be `'static`, which `D` need not be.
         let mut array = array.into_dyn();
         let ndim = array.ndim();
-        if ndim > MAX_DIMS {
-            return Err(PyValueError::new_err(format!(
-                "ndim {ndim} exceeds the maximum of {MAX_DIMS} dimensions"
-            )));
-        }
+        cyview::geometry::check_ndim_limit(ndim).map_err(crate::to_py)?;
         let format = pep3118_format(T::TYPE_INFO).ok_or_else(|| {
             PyValueError::new_err(format!(
                 "no buffer format string describes the element type '{}'",

@@ -4,7 +4,7 @@
 //! `view.rs`; the copy that fills it is [`crate::raw::copy::copy_new`].
 
 use crate::abi::{MemviewSlice, Order, MAX_DIMS};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::raw::contig::contiguous_strides;
 
 /// 16-byte aligned storage unit, so that a [`ContigBuffer`] is aligned for every primitive
@@ -64,7 +64,7 @@ impl ContigBuffer {
             .iter()
             .try_fold(itemsize, |acc, &n| acc.checked_mul(n as usize))
             .filter(|&n| n <= isize::MAX as usize)
-            .ok_or_else(|| Error::new(ErrorKind::MemoryError, ""))?;
+            .ok_or_else(|| Error::no_memory(""))?;
         let mut s = [0isize; MAX_DIMS];
         let mut st = [0isize; MAX_DIMS];
         s[..shape.len()].copy_from_slice(shape);
@@ -72,7 +72,7 @@ impl ContigBuffer {
         let mut storage = Vec::new();
         storage
             .try_reserve_exact(nbytes.div_ceil(16))
-            .map_err(|_| Error::new(ErrorKind::MemoryError, ""))?;
+            .map_err(|_| Error::no_memory(""))?;
         storage.resize(nbytes.div_ceil(16), Chunk([0; 16]));
         Ok(ContigBuffer {
             storage,

@@ -73,6 +73,26 @@ impl Error {
         Self::new(ErrorKind::ValueError, message)
     }
 
+    // The errors raised in more than one place, each built once.
+
+    /// `IndexError: Out of bounds on buffer access (axis {axis})`: Cython's element access,
+    /// compiled (`v[i, j]`) and Python-level (`pybuffer_index`).
+    pub(crate) fn buffer_access_out_of_bounds(axis: usize) -> Self {
+        Self::index(format!("Out of bounds on buffer access (axis {axis})"))
+    }
+
+    /// `IndexError: list assignment index out of range`: Python's list assignment inside
+    /// Cython's `_unellipsify`.
+    pub(crate) fn list_assignment_out_of_range() -> Self {
+        Self::index("list assignment index out of range")
+    }
+
+    /// `MemoryError` with `what` could not be allocated (Cython's own `MemoryError`s, from
+    /// `PyErr_NoMemory`, have an empty message: pass `""`).
+    pub(crate) fn no_memory(what: impl Into<String>) -> Self {
+        Self::new(ErrorKind::MemoryError, what)
+    }
+
     /// The exception kind.
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -12,7 +12,7 @@ use core::mem::size_of;
 use crate::abi::{MemviewSlice, Order, MAX_DIMS};
 use crate::bytes::{FromBytes, IntoBytes};
 use crate::contig_buffer::ContigBuffer;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::geometry::{self, Block};
 use crate::items::{Semantics, SliceItem};
 use crate::iter::{address, element_count, for_each_address, Iter};
@@ -215,10 +215,10 @@ macro_rules! read_methods {
             let n = self.len();
             let mut out = Vec::new();
             out.try_reserve_exact(n).map_err(|_| {
-                Error::new(
-                    ErrorKind::MemoryError,
-                    format!("cannot allocate {n} elements of {} bytes", size_of::<T>()),
-                )
+                Error::no_memory(format!(
+                    "cannot allocate {n} elements of {} bytes",
+                    size_of::<T>()
+                ))
             })?;
             out.extend(self.iter());
             Ok(out)

@@ -217,7 +217,7 @@ pub(super) fn percent_c(byte: u8) -> Result<char, Stop> {
 const OUT_OF_MEMORY: &str = "cannot allocate memory to check the buffer format string";
 
 fn out_of_memory() -> Stop {
-    Stop::Raise(Error::new(crate::ErrorKind::MemoryError, OUT_OF_MEMORY))
+    Stop::Raise(Error::no_memory(OUT_OF_MEMORY))
 }
 
 /// `v.push(x)`, a `MemoryError` instead of an abort when the vector cannot grow.

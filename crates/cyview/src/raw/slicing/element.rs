@@ -47,9 +47,7 @@ pub fn element_ptr<R: ReadPointer>(
         *slot = i;
     }
     if let Some(dim) = failed {
-        return Err(Error::index(format!(
-            "Out of bounds on buffer access (axis {dim})"
-        )));
+        return Err(Error::buffer_access_out_of_bounds(dim));
     }
     follow(src, &resolved[..ndim], mem)
 }

@@ -132,7 +132,7 @@ pub fn getitem_object<R: ReadPointer>(
                         // `result[idx] = item`: Python list assignment.
                         let j = if idx < 0 { idx + n } else { idx };
                         if j < 0 || j >= n {
-                            return Err(Error::index("list assignment index out of range"));
+                            return Err(Error::list_assignment_out_of_range());
                         }
                         result[j as usize] = *item;
                     }
@@ -152,7 +152,7 @@ pub fn getitem_object<R: ReadPointer>(
                     let n = ndim as isize;
                     let j = if k < 0 { k + n } else { k };
                     if j < 0 || j >= n {
-                        return Err(Error::index("list assignment index out of range"));
+                        return Err(Error::list_assignment_out_of_range());
                     }
                     result[j as usize] = item;
                     Ok(())
@@ -247,9 +247,7 @@ fn pybuffer_index_all<R: ReadPointer>(
         let extent = src.shape[dim];
         let i = geometry::wrap_index(index[dim], extent);
         if i < 0 || i >= extent {
-            return Err(Error::index(format!(
-                "Out of bounds on buffer access (axis {dim})"
-            )));
+            return Err(Error::buffer_access_out_of_bounds(dim));
         }
         Ok(i)
     })
