@@ -23,7 +23,7 @@ def weighted_sum(const double[:, :] v, const double[::1] w):
 
 
 def scale(double[:, ::1] v, double k):
-    """v *= k in place, in Rust."""
+    """v *= k in place, in Rust, without the GIL: no other thread may use v meanwhile."""
     cdef int rc
     with nogil:
         rc = kernel_scale(v, k)

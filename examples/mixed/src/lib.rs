@@ -53,8 +53,9 @@ pub extern "C" fn kernel_weighted_sum(v: MemviewSlice, w: MemviewSlice) -> f64 {
 #[no_mangle]
 pub extern "C" fn kernel_scale(v: MemviewSlice, k: f64) -> i32 {
     catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: a live, writable `double[:, ::1]` slice borrowed for this call; Cython
-        // holds the GIL-free call, so nothing else accesses the elements meanwhile.
+        // SAFETY: a live, writable `double[:, ::1]` slice borrowed for this call. Releasing
+        // the GIL does not make the elements private: `mixed.scale` documents that no other
+        // thread may use the array during the call, and Cython does not touch it meanwhile.
         let Ok(mut v) = (unsafe { ViewMut::<f64>::from_raw(v, 2) }) else {
             return -1;
         };
