@@ -17,10 +17,6 @@
 
 mod support;
 
-#[allow(dead_code)]
-#[path = "../crates/cyview-build/src/layouts.rs"]
-mod layouts;
-
 use std::collections::HashMap;
 
 use cyview::{s, MemviewSlice, Slice, SliceItem};
@@ -179,7 +175,7 @@ fn eval<'py>(py: Python<'py>, expr: &str) -> PyResult<Bound<'py, PyAny>> {
 #[test]
 fn memview_abi_matches_the_extracted_layout() {
     let json = include_str!(concat!(env!("OUT_DIR"), "/cython_layouts.json"));
-    let layouts = layouts::Layouts::from_json(json).unwrap();
+    let layouts = cyview_build::layouts::Layouts::from_json(json).unwrap();
     let obj = layouts
         .get("__pyx_memoryview_obj")
         .expect("the layout of __pyx_memoryview_obj");
