@@ -8,8 +8,10 @@
 //! | [`fixtures`] | what the fixtures of `cython_fixtures/` declare: the compiled slicing functions (`live_spec.json`) and the declarations of `live_acquire.pyx` |
 //! | [`dtypes`] | the Rust twins of the Cython structs of the fixtures, each defined once |
 //! | [`report`] | the `cyview-report:` / `cyview-finding:` lines `ci/matrix` collects, and proptest runners |
+//! | [`behaviour`] | data-driven checks whose cases are grouped by the Cython behaviour they exercise, so that a failing test names the behaviour |
 #![allow(dead_code, unused_imports)]
 
+pub mod behaviour;
 pub mod buffers;
 pub mod dtypes;
 pub mod fixtures;
