@@ -2,6 +2,8 @@
 //! structures, and enumeration of element addresses.
 #![allow(dead_code)]
 
+pub mod dtypes;
+
 use std::collections::HashMap;
 
 use cyview::slicing::element_ptr_unchecked;
