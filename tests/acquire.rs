@@ -17,7 +17,7 @@ use cyview_py::{acquire, Declaration};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
-use support::behaviour::{behaviour_tests, Outcome, Tally};
+use support::behaviour::{behaviour_tests, Pass, Tally};
 use support::{acquire_declarations, err_of, eval, read_buffer, report, with_python, UNDEFINED};
 
 /// NumPy dtypes of the exporters: (dtype as `ls.np_any` takes it, item size).
@@ -243,7 +243,7 @@ fn acquisition_cases() -> u32 {
 
 /// One pass of random exporters × declarations against Cython, shared by the behaviour
 /// tests below.
-static ACQUISITION: LazyLock<Outcome> = LazyLock::new(|| {
+static ACQUISITION: LazyLock<Pass> = LazyLock::new(|| {
     let decls = acquire_declarations();
     let cases = acquisition_cases();
     let tally = Tally::new("acquisition", BEHAVIOURS);

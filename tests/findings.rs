@@ -17,7 +17,7 @@ use cyview::slicing::{self, Semantics};
 use cyview::SliceItem;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use support::behaviour::{behaviour_tests, Outcome as BehaviourOutcome, Tally};
+use support::behaviour::{behaviour_tests, Pass, Tally};
 use support::{
     element_addresses, pattern_items, read_buffer, spec, with_python, Buffer, Func, Slots,
 };
@@ -329,7 +329,7 @@ fn index_map(src: &Buffer) -> HashMap<usize, usize> {
 /// What the search found: the core's predictions per finding class, the number of cases,
 /// and the findings table of this release.
 struct Search {
-    outcome: BehaviourOutcome,
+    outcome: Pass,
     cases: usize,
     table: String,
 }

@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
-use support::behaviour::{behaviour_tests, Outcome, Tally};
+use support::behaviour::{behaviour_tests, Pass, Tally};
 use support::{
     element_addresses, pattern_items, read_buffer, report, spec, with_python, Buffer, Func, Slots,
 };
@@ -285,7 +285,7 @@ fn run_check(
         &[isize],
         &[SliceItem],
     ) -> Result<(), TestCaseError>,
-) -> Outcome {
+) -> Pass {
     let skipped = AtomicUsize::new(0);
     let tally = Tally::new(name, BEHAVIOURS);
     let config = Config {
@@ -398,7 +398,7 @@ fn items_strategy() -> impl Strategy<Value = Vec<SliceItem>> {
 
 /// Compiled slicing (`v[...]` in a `cdef` function, one fixture per index pattern) of random
 /// sources with random runtime bounds, shared by the `compiled_*` tests below.
-static COMPILED: LazyLock<Outcome> = LazyLock::new(|| {
+static COMPILED: LazyLock<Pass> = LazyLock::new(|| {
     let funcs = spec();
     let strategy = (
         source(),
@@ -445,7 +445,7 @@ static COMPILED: LazyLock<Outcome> = LazyLock::new(|| {
 
 /// Python-level slicing (`m[key]` on a Cython memoryview object) of random sources with
 /// random keys, shared by the `python_level_*` tests below.
-static PYTHON_LEVEL: LazyLock<Outcome> = LazyLock::new(|| {
+static PYTHON_LEVEL: LazyLock<Pass> = LazyLock::new(|| {
     let strategy = (
         source(),
         any::<prop::sample::Index>(),

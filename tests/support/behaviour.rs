@@ -79,7 +79,7 @@ impl Tally {
 
     /// Ends a proptest pass: its failure (the shrunk case) is attributed to the behaviour
     /// its reason is tagged with, if any.
-    pub fn finish_proptest<V: Debug>(self, result: Result<(), TestError<V>>) -> Outcome {
+    pub fn finish_proptest<V: Debug>(self, result: Result<(), TestError<V>>) -> Pass {
         if let Err(e) = result {
             let text = e.to_string();
             let behaviour = match &e {
@@ -101,8 +101,8 @@ impl Tally {
     }
 
     /// Ends a pass.
-    pub fn finish(self) -> Outcome {
-        let outcome = Outcome {
+    pub fn finish(self) -> Pass {
+        let outcome = Pass {
             check: self.check,
             behaviours: self.behaviours,
             cases: self.cases.into_inner().unwrap(),
@@ -114,7 +114,7 @@ impl Tally {
 }
 
 /// What one pass found: cases and failures per behaviour.
-pub struct Outcome {
+pub struct Pass {
     pub check: &'static str,
     pub behaviours: &'static [&'static str],
     pub cases: BTreeMap<&'static str, usize>,
@@ -123,7 +123,7 @@ pub struct Outcome {
     pub failures: BTreeMap<Option<&'static str>, Vec<String>>,
 }
 
-impl Outcome {
+impl Pass {
     /// All cases of the pass.
     pub fn total(&self) -> usize {
         self.cases.values().sum()
