@@ -8,6 +8,12 @@
 //! declaration's specs and request flags are read from the C that the release under test
 //! generated. Rust must succeed exactly when Cython does, with the same data pointer, shape,
 //! strides and suboffsets, or fail with the same exception kind and message.
+//!
+//! The random pass runs once per test binary (`ACQUISITION`); each case is attributed to the
+//! behaviour Cython showed with it (accepts a direct or an indirect buffer; refuses for the
+//! number of dimensions, the format, contiguity, direct/indirect access, a read-only buffer,
+//! the exporter's own error; crashes on the format), and `acquisition::*` holds one test per
+//! behaviour, so that a failure names the behaviour that broke (`support::behaviour`).
 
 mod support;
 

@@ -7,6 +7,10 @@
 //! systematic: every 1-d slice pattern over extents 0-6 with bounds -8..8 and None and
 //! steps -3..3 and None, then random 2-4-d cases with a fixed seed. On every case the
 //! core's Cython semantics must predict Cython exactly (that part *is* a check).
+//!
+//! The search runs once per test binary (`SEARCH`); `core_predicts_cython::*` holds one test
+//! per finding class (the core predicts Cython on every case of the class), and the snapshot of
+//! the findings table is a test of its own.
 
 mod support;
 

@@ -5,6 +5,13 @@
 //! pattern, with runtime bounds); Python-level slicing through Cython memoryview objects.
 //! Every case compares data pointer, shape, strides, raw suboffsets and every element
 //! address, or the exception kind and message.
+//!
+//! Each path runs its random pass once per test binary (`COMPILED`, `PYTHON_LEVEL`); each case
+//! is attributed to the behaviour it exercises (Cython's exception, an element, an indirect
+//! source, else the most particular rule of its items: negative step with a bound beyond the
+//! extent, a bound beyond the extent, negative step, wraparound, new axis, integer index, plain
+//! slices), and `compiled::*` and `python_level::*` hold one test per behaviour, so that a
+//! failure names the behaviour that broke (`support::behaviour`).
 
 mod support;
 

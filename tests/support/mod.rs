@@ -9,7 +9,7 @@
 //! | [`dtypes`] | the Rust twins of the Cython structs of the fixtures, each defined once |
 //! | [`report`] | the `cyview-report:` / `cyview-finding:` lines `ci/matrix` collects, and proptest runners |
 //! | [`behaviour`] | data-driven checks whose cases are grouped by the Cython behaviour they exercise, so that a failing test names the behaviour |
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports, unused_macros)]
 
 pub mod behaviour;
 pub mod buffers;
