@@ -8,15 +8,22 @@
 //! declaration's specs and request flags are read from the C that the release under test
 //! generated. Rust must succeed exactly when Cython does, with the same data pointer, shape,
 //! strides and suboffsets, or fail with the same exception kind and message.
+//!
+//! The random pass runs once per test binary (`ACQUISITION`); each case is attributed to the
+//! behaviour Cython showed with it (accepts a direct or an indirect buffer; refuses for the
+//! number of dimensions, the format, contiguity, direct/indirect access, a read-only buffer,
+//! the exporter's own error; crashes on the format), and `acquisition::*` holds one test per
+//! behaviour, so that a failure names the behaviour that broke (`support::behaviour`).
 
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::LazyLock;
 
 use cyview_py::{acquire, Declaration};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
+use support::behaviour::{behaviour_tests, Pass, Tally};
 use support::{acquire_declarations, err_of, eval, read_buffer, report, with_python, UNDEFINED};
 
 /// NumPy dtypes of the exporters: (dtype as `ls.np_any` takes it, item size).
@@ -155,7 +162,7 @@ fn exporter(hint: (&'static str, isize), ndim: usize) -> impl Strategy<Value = S
 /// The request flags cyview computes are the ones each release's C passes, for every
 /// declaration.
 #[test]
-fn request_flags_match_generated_c() {
+fn acquire_requests_the_buffer_flags_the_generated_c_passes() {
     let decls = acquire_declarations();
     assert!(decls.len() >= 600, "{} declarations", decls.len());
     let mut wrong = Vec::new();
@@ -174,20 +181,82 @@ fn request_flags_match_generated_c() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
-#[test]
-fn acquisition_matches_cython() {
-    let decls = acquire_declarations();
-    let cases: u32 = std::env::var("PROPTEST_CASES")
+// The behaviours of acquisition, named by what Cython does with the case.
+const ACCEPTS_DIRECT: &str =
+    "acquire accepts a matching direct buffer with Cython's data pointer, shape and strides";
+const ACCEPTS_INDIRECT: &str =
+    "acquire accepts a matching indirect (PIL-style) buffer with Cython's suboffsets";
+const UNDEFINED_FORMAT: &str =
+    "acquire refuses with a ValueError the formats on which Cython's format check crashes";
+const WRONG_NDIM: &str = "acquire refuses a buffer with the wrong number of dimensions";
+const WRONG_DTYPE: &str = "acquire refuses a buffer whose format does not match the dtype";
+const NOT_CONTIGUOUS: &str = "acquire refuses a buffer that is not contiguous as declared";
+const WRONG_ACCESS: &str =
+    "acquire refuses a buffer whose direct or indirect access does not match the axis specs";
+const READ_ONLY: &str = "acquire refuses a read-only buffer for a non-const declaration";
+const EXPORTER_ERROR: &str = "acquire passes on the exporter's own getbuffer error";
+const OTHER_REFUSAL: &str = "acquire refuses as Cython does in other cases";
+const BEHAVIOURS: &[&str] = &[
+    ACCEPTS_DIRECT,
+    ACCEPTS_INDIRECT,
+    UNDEFINED_FORMAT,
+    WRONG_NDIM,
+    WRONG_DTYPE,
+    NOT_CONTIGUOUS,
+    WRONG_ACCESS,
+    READ_ONLY,
+    EXPORTER_ERROR,
+    OTHER_REFUSAL,
+];
+
+/// The behaviour of a refusal, from Cython's exception.
+fn refusal(kind: &str, message: &str) -> &'static str {
+    let m = message;
+    if m.starts_with("Buffer has wrong number of dimensions") {
+        WRONG_NDIM
+    } else if m.contains("read-only") || m.contains("not writable") || m.contains("readonly") {
+        READ_ONLY
+    } else if m.contains("contiguous") {
+        NOT_CONTIGUOUS
+    } else if m.contains("direct access")
+        || m.contains("indirectly accessible")
+        || m.contains("suboffsets")
+    {
+        WRONG_ACCESS
+    } else if m.starts_with("Buffer dtype")
+        || m.starts_with("Item size")
+        || m.starts_with("Expected")
+        || m.contains("endian")
+        || m.starts_with("Does not understand")
+        || m.starts_with("Unexpected")
+        || m.starts_with("Buffer acquisition")
+    {
+        WRONG_DTYPE
+    } else if kind == "BufferError" {
+        EXPORTER_ERROR
+    } else {
+        OTHER_REFUSAL
+    }
+}
+
+/// The number of random cases of the acquisition pass.
+fn acquisition_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5000);
-    let run = AtomicUsize::new(0);
-    let undefined = AtomicUsize::new(0);
+        .unwrap_or(5000)
+}
+
+/// One pass of random exporters × declarations against Cython, shared by the behaviour
+/// tests below.
+static ACQUISITION: LazyLock<Pass> = LazyLock::new(|| {
+    let decls = acquire_declarations();
+    let cases = acquisition_cases();
+    let tally = Tally::new("acquisition", BEHAVIOURS);
     let hints: Vec<_> = decls
         .iter()
         .map(|d| (natural_dtype(&d.dtype_name), d.specs.len()))
         .collect();
-    let accepted = AtomicUsize::new(0);
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: Some(Box::new(
@@ -215,66 +284,80 @@ fn acquisition_matches_cython() {
                         // Cython's format check crashes or hangs on this format (the
                         // `cython_crashes_on_structured_arrays` test runs one for real): Rust
                         // refuses it with a ValueError instead.
-                        prop_assert_eq!(kind, "ValueError", "{}", what);
-                        undefined.fetch_add(1, Ordering::Relaxed);
-                        run.fetch_add(1, Ordering::Relaxed);
-                        return Ok(());
+                        return tally.case(UNDEFINED_FORMAT, || {
+                            prop_assert_eq!(kind, "ValueError", "{}", what);
+                            Ok(())
+                        });
                     }
                 }
                 let cy = module.getattr(name.as_str()).unwrap().call1((obj.clone(),));
                 match (cy, rust) {
-                    (Ok(r), Ok(v)) => {
+                    (Ok(r), rust) => {
                         let cb = read_buffer(&r)
                             .map_err(|e| TestCaseError::fail(format!("{what}: {e}")))?;
                         let c = cb.cython_slice();
-                        let s = v.as_raw();
-                        let n = v.ndim();
-                        prop_assert_eq!(cb.ndim, n, "{}", what);
-                        prop_assert_eq!(c.data, s.data, "{}", what);
-                        prop_assert_eq!(&c.shape[..n], &s.shape[..n], "{}", what);
-                        prop_assert_eq!(&c.strides[..n], &s.strides[..n], "{}", what);
-                        prop_assert_eq!(&c.suboffsets[..n], &s.suboffsets[..n], "{}", what);
-                        accepted.fetch_add(1, Ordering::Relaxed);
+                        let n = cb.ndim;
+                        let behaviour = if c.suboffsets[..n].iter().any(|&s| s >= 0) {
+                            ACCEPTS_INDIRECT
+                        } else {
+                            ACCEPTS_DIRECT
+                        };
+                        tally.case(behaviour, || {
+                            let v = rust.map_err(|r| {
+                                TestCaseError::fail(format!(
+                                    "{what}: Cython accepts, Rust {:?}",
+                                    err_of(py, &r)
+                                ))
+                            })?;
+                            let s = v.as_raw();
+                            prop_assert_eq!(n, v.ndim(), "{}", what);
+                            prop_assert_eq!(c.data, s.data, "{}", what);
+                            prop_assert_eq!(&c.shape[..n], &s.shape[..n], "{}", what);
+                            prop_assert_eq!(&c.strides[..n], &s.strides[..n], "{}", what);
+                            prop_assert_eq!(&c.suboffsets[..n], &s.suboffsets[..n], "{}", what);
+                            Ok(())
+                        })
                     }
-                    (Err(e), Err(r)) => {
-                        prop_assert_eq!(err_of(py, &e), err_of(py, &r), "{}", what);
-                    }
-                    (Ok(_), Err(r)) => {
-                        return Err(TestCaseError::fail(format!(
-                            "{what}: Cython accepts, Rust {:?}",
-                            err_of(py, &r)
-                        )))
-                    }
-                    (Err(e), Ok(_)) => {
-                        return Err(TestCaseError::fail(format!(
-                            "{what}: Cython {:?}, Rust accepts",
-                            err_of(py, &e)
-                        )))
+                    (Err(e), rust) => {
+                        let (kind, message) = err_of(py, &e);
+                        tally.case(refusal(&kind, &message), || match rust {
+                            Err(r) => {
+                                prop_assert_eq!((kind, message), err_of(py, &r), "{}", what);
+                                Ok(())
+                            }
+                            Ok(_) => Err(TestCaseError::fail(format!(
+                                "{what}: Cython {:?}, Rust accepts",
+                                (kind, message)
+                            ))),
+                        })
                     }
                 }
-                run.fetch_add(1, Ordering::Relaxed);
-                Ok(())
             })
         },
     );
-    let n = run.load(Ordering::Relaxed);
-    println!(
-        "acquisition: {n} cases ({} accepted by both), {} where Cython's format check crashes \
-         (refused by Rust)",
-        accepted.load(Ordering::Relaxed),
-        undefined.load(Ordering::Relaxed)
-    );
+    let outcome = tally.finish_proptest(result);
+    let n = outcome.total();
     report(
         "acquisition",
         n,
-        n - usize::from(result.is_err()).min(n),
-        usize::from(result.is_err()),
+        n - outcome.failed().min(n),
+        outcome.failed(),
     );
-    if let Err(e) = result {
-        panic!("acquisition: {e}");
-    }
-    assert!(n as u32 >= cases);
-}
+    outcome
+});
+
+behaviour_tests!(mod acquisition: ACQUISITION, BEHAVIOURS, at_least acquisition_cases() as usize;
+    acquire_accepts_a_matching_direct_buffer_with_cythons_pointer_shape_and_strides => ACCEPTS_DIRECT,
+    acquire_accepts_a_matching_indirect_buffer_with_cythons_suboffsets => ACCEPTS_INDIRECT,
+    acquire_refuses_with_a_value_error_the_formats_on_which_cython_crashes => UNDEFINED_FORMAT,
+    acquire_refuses_a_buffer_with_the_wrong_number_of_dimensions => WRONG_NDIM,
+    acquire_refuses_a_buffer_whose_format_does_not_match_the_dtype => WRONG_DTYPE,
+    acquire_refuses_a_buffer_that_is_not_contiguous_as_declared => NOT_CONTIGUOUS,
+    acquire_refuses_a_buffer_whose_direct_or_indirect_access_does_not_match_the_specs => WRONG_ACCESS,
+    acquire_refuses_a_read_only_buffer_for_a_non_const_declaration => READ_ONLY,
+    acquire_passes_on_the_exporters_own_getbuffer_error => EXPORTER_ERROR,
+    acquire_refuses_as_cython_does_in_other_cases => OTHER_REFUSAL,
+);
 
 /// A finding: acquiring a NumPy structured array whose first field is an `int` into
 /// `int[:]` makes Cython's format check dereference NULL (`"T{i:x:xxxxd:y:}"`: the dtype is

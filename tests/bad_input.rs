@@ -14,16 +14,20 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use pyo3::prelude::*;
+use std::sync::LazyLock;
+
+use support::behaviour::{behaviour_tests, Pass, Tally};
 use support::{acquire_declarations, err_of, refcount, report, with_python, Decl};
 
-/// Cython's `cdef <decl> v = obj` and `cyview_py::acquire` on `obj`: both fail the same way,
-/// or both succeed; the object's refcount is back where it was afterwards.
+/// Cython's `cdef <decl> v = obj` and `cyview_py::acquire` on `obj`: whether Cython accepted,
+/// and whether Rust did the same: both fail the same way, or both succeed; the object's
+/// refcount is back where it was afterwards.
 fn same_as_cython(
     py: Python<'_>,
     d: &Decl,
     obj: &Bound<'_, PyAny>,
     what: &str,
-) -> Result<bool, String> {
+) -> (bool, Result<(), String>) {
     let before = refcount(obj);
     let cy = py
         .import("live_acquire")
@@ -32,75 +36,99 @@ fn same_as_cython(
         .unwrap()
         .call1((obj.clone(),));
     let rust = acquire(obj, &Declaration::new(d.dtype, &d.specs, d.writable));
-    let ok = match (&cy, &rust) {
-        (Ok(_), Ok(_)) => true,
-        (Err(c), Err(r)) if err_of(py, c) == err_of(py, r) => false,
+    let accepted = cy.is_ok();
+    match (&cy, &rust) {
+        (Ok(_), Ok(_)) => {}
+        (Err(c), Err(r)) if err_of(py, c) == err_of(py, r) => {}
         (c, r) => {
-            return Err(format!(
-                "cdef {} v = {what}: Cython {:?}, Rust {:?}",
-                d.text,
-                c.as_ref().map(|_| ()).map_err(|e| err_of(py, e)),
-                r.as_ref().map(|_| ()).map_err(|e| err_of(py, e))
-            ))
+            return (
+                accepted,
+                Err(format!(
+                    "cdef {} v = {what}: Cython {:?}, Rust {:?}",
+                    d.text,
+                    c.as_ref().map(|_| ()).map_err(|e| err_of(py, e)),
+                    r.as_ref().map(|_| ()).map_err(|e| err_of(py, e))
+                )),
+            )
         }
     };
     drop((cy, rust));
     py.import("gc").unwrap().call_method0("collect").unwrap();
     if refcount(obj) != before {
-        return Err(format!(
-            "cdef {} v = {what}: refcount {before} -> {}",
-            d.text,
-            refcount(obj)
-        ));
+        return (
+            accepted,
+            Err(format!(
+                "cdef {} v = {what}: refcount {before} -> {}",
+                d.text,
+                refcount(obj)
+            )),
+        );
     }
-    Ok(ok)
+    (accepted, Ok(()))
 }
 
-#[test]
-fn objects_without_a_buffer_and_too_many_dimensions() {
+const NOT_A_BUFFER: &str =
+    "an object without the buffer protocol is refused with Cython's TypeError and message";
+const WRONG_NDIM: &str =
+    "a buffer of another number of dimensions (a 0-d scalar, 9 to 64 dimensions) is refused as Cython refuses it";
+const NON_BUFFER_BEHAVIOURS: &[&str] = &[NOT_A_BUFFER, WRONG_NDIM];
+
+/// Objects without a buffer, and buffers of more dimensions than Cython handles, against
+/// every seventh declaration (shared by the tests below).
+static NON_BUFFERS: LazyLock<Pass> = LazyLock::new(|| {
     let decls = acquire_declarations();
+    let tally = Tally::new("bad input: non-buffers and ndim", NON_BUFFER_BEHAVIOURS);
     with_python(|py| {
         let exprs = [
-            "5",
-            "3.5",
-            "'text'",
-            "[1.0, 2.0]",
-            "(1.0,)",
-            "{}",
-            "object()",
-            "range(3)",
-            "__import__('numpy').float64(1.0)",
+            (NOT_A_BUFFER, "5"),
+            (NOT_A_BUFFER, "3.5"),
+            (NOT_A_BUFFER, "'text'"),
+            (NOT_A_BUFFER, "[1.0, 2.0]"),
+            (NOT_A_BUFFER, "(1.0,)"),
+            (NOT_A_BUFFER, "{}"),
+            (NOT_A_BUFFER, "object()"),
+            (NOT_A_BUFFER, "range(3)"),
+            (WRONG_NDIM, "__import__('numpy').float64(1.0)"),
             // More dimensions than any declaration, up to NumPy's limit of 64.
-            "__import__('numpy').zeros((1,) * 9)",
-            "__import__('numpy').zeros((2,) * 12)",
-            "__import__('numpy').zeros((1,) * 64)",
-            "__import__('_testbuffer').ndarray([1.0], shape=[1] * 20, format='d')",
+            (WRONG_NDIM, "__import__('numpy').zeros((1,) * 9)"),
+            (WRONG_NDIM, "__import__('numpy').zeros((2,) * 12)"),
+            (WRONG_NDIM, "__import__('numpy').zeros((1,) * 64)"),
+            (
+                WRONG_NDIM,
+                "__import__('_testbuffer').ndarray([1.0], shape=[1] * 20, format='d')",
+            ),
         ];
-        let mut cases = 0;
-        let mut failures = Vec::new();
-        for expr in exprs {
+        for (behaviour, expr) in exprs {
             let obj = py
                 .eval(&std::ffi::CString::new(expr).unwrap(), None, None)
                 .unwrap();
             for d in decls.iter().step_by(7) {
-                cases += 1;
+                tally.count(behaviour);
                 match same_as_cython(py, d, &obj, expr) {
-                    Ok(false) => {}
-                    Ok(true) => failures.push(format!("{expr}: accepted by {}", d.text)),
-                    Err(e) => failures.push(e),
+                    (false, Ok(())) => {}
+                    (true, Ok(())) => {
+                        tally.fail(behaviour, format!("{expr}: accepted by {}", d.text))
+                    }
+                    (_, Err(e)) => tally.fail(behaviour, e),
                 }
             }
         }
-        report(
-            "bad input: non-buffers and ndim",
-            cases,
-            cases - failures.len(),
-            failures.len(),
-        );
-        assert!(failures.is_empty(), "{failures:#?}");
-        assert!(cases >= 1000, "{cases}");
     });
-}
+    let outcome = tally.finish();
+    let (cases, failed) = (outcome.total(), outcome.failed());
+    report(
+        "bad input: non-buffers and ndim",
+        cases,
+        cases - failed,
+        failed,
+    );
+    outcome
+});
+
+behaviour_tests!(mod non_buffers: NON_BUFFERS, NON_BUFFER_BEHAVIOURS, at_least 1000;
+    an_object_without_the_buffer_protocol_is_refused_with_cythons_type_error => NOT_A_BUFFER,
+    a_buffer_of_another_number_of_dimensions_is_refused_as_cython_refuses_it => WRONG_NDIM,
+);
 
 #[test]
 fn none_is_a_none_view_in_cython_and_an_option_in_rust() {
@@ -146,8 +174,16 @@ fn exporter_with_format<'py>(py: Python<'py>, format: &str) -> Option<Bound<'py,
     Some(Bound::new(py, rb).unwrap())
 }
 
-#[test]
-fn malformed_and_truncated_format_strings() {
+const FORMAT_ACCEPTED: &str = "a format string Cython accepts is accepted, its export released";
+const FORMAT_REFUSED: &str = "a malformed or truncated format string is refused with Cython's exception and message, its export released";
+const FORMAT_UNDEFINED: &str =
+    "a format string on which Cython crashes or hangs is refused with a ValueError";
+const FORMAT_BEHAVIOURS: &[&str] = &[FORMAT_ACCEPTED, FORMAT_REFUSED, FORMAT_UNDEFINED];
+
+/// Hand-picked and 2,000 random (the same on every run) format strings of `RustBuffer`
+/// exporters against the 1-d declarations (shared by the tests below): the number of
+/// strings compared with Cython, and the outcome.
+static FORMATS: LazyLock<(usize, Pass)> = LazyLock::new(|| {
     let decls: Vec<Decl> = acquire_declarations()
         .into_iter()
         .filter(|d| d.specs.len() == 1)
@@ -219,9 +255,9 @@ fn malformed_and_truncated_format_strings() {
     for _ in 0..2000 {
         strings.push(random.new_tree(&mut runner).unwrap().current());
     }
-    with_python(|py| {
+    let tally = Tally::new("bad input: format strings", FORMAT_BEHAVIOURS);
+    let cases = with_python(|py| {
         let (mut cases, mut undefined, mut accepted) = (0usize, 0usize, 0usize);
-        let mut failures = Vec::new();
         for (k, f) in strings.iter().enumerate() {
             let Some(obj) = exporter_with_format(py, f) else {
                 continue;
@@ -232,39 +268,66 @@ fn malformed_and_truncated_format_strings() {
                 Outcome::Accepted | Outcome::Raised(_) | Outcome::CharOutOfRange
             ) {
                 // Cython would crash or hang; Rust refuses with a ValueError.
-                let err = acquire(
+                tally.count(FORMAT_UNDEFINED);
+                match acquire(
                     obj.as_any(),
                     &Declaration::new(d.dtype, &d.specs, d.writable),
-                )
-                .err()
-                .expect("refused");
-                assert_eq!(err_of(py, &err).0, "ValueError");
+                ) {
+                    Err(e) if err_of(py, &e).0 == "ValueError" => {}
+                    Err(e) => tally.fail(FORMAT_UNDEFINED, format!("{f:?}: {:?}", err_of(py, &e))),
+                    Ok(_) => tally.fail(FORMAT_UNDEFINED, format!("{f:?}: accepted")),
+                }
                 undefined += 1;
                 continue;
             }
             cases += 1;
-            match same_as_cython(py, d, obj.as_any(), &format!("RustBuffer(format={f:?})")) {
-                Ok(true) => accepted += 1,
-                Ok(false) => {}
-                Err(e) => failures.push(e),
+            let (cython_accepts, same) =
+                same_as_cython(py, d, obj.as_any(), &format!("RustBuffer(format={f:?})"));
+            let behaviour = if cython_accepts {
+                accepted += 1;
+                FORMAT_ACCEPTED
+            } else {
+                FORMAT_REFUSED
+            };
+            tally.count(behaviour);
+            if let Err(e) = same {
+                tally.fail(behaviour, e);
             }
             if obj.get().export_count() != 0 {
-                failures.push(format!("{f:?}: export count {}", obj.get().export_count()));
+                tally.fail(
+                    behaviour,
+                    format!("{f:?}: export count {}", obj.get().export_count()),
+                );
             }
         }
         println!(
             "format strings: {cases} compared with Cython ({accepted} accepted), {undefined} \
              where Cython would crash or hang"
         );
-        report(
-            "bad input: format strings",
-            cases,
-            cases - failures.len(),
-            failures.len(),
-        );
-        assert!(failures.is_empty(), "{failures:#?}");
-        assert!(cases >= 1500);
+        cases
     });
+    let outcome = tally.finish();
+    // The undefined formats are not compared with Cython (it would crash or hang).
+    let failed = outcome.failed()
+        - outcome
+            .failures
+            .get(&Some(FORMAT_UNDEFINED))
+            .map_or(0, Vec::len);
+    report("bad input: format strings", cases, cases - failed, failed);
+    (cases, outcome)
+});
+
+behaviour_tests!(mod format_strings: FORMATS.1, FORMAT_BEHAVIOURS, at_least 1500;
+    a_format_string_cython_accepts_is_accepted => FORMAT_ACCEPTED,
+    a_malformed_or_truncated_format_string_is_refused_with_cythons_message => FORMAT_REFUSED,
+    a_format_on_which_cython_crashes_or_hangs_is_refused_with_a_value_error => FORMAT_UNDEFINED,
+);
+
+/// At least 1,500 format strings are compared with Cython (the others are those on which
+/// Cython crashes or hangs).
+#[test]
+fn at_least_1500_format_strings_are_compared_with_cython() {
+    assert!(FORMATS.0 >= 1500, "{}", FORMATS.0);
 }
 
 /// Failing acquisitions (wrong ndim, wrong dtype, getbuffer failing) leave the exporter's

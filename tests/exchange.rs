@@ -4,11 +4,12 @@
 //!
 //! * `memview_abi_matches_the_extracted_layout`: the offsets `MemviewAbi` uses are the ones
 //!   libclang gives this release's `struct __pyx_memoryview_obj`.
-//! * `cython_to_rust`: views Cython makes of random exporters (NumPy views with any strides,
-//!   PIL-style `_testbuffer` arrays, `RustBuffer`s direct and indirect) reach the same element
-//!   addresses in Rust as in Cython.
-//! * `rust_to_cython`: views Rust re-slices with Cython semantics, passed back to Cython,
-//!   address exactly what Cython's own slicing of the same view addresses.
+//! * `views_cython_makes_reach_the_same_elements_in_rust`: views Cython makes of random
+//!   exporters (NumPy views with any strides, PIL-style `_testbuffer` arrays, `RustBuffer`s
+//!   direct and indirect) reach the same element addresses in Rust as in Cython.
+//! * `views_rust_reslices_address_what_cythons_own_slicing_addresses`: views Rust re-slices
+//!   with Cython semantics, passed back to Cython, address exactly what Cython's own slicing
+//!   of the same view addresses.
 //! * `acquisition_counts_after_random_operations`: 100,000 random clones, drops, re-slices,
 //!   calls and Cython-side keeps; the count is exact after every step and the exporters'
 //!   refcounts are back at the end.
@@ -16,10 +17,6 @@
 //! * capsule import errors and Cython's error return.
 
 mod support;
-
-#[allow(dead_code)]
-#[path = "../crates/cyview-build/src/layouts.rs"]
-mod layouts;
 
 use std::collections::HashMap;
 
@@ -179,7 +176,7 @@ fn eval<'py>(py: Python<'py>, expr: &str) -> PyResult<Bound<'py, PyAny>> {
 #[test]
 fn memview_abi_matches_the_extracted_layout() {
     let json = include_str!(concat!(env!("OUT_DIR"), "/cython_layouts.json"));
-    let layouts = layouts::Layouts::from_json(json).unwrap();
+    let layouts = cyview_build::layouts::Layouts::from_json(json).unwrap();
     let obj = layouts
         .get("__pyx_memoryview_obj")
         .expect("the layout of __pyx_memoryview_obj");
@@ -217,7 +214,7 @@ fn memview_abi_matches_the_extracted_layout() {
 }
 
 #[test]
-fn cython_to_rust() {
+fn views_cython_makes_reach_the_same_elements_in_rust() {
     let n = cases(2000);
     let mut runner = runner(n, "proptest-regressions/exchange-cython-to-rust.txt");
     let result = with_python(|py| {
@@ -261,7 +258,7 @@ fn slice_items() -> impl Strategy<Value = [(isize, isize, isize); 2]> {
 }
 
 #[test]
-fn rust_to_cython() {
+fn views_rust_reslices_address_what_cythons_own_slicing_addresses() {
     let n = cases(2000);
     let mut runner = runner(n, "proptest-regressions/exchange-rust-to-cython.txt");
     let walked = std::sync::atomic::AtomicUsize::new(0);
@@ -338,7 +335,7 @@ fn rust_to_cython() {
         })
     });
     println!(
-        "rust_to_cython: {n} cases, {} walked element by element",
+        "exchange: Rust to Cython: {n} cases, {} walked element by element",
         walked.load(std::sync::atomic::Ordering::Relaxed)
     );
     report(

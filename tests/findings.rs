@@ -7,16 +7,22 @@
 //! systematic: every 1-d slice pattern over extents 0-6 with bounds -8..8 and None and
 //! steps -3..3 and None, then random 2-4-d cases with a fixed seed. On every case the
 //! core's Cython semantics must predict Cython exactly (that part *is* a check).
+//!
+//! The search runs once per test binary (`SEARCH`); `core_predicts_cython::*` holds one test
+//! per finding class (the core predicts Cython on every case of the class), and the snapshot of
+//! the findings table is a test of its own.
 
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 use cyview::raw::slicing;
 use cyview::Semantics;
 use cyview::SliceItem;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
+use support::behaviour::{behaviour_tests, Pass, Tally};
 use support::{
     element_addresses, pattern_items, read_buffer, spec, with_python, Buffer, Func, Slots,
 };
@@ -96,30 +102,44 @@ struct Case {
     size: (usize, isize),
 }
 
+// The finding classes: how Cython's outcome differs from Python semantics on a case. The
+// core must predict Cython on the cases of every class; one test per class says so.
+const AGREES: &str = "Cython agrees with Python";
+const OTHER_EXCEPTION: &str = "Cython raises another exception than Python";
+const OUTSIDE: &str = "memory safety: Cython selects an element outside the source";
+const RAISES_WHERE_PYTHON_SLICES: &str = "Cython raises where Python slices";
+const SLICES_WHERE_PYTHON_RAISES: &str = "Cython slices where Python raises";
+const OTHER_SHAPE: &str = "Cython gives another shape (same elements)";
+const MORE: &str = "Cython selects more elements than Python";
+const FEWER: &str = "Cython selects fewer elements than Python";
+const OTHER_ELEMENTS: &str = "Cython selects other elements than Python";
+const CLASSES: &[&str] = &[
+    AGREES,
+    OTHER_EXCEPTION,
+    OUTSIDE,
+    RAISES_WHERE_PYTHON_SLICES,
+    SLICES_WHERE_PYTHON_RAISES,
+    OTHER_SHAPE,
+    MORE,
+    FEWER,
+    OTHER_ELEMENTS,
+];
+
+/// The finding class of a case (`None`: Cython agrees with Python).
 fn classify(c: &Case) -> Option<&'static str> {
     let kind = |e: &str| e.split(':').next().unwrap_or_default().to_string();
     match (&c.cython, &c.python) {
         (a, b) if a == b => None,
         // Exception messages differ between Cython and NumPy by nature; the kind counts.
         (Outcome::Raised(a), Outcome::Raised(b)) if kind(a) == kind(b) => None,
-        (Outcome::Raised(_), Outcome::Raised(_)) => {
-            Some("Cython raises another exception than Python")
-        }
-        (Outcome::Picked(_, v), _) if v.iter().any(Option::is_none) => {
-            Some("memory safety: Cython selects an element outside the source")
-        }
-        (Outcome::Raised(_), Outcome::Picked(..)) => Some("Cython raises where Python slices"),
-        (Outcome::Picked(..), Outcome::Raised(_)) => Some("Cython slices where Python raises"),
-        (Outcome::Picked(_, a), Outcome::Picked(_, b)) if a == b => {
-            Some("Cython gives another shape (same elements)")
-        }
-        (Outcome::Picked(_, a), Outcome::Picked(_, b)) if a.len() > b.len() => {
-            Some("Cython selects more elements than Python")
-        }
-        (Outcome::Picked(_, a), Outcome::Picked(_, b)) if a.len() < b.len() => {
-            Some("Cython selects fewer elements than Python")
-        }
-        _ => Some("Cython selects other elements than Python"),
+        (Outcome::Raised(_), Outcome::Raised(_)) => Some(OTHER_EXCEPTION),
+        (Outcome::Picked(_, v), _) if v.iter().any(Option::is_none) => Some(OUTSIDE),
+        (Outcome::Raised(_), Outcome::Picked(..)) => Some(RAISES_WHERE_PYTHON_SLICES),
+        (Outcome::Picked(..), Outcome::Raised(_)) => Some(SLICES_WHERE_PYTHON_RAISES),
+        (Outcome::Picked(_, a), Outcome::Picked(_, b)) if a == b => Some(OTHER_SHAPE),
+        (Outcome::Picked(_, a), Outcome::Picked(_, b)) if a.len() > b.len() => Some(MORE),
+        (Outcome::Picked(_, a), Outcome::Picked(_, b)) if a.len() < b.len() => Some(FEWER),
+        _ => Some(OTHER_ELEMENTS),
     }
 }
 
@@ -162,7 +182,7 @@ fn run_case(
     obj: &Bound<'_, PyAny>,
     src: &Buffer,
     index_of: &HashMap<usize, usize>,
-    mismatches: &mut Vec<String>,
+    tally: &Tally,
 ) -> Case {
     let items = pattern_items(f, values);
     let cy = call_cython(py, f, obj, values);
@@ -195,14 +215,14 @@ fn run_case(
         }
         Err(e) => Outcome::Raised(format!("{}: {}", e.kind(), e.message())),
     };
-    if predicted != cython {
-        mismatches.push(format!(
+    let mismatch = (predicted != cython).then(|| {
+        format!(
             "{source_expr}[{}]: Cython {} vs core {}",
             f.pattern.join(", "),
             cython.render(),
             predicted.render()
-        ));
-    }
+        )
+    });
     // Python semantics: the same items through the exporter's own slicing.
     let ls = py.import("live_support").unwrap();
     let python = if f.decl == "strided" {
@@ -274,13 +294,19 @@ fn run_case(
         src.raw.shape[..src.ndim].iter().map(|&n| n as usize).sum(),
         values.iter().map(|v| v.abs()).sum(),
     );
-    Case {
+    let case = Case {
         source: source_expr.to_string(),
         items,
         cython,
         python,
         size,
+    };
+    let class = classify(&case).unwrap_or(AGREES);
+    tally.count(class);
+    if let Some(m) = mismatch {
+        tally.fail(class, m);
     }
+    case
 }
 
 struct Source {
@@ -305,12 +331,22 @@ fn index_map(src: &Buffer) -> HashMap<usize, usize> {
         .collect()
 }
 
-#[test]
-fn cython_against_python_semantics() {
+/// What the search found: the core's predictions per finding class, the number of cases,
+/// and the findings table of this release.
+struct Search {
+    outcome: Pass,
+    cases: usize,
+    table: String,
+}
+
+/// The search, run once and shared by the tests below.
+static SEARCH: LazyLock<Search> = LazyLock::new(search);
+
+fn search() -> Search {
     let funcs: Vec<Func> = spec();
     let release = support::cython_release();
     let mut all: Vec<Case> = Vec::new();
-    let mut mismatches = Vec::new();
+    let tally = Tally::new("findings: core predicts Cython on the search", CLASSES);
     with_python(|py| {
         // 1. Exhaustive 1-d: every slice pattern, extents 0-6, direct and PIL sources.
         let bounds: Vec<isize> = (-8..=8).collect();
@@ -365,7 +401,7 @@ fn cython_against_python_semantics() {
                             &obj,
                             &src,
                             &index_of,
-                            &mut mismatches,
+                            &tally,
                         ));
                         let mut k = grids.len();
                         loop {
@@ -434,7 +470,7 @@ fn cython_against_python_semantics() {
                 &obj,
                 &src,
                 &index_of,
-                &mut mismatches,
+                &tally,
             ));
         }
     });
@@ -479,25 +515,45 @@ fn cython_against_python_semantics() {
             ),
         );
     }
+    let outcome = tally.finish();
     support::report(
         "findings: core predicts Cython on the search",
         all.len(),
-        all.len() - mismatches.len(),
-        mismatches.len(),
+        all.len() - outcome.failed(),
+        outcome.failed(),
     );
     println!("{table}");
-    assert!(
-        mismatches.is_empty(),
-        "the core mispredicts Cython:\n{}",
-        mismatches
-            .iter()
-            .take(10)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    assert!(all.len() > 10_000);
-    insta::with_settings!({snapshot_suffix => release.clone(), prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!("findings_vs_python_semantics", table);
+    Search {
+        outcome,
+        cases: all.len(),
+        table,
+    }
+}
+
+// One test per finding class: the core predicts Cython on every case of the class.
+behaviour_tests!(mod core_predicts_cython: SEARCH.outcome, CLASSES, at_least 10_001;
+    where_cython_agrees_with_python => AGREES,
+    where_cython_raises_another_exception_than_python => OTHER_EXCEPTION,
+    where_cython_selects_an_element_outside_the_source => OUTSIDE,
+    where_cython_raises_and_python_slices => RAISES_WHERE_PYTHON_SLICES,
+    where_cython_slices_and_python_raises => SLICES_WHERE_PYTHON_RAISES,
+    where_cython_gives_another_shape_with_the_same_elements => OTHER_SHAPE,
+    where_cython_selects_more_elements_than_python => MORE,
+    where_cython_selects_fewer_elements_than_python => FEWER,
+    where_cython_selects_other_elements_than_python => OTHER_ELEMENTS,
+);
+
+/// The search's cases are the ones tallied by finding class.
+#[test]
+fn search_tallies_every_case() {
+    assert_eq!(SEARCH.outcome.total(), SEARCH.cases);
+}
+
+/// The findings of this release (classes, counts, smallest reproducers) are the snapshot's.
+#[test]
+fn findings_against_python_semantics_match_the_snapshot_of_this_release() {
+    let release = support::cython_release();
+    insta::with_settings!({snapshot_suffix => release, prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("findings_vs_python_semantics", SEARCH.table.clone());
     });
 }

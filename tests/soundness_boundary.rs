@@ -10,7 +10,7 @@ use cyview::{s, Access, AxisSpec, ErrorKind, Packing, View};
 use cyview_py::{acquire, Declaration, RustBuffer};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use support::{err_of, read_buffer, with_python};
+use support::{err_of, read_buffer, with_python, Pair};
 
 const GENERIC: AxisSpec = AxisSpec::new(Access::Full, Packing::Strided);
 
@@ -159,25 +159,16 @@ fn rust_buffer_refuses_a_geometry_whose_span_overflows() {
     });
 }
 
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Padded {
-    x: i32,
-    y: f64,
-}
-// SAFETY: two numbers; any bit pattern of the fields (and of the padding) is valid.
-unsafe impl cyview::FromBytes for Padded {}
-cyview_py::element_struct!(Padded as "Padded" { x: &format::INT, y: &format::DOUBLE });
-
-/// `Padded { x: i32, y: f64 }` has 4 padding bytes at 4..8. Exports used to copy each value
-/// byte for byte, padding included: uninitialised in general, here the 0xAA a fresh
-/// allocation was filled with before the fields were written one by one, so Python saw
-/// `aa aa aa aa` (checked on the code before issue 9). Now padded structs are exported
-/// through zeroed memory written field by field: Python sees zeros there, and the fields.
+/// `Pair { x: i32, y: f64 }` (`cdef struct Pair` of live_acquire.pyx) has 4 padding bytes
+/// at 4..8. Exports used to copy each value byte for byte, padding included: uninitialised
+/// in general, here the 0xAA a fresh allocation was filled with before the fields were
+/// written one by one, so Python saw `aa aa aa aa` (checked on the code before issue 9).
+/// Now padded structs are exported through zeroed memory written field by field: Python
+/// sees zeros there, and the fields.
 #[test]
 fn padding_bytes_never_reach_python() {
     // `element_struct!` decides at compile time which structs are exported field by field.
-    const { assert!(<Padded as cyview_py::CythonElement>::PADDED) };
+    const { assert!(<Pair as cyview_py::CythonElement>::PADDED) };
     const { assert!(!<f64 as cyview_py::CythonElement>::PADDED) };
     #[derive(Clone, Copy)]
     #[repr(C)]
@@ -190,7 +181,7 @@ fn padding_bytes_never_reach_python() {
     unsafe impl cyview::FromBytes for Plain {}
     cyview_py::element_struct!(Plain as "Plain" { x: &format::INT, y: &format::INT, z: &format::DOUBLE });
     const { assert!(!<Plain as cyview_py::CythonElement>::PADDED) };
-    let mut values: Vec<Padded> = Vec::with_capacity(3);
+    let mut values: Vec<Pair> = Vec::with_capacity(3);
     let p = values.as_mut_ptr();
     for i in 0..3i32 {
         // SAFETY: `p.add(i)` is inside the capacity of 3; the bytes are filled, then both

@@ -5,9 +5,8 @@
 //! hand. The description is serialized as JSON next to the bindgen output so that tests
 //! can compare the Rust model against it.
 //!
-//! This module depends on `serde` and `std` only, so a test crate that cannot depend on
-//! `cyview-build` (a build-dependency) can still use these exact types with
-//! `#[path = ".../cyview-build/src/layouts.rs"] mod layouts;`.
+//! Tests read the JSON back with these same types (`cyview_build::layouts`, through a
+//! dev-dependency on this crate).
 
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
