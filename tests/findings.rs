@@ -530,17 +530,20 @@ fn search() -> Search {
     }
 }
 
-// One test per finding class: the core predicts Cython on every case of the class.
+// One test per finding class: the core predicts Cython on every case of the class. Which
+// classes a release shows, and how many cases each, is pinned by the release's snapshot
+// (`findings_against_python_semantics_match_the_snapshot_of_this_release`), so a class
+// may be empty here.
 behaviour_tests!(mod core_predicts_cython: SEARCH.outcome, CLASSES, at_least 10_001;
     where_cython_agrees_with_python => AGREES,
-    where_cython_raises_another_exception_than_python => OTHER_EXCEPTION,
-    where_cython_selects_an_element_outside_the_source => OUTSIDE,
-    where_cython_raises_and_python_slices => RAISES_WHERE_PYTHON_SLICES,
-    where_cython_slices_and_python_raises => SLICES_WHERE_PYTHON_RAISES,
-    where_cython_gives_another_shape_with_the_same_elements => OTHER_SHAPE,
-    where_cython_selects_more_elements_than_python => MORE,
-    where_cython_selects_fewer_elements_than_python => FEWER,
-    where_cython_selects_other_elements_than_python => OTHER_ELEMENTS,
+    where_cython_raises_another_exception_than_python => OTHER_EXCEPTION; may_be_empty,
+    where_cython_selects_an_element_outside_the_source => OUTSIDE; may_be_empty,
+    where_cython_raises_and_python_slices => RAISES_WHERE_PYTHON_SLICES; may_be_empty,
+    where_cython_slices_and_python_raises => SLICES_WHERE_PYTHON_RAISES; may_be_empty,
+    where_cython_gives_another_shape_with_the_same_elements => OTHER_SHAPE; may_be_empty,
+    where_cython_selects_more_elements_than_python => MORE; may_be_empty,
+    where_cython_selects_fewer_elements_than_python => FEWER; may_be_empty,
+    where_cython_selects_other_elements_than_python => OTHER_ELEMENTS; may_be_empty,
 );
 
 /// The search's cases are the ones tallied by finding class.
