@@ -15,7 +15,10 @@ the release). The merged document holds each thing once:
   value, each line beginning with "releases": [...], the releases it holds for (same "id").
 * "by_release": {release: {key: value}} for the other keys that differ (the "cython" key,
   the notes that name a release). When every release has an object there, only the
-  members that differ are listed; the others are under the key at the top level.
+  members that differ are listed; the others are under the key at the top level. A member
+  that is a list of the same length for every release (a declaration's format-check
+  results) is at the top level with the value most releases give at each position, and
+  by_release lists only the positions where a release differs: {"<position>": value}.
 * Format-check documents ("outcomes" + "results"): the outcome table is the sorted union of
   the releases' tables, and "results" refer to it, so one changed outcome changes one entry.
 
@@ -88,6 +91,15 @@ def merge(docs):
                 subs = [v.get(sub, KeyError) for v in values]
                 if all(s == subs[0] for s in subs) and subs[0] is not KeyError:
                     common[sub] = subs[0]
+                elif all(isinstance(s, list) and len(s) == len(subs[0]) for s in subs):
+                    # One list per release (a declaration's results): the value most releases
+                    # give at each position, and per release the positions where it differs.
+                    common[sub] = base = [majority([s[i] for s in subs])
+                                          for i in range(len(subs[0]))]
+                    for r, s in zip(releases, subs):
+                        patch = {str(i): x for i, (x, b) in enumerate(zip(s, base)) if x != b}
+                        if patch:
+                            by_release[r].setdefault(k, {})[sub] = patch
                 else:
                     for r, s in zip(releases, subs):
                         if s is not KeyError:
@@ -102,6 +114,14 @@ def merge(docs):
             raise SystemExit('releases.py: internal error: splitting the merged document does '
                              'not give back release %s' % r)
     return merged
+
+
+def majority(values):
+    """The value most of `values` (one per release, oldest first) are; a tie goes to the
+    newest release's."""
+    texts = [canonical(v) for v in values]
+    best = max(range(len(values)), key=lambda i: (texts.count(texts[i]), i))
+    return values[best]
 
 
 def merge_cases(releases, lists):
@@ -146,7 +166,15 @@ def split(merged, release):
             doc[k] = v
     for k, v in merged[BY_RELEASE].get(release, {}).items():
         if isinstance(doc.get(k), dict) and isinstance(v, dict):
-            doc[k] = dict(doc[k], **v)
+            doc[k] = dict(doc[k])
+            for sub, x in v.items():
+                if isinstance(doc[k].get(sub), list) and isinstance(x, dict):
+                    patched = list(doc[k][sub])
+                    for i, value in x.items():
+                        patched[int(i)] = value
+                    doc[k][sub] = patched
+                else:
+                    doc[k][sub] = x
         else:
             doc[k] = v
     return doc

@@ -7,7 +7,8 @@
 //! result differs between releases is written once per result, beginning with
 //! `"releases": [...]`, the releases it holds for. `"by_release"` holds the other keys that
 //! differ (the `"cython"` key, notes); where the top level has an object under the same key,
-//! only the members that differ.
+//! only the members that differ, and for a list member (a declaration's format-check
+//! results) only the positions that differ, `{"<position>": value}`.
 //!
 //! [`for_release`] gives back the document the harness wrote for one release, as
 //! `releases.py split` does.
@@ -88,7 +89,19 @@ pub fn for_release(all: &Value, release: &str) -> Value {
         for (key, value) in delta {
             match (doc.get_mut(key), value) {
                 (Some(Value::Object(common)), Value::Object(members)) => {
-                    common.extend(members.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    for (member, value) in members {
+                        match (common.get_mut(member), value) {
+                            // A list most releases share, and this release's positions.
+                            (Some(Value::Array(list)), Value::Object(patch)) => {
+                                for (at, v) in patch {
+                                    list[at.parse::<usize>().unwrap()] = v.clone();
+                                }
+                            }
+                            _ => {
+                                common.insert(member.clone(), value.clone());
+                            }
+                        }
+                    }
                 }
                 _ => {
                     doc.insert(key.clone(), value.clone());
