@@ -1,6 +1,7 @@
-//! Builds `cython_fixtures/*.pyx` (top level only; `cython_fixtures/golden/` is ci/gen-golden's)
-//! for the selected Python and Cython (`CYVIEW_PYTHON`, else `python3`) with cyview-build, and
-//! extracts Cython's memoryview layouts from `layout.pyx`'s generated C.
+//! Builds `cython_fixtures/*.pyx` (top level only; `cython_fixtures/golden/` is ci/gen-golden's,
+//! which also compiles the top-level `live_slice_*.pyx`, the one copy of the compiled slicing
+//! functions) for the selected Python and Cython (`CYVIEW_PYTHON`, else `python3`) with
+//! cyview-build, and extracts Cython's memoryview layouts from `layout.pyx`'s generated C.
 //!
 //! For the tests it emits:
 //! - `CYVIEW_FIXTURES_DIR`: the folder of the compiled modules (`$OUT_DIR/fixtures`);

@@ -3,11 +3,13 @@
 axis-spec combination Cython accepts up to 3-d, const and not, plus a sample of them for
 other element types (integers, floats, complex, a struct and a packed struct).
 
-Which combinations Cython accepts is decided by Cython itself: each candidate is compiled
-on its own with the Cython that runs this script (the pinned newest release); the build of
-the fixtures then compiles the module with every pinned release. Run it with that Cython:
+Which combinations Cython accepts is decided by Cython itself, the one that runs this script
+(the pinned newest release): the candidates are compiled as independent functions of one
+module, those Cython reports an error on are dropped, and the rest compiled again until
+the module compiles (about 6 s; compiling each alone took minutes). The build of the
+fixtures then compiles the module with every pinned release. Run it with that Cython:
 
-    .venvs/cy-3.3.1/bin/python cython_fixtures/gen_acquire.py
+    .venvs/cy-3.3.1/bin/python cython_fixtures/gen_acquire.py [--out DIR]
 
 Writes (deterministically) live_acquire.pyx and live_acquire.json (per function: name,
 decl, dtype, const). The tests read each function's specs and request flags from the
@@ -19,6 +21,7 @@ import itertools
 import json
 import os
 import random
+import re
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -46,25 +49,62 @@ cdef packed struct PPair:
 '''
 
 
-def accepted(tokens):
-    """Does Cython compile `cdef double[tokens] v = obj`?"""
+def compile_errors(decls):
+    """Compile one module with a function `cdef double[tokens] v = obj` per entry of `decls`.
+    Returns (the indices of the entries Cython reported an error on, whether it reported
+    errors it did not place on an entry's line or raised)."""
     from Cython.Compiler.Main import CompilationOptions, compile_single, default_options
+    lines = ['# cython: language_level=3', 'from cython cimport view']
+    at = {}
+    for k, tokens in enumerate(decls):
+        lines.append('def f%d(obj):' % k)
+        lines.append('    cdef double[%s] v = obj' % ', '.join(tokens))
+        at[len(lines)] = k
+        lines.append('    return v')
     with tempfile.TemporaryDirectory() as tmp:
         pyx = os.path.join(tmp, 'c.pyx')
         with open(pyx, 'w') as fh:
-            fh.write('# cython: language_level=3\nfrom cython cimport view\n'
-                     'def f(obj):\n    cdef double[%s] v = obj\n    return v\n' % ', '.join(tokens))
+            fh.write('\n'.join(lines) + '\n')
         opts = CompilationOptions(default_options, output_file=os.path.join(tmp, 'c.c'))
         sink = io.StringIO()
         try:
             with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
-                return compile_single(pyx, opts, full_module_name='c').num_errors == 0
+                errors = compile_single(pyx, opts, full_module_name='c').num_errors
         except BaseException:  # noqa: BLE001 - Cython signals compile errors by raising
-            return False
+            return set(), True
+    bad, unplaced = set(), False
+    for m in re.finditer(r'c\.pyx:(\d+):\d+: ', sink.getvalue()):
+        if int(m.group(1)) in at:
+            bad.add(at[int(m.group(1))])
+        else:
+            unplaced = True
+    return bad, unplaced or (errors > 0 and not bad)
 
 
-def main():
-    combos = [c for nd in (1, 2, 3) for c in itertools.product(TOKENS, repeat=nd) if accepted(c)]
+def accepted(tokens):
+    """Does Cython compile `cdef double[tokens] v = obj` (alone in a module)?"""
+    bad, unplaced = compile_errors([tokens])
+    return not bad and not unplaced
+
+
+def accepted_all(candidates):
+    """The candidates Cython compiles, in order. All of them are compiled in one module (the
+    functions are independent): the ones Cython reports an error on are dropped and the rest
+    compiled again, until a module compiles without errors. Errors Cython does not place on a
+    candidate's line fall back to compiling the remaining candidates one by one."""
+    remaining = list(candidates)
+    while remaining:
+        bad, unplaced = compile_errors(remaining)
+        if unplaced:
+            return [c for c in remaining if accepted(c)]
+        if not bad:
+            return remaining
+        remaining = [c for k, c in enumerate(remaining) if k not in bad]
+    return remaining
+
+
+def main(outdir=HERE):
+    combos = accepted_all([c for nd in (1, 2, 3) for c in itertools.product(TOKENS, repeat=nd)])
     rng = random.Random(4)
     funcs = []
     for c in combos:
@@ -86,7 +126,7 @@ def main():
     files = {'live_acquire.pyx': ''.join(out),
              'live_acquire.json': json.dumps(meta, indent=0, sort_keys=True) + '\n'}
     for name, text in files.items():
-        path = os.path.join(HERE, name)
+        path = os.path.join(outdir, name)
         old = open(path).read() if os.path.exists(path) else None
         if old != text:
             with open(path, 'w') as fh:
@@ -95,4 +135,10 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == '--out':
+        main(sys.argv[2])
+    elif len(sys.argv) == 1:
+        main()
+    else:
+        sys.exit('usage: gen_acquire.py [--out DIR]   (default: the directory of this file)')

@@ -10,8 +10,6 @@ Usage:  python3 gen_pyx.py [--out DIR]     (default: the directory of this file)
 
 Writes (deterministically, same bytes on every run):
   golden_core.pyx       as_mv_Nd, element access, transpose, contig, copy, assign
-  golden_slice_s.pyx    compiled slicing, strided (direct) declarations
-  golden_slice_g.pyx    compiled slicing, generic / generic-first declarations
   golden_validate.pyx   one acquisition function per declaration
   probes/*.pyx          snippets expected NOT to compile (Cython's compile-time
                         rejections are recorded in the JSON "compile" list)
@@ -360,7 +358,7 @@ def slice_funcs():
             for k, pat in enumerate(pats):
                 funcs.append(dict(
                     name='sl_%s%d_%03d' % (DECL_SHORT[decl], ndim, k),
-                    module='golden_slice_s' if decl == 'strided' else 'golden_slice_g',
+                    module='live_slice_s' if decl == 'strided' else 'live_slice_g',
                     decl=decl, decl_text=decl_text(decl, ndim), ndim=ndim, pattern=pat,
                     params=pattern_params(pat), expr=pattern_expr(pat)))
     return funcs
@@ -402,8 +400,6 @@ def build_spec():
 def write_all(outdir):
     files = {
         'golden_core.pyx': core_pyx(),
-        'golden_slice_s.pyx': slice_pyx('golden_slice_s'),
-        'golden_slice_g.pyx': slice_pyx('golden_slice_g'),
         'golden_validate.pyx': validate_pyx(),
     }
     for p in probe_list():

@@ -251,11 +251,11 @@ class Env:
     def __init__(self, build):
         sys.path.insert(0, build)
         import golden_core
-        import golden_slice_g
-        import golden_slice_s
         import golden_validate
-        self.mods = {'golden_core': golden_core, 'golden_slice_s': golden_slice_s,
-                     'golden_slice_g': golden_slice_g, 'golden_validate': golden_validate}
+        import live_slice_g
+        import live_slice_s
+        self.mods = {'golden_core': golden_core, 'live_slice_s': live_slice_s,
+                     'live_slice_g': live_slice_g, 'golden_validate': golden_validate}
         self.cache = {}
 
     def func(self, name):
@@ -1357,12 +1357,13 @@ def run_main(build, cython_version, out_path):
                                   stderr=subprocess.PIPE, text=True)
     # the compiled modules must be exactly what gen_pyx.py generates in this interpreter
     for mod, text in (('golden_core', gen_pyx.core_pyx()),
-                      ('golden_slice_s', gen_pyx.slice_pyx('golden_slice_s')),
-                      ('golden_slice_g', gen_pyx.slice_pyx('golden_slice_g')),
+                      ('live_slice_s', gen_pyx.slice_pyx('live_slice_s')),
+                      ('live_slice_g', gen_pyx.slice_pyx('live_slice_g')),
                       ('golden_validate', gen_pyx.validate_pyx())):
         with open(os.path.join(build, mod + '.pyx')) as fh:
             if fh.read() != text:
-                raise SystemExit('%s/%s.pyx is not what gen_pyx.py generates: rerun ci/gen-golden'
+                raise SystemExit('%s/%s.pyx is not what gen_pyx.py generates: run ci/gen-golden '
+                                 '(without --check) to regenerate the fixtures'
                                  % (build, mod))
     gen = Gen()
     gen.generate()
