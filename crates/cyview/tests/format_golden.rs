@@ -7,10 +7,11 @@
 //! Each case must give Cython's outcome exactly: accepted, the exception kind and full
 //! message, or the crash / hang kind where Cython has no defined behaviour.
 
+mod common;
 mod golden;
 
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, c_long};
+use std::ffi::c_long;
 
 use cyview::format::{
     check_format, check_format_outcome, Outcome, TypeInfo, Undefined, CHAR, DOUBLE, DOUBLE_COMPLEX,
@@ -18,103 +19,12 @@ use cyview::format::{
     PY_SSIZE_T, SHORT, SIGNED_CHAR, SIZE_T, UNSIGNED_CHAR, UNSIGNED_INT, UNSIGNED_LONG,
     UNSIGNED_LONG_LONG, UNSIGNED_SHORT,
 };
-use cyview::struct_type_info;
 use serde_json::Value;
 
-// The structs of formats.pyx, as Rust declares them. Their fields are only measured.
-#[allow(dead_code)]
-#[repr(C)]
-struct Point {
-    x: c_int,
-    y: c_int,
-}
-
-#[allow(dead_code, clippy::upper_case_acronyms)]
-#[repr(C)]
-struct DC {
-    d: f64,
-    c: c_char,
-}
-
-#[allow(dead_code, clippy::upper_case_acronyms)]
-#[repr(C)]
-struct CD {
-    c: c_char,
-    d: f64,
-}
-
-#[allow(dead_code)]
-#[repr(C, packed)]
-struct PackedCD {
-    c: c_char,
-    d: f64,
-}
-
-#[allow(dead_code)]
-#[repr(C)]
-struct Nested {
-    a: c_int,
-    p: Point,
-    z: f64,
-}
-
-#[allow(dead_code)]
-#[repr(C)]
-struct FirstNested {
-    p: Point,
-    z: c_int,
-}
-
-#[allow(dead_code)]
-#[repr(C)]
-struct Deep {
-    tag: c_char,
-    f: FirstNested,
-}
-
-#[allow(dead_code)]
-#[repr(C)]
-struct Arr {
-    a: [f64; 3],
-    n: c_int,
-}
-
-#[allow(dead_code)]
-#[repr(C)]
-struct Mat {
-    m: [[c_int; 3]; 2],
-}
-
-#[allow(dead_code)]
-#[repr(C)]
-struct Name {
-    name: [c_char; 4],
-    id: c_int,
-}
-
-#[allow(dead_code)]
-#[repr(C)]
-struct Pair {
-    re: f64,
-    im: f64,
-}
-
-const POINT: &TypeInfo = struct_type_info!(Point as "Point" { x: &INT, y: &INT });
-const DC_INFO: &TypeInfo = struct_type_info!(DC as "DC" { d: &DOUBLE, c: &CHAR });
-const CD_INFO: &TypeInfo = struct_type_info!(CD as "CD" { c: &CHAR, d: &DOUBLE });
-const PACKED_CD: &TypeInfo =
-    struct_type_info!(packed PackedCD as "PackedCD" { c: &CHAR, d: &DOUBLE });
-const NESTED: &TypeInfo = struct_type_info!(Nested as "Nested" { a: &INT, p: POINT, z: &DOUBLE });
-const FIRST_NESTED: &TypeInfo =
-    struct_type_info!(FirstNested as "FirstNested" { p: POINT, z: &INT });
-const DEEP: &TypeInfo = struct_type_info!(Deep as "Deep" { tag: &CHAR, f: FIRST_NESTED });
-const DOUBLE_3: TypeInfo = DOUBLE.array(&[3]);
-const ARR: &TypeInfo = struct_type_info!(Arr as "Arr" { a: &DOUBLE_3, n: &INT });
-const INT_2_3: TypeInfo = INT.array(&[2, 3]);
-const MAT: &TypeInfo = struct_type_info!(Mat as "Mat" { m: &INT_2_3 });
-const CHAR_4: TypeInfo = CHAR.array(&[4]);
-const NAME: &TypeInfo = struct_type_info!(Name as "Name" { name: &CHAR_4, id: &INT });
-const PAIR: &TypeInfo = struct_type_info!(Pair as "Pair" { re: &DOUBLE, im: &DOUBLE });
+// The structs of formats.pyx: `common::dtypes`.
+use common::dtypes::{
+    ARR, CD_INFO, DC_INFO, DEEP, FIRST_NESTED, MAT, NAME, NESTED, PACKED_CD, PAIR, POINT,
+};
 
 const INT32_T: TypeInfo = INT.named("int32_t");
 const INT64_T: TypeInfo = LONG.named("int64_t");

@@ -7,7 +7,7 @@
 //! The property test runs 100,000 cases by default (`PROPTEST_CASES` overrides it); each case
 //! checks one string against every dtype below.
 
-use std::ffi::{c_char, c_int};
+use std::ffi::c_char;
 
 use cyview::format::{
     check_format, check_format_outcome, check_format_outcome_full, check_format_steps,
@@ -18,34 +18,21 @@ use cyview::format::{
 use cyview::{struct_type_info, Error, ErrorKind};
 use proptest::prelude::*;
 
-#[allow(dead_code)]
-#[repr(C)]
-struct Point {
-    x: c_int,
-    y: c_int,
-}
+mod common;
 
-#[allow(dead_code)]
-#[repr(C)]
-struct FirstNested {
-    p: Point,
-    z: c_int,
-}
+// Point, FirstNested and Pair are formats.pyx's (`common::dtypes`); the two below are this
+// test's own.
+use common::dtypes::{Pair, FIRST_NESTED, PAIR, POINT};
 
+/// `Deep` of formats.pyx with an array and a char-array field more, to exercise nested
+/// arrays inside a nested struct.
 #[allow(dead_code)]
 #[repr(C)]
-struct Deep {
+struct DeepWithArrays {
     tag: c_char,
-    f: FirstNested,
+    f: common::dtypes::FirstNested,
     arr: [[f64; 3]; 2],
     name: [c_char; 4],
-}
-
-#[allow(dead_code)]
-#[repr(C)]
-struct Pair {
-    re: f64,
-    im: f64,
 }
 
 #[allow(dead_code)]
@@ -55,15 +42,11 @@ struct HasPair {
     p: Pair,
 }
 
-const POINT: &TypeInfo = struct_type_info!(Point as "Point" { x: &INT, y: &INT });
-const FIRST_NESTED: &TypeInfo =
-    struct_type_info!(FirstNested as "FirstNested" { p: POINT, z: &INT });
 const DOUBLE_2_3: TypeInfo = DOUBLE.array(&[2, 3]);
 const CHAR_4: TypeInfo = CHAR.array(&[4]);
-const DEEP: &TypeInfo = struct_type_info!(Deep as "Deep" {
+const DEEP: &TypeInfo = struct_type_info!(DeepWithArrays as "Deep" {
     tag: &CHAR, f: FIRST_NESTED, arr: &DOUBLE_2_3, name: &CHAR_4,
 });
-const PAIR: &TypeInfo = struct_type_info!(Pair as "Pair" { re: &DOUBLE, im: &DOUBLE });
 const HAS_PAIR: &TypeInfo = struct_type_info!(HasPair as "HasPair" { c: &CHAR, p: PAIR });
 
 // TypeInfos Cython never generates, which a Rust caller can still build.

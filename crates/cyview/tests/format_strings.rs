@@ -11,7 +11,7 @@ use cyview::struct_type_info;
 
 #[allow(dead_code)]
 #[repr(C)]
-struct Pair {
+struct IntDouble {
     x: c_int,
     y: f64,
 }
@@ -47,7 +47,8 @@ struct Cplx {
     im: f64,
 }
 
-const PAIR: &TypeInfo = struct_type_info!(Pair as "Pair" { x: &format::INT, y: &format::DOUBLE });
+const INT_DOUBLE: &TypeInfo =
+    struct_type_info!(IntDouble as "IntDouble" { x: &format::INT, y: &format::DOUBLE });
 const PACKED: &TypeInfo = struct_type_info!(packed Packed as "Packed" {
     c: &format::UNSIGNED_CHAR, d: &format::DOUBLE, s: &format::SHORT });
 const INNER: &TypeInfo =
@@ -93,7 +94,7 @@ fn every_c_type_has_a_format_cython_accepts() {
 #[test]
 fn structs_get_explicit_padding_at_their_offsets() {
     for (t, want) in [
-        (PAIR, "^T{i:x:4xd:y:}"),
+        (INT_DOUBLE, "^T{i:x:4xd:y:}"),
         (PACKED, "^T{B:c:d:d:h:s:}"),
         (OUTER, "^T{h:n:2xT{B:a:3xf:b:}:inner:4x(3)d:arr:B:tail:7x}"),
         (CPLX, "^T{d:re:d:im:}"),
@@ -115,7 +116,7 @@ fn types_no_format_describes() {
     // be matched by any format (module documentation); nor a struct without fields.
     #[allow(dead_code)]
     #[repr(C)]
-    struct FirstNested {
+    struct InnerFirst {
         p: Inner,
         z: c_int,
     }
@@ -123,10 +124,10 @@ fn types_no_format_describes() {
     #[repr(C)]
     struct Holder {
         a: c_int,
-        f: FirstNested,
+        f: InnerFirst,
     }
     const FIRST: &TypeInfo =
-        struct_type_info!(FirstNested as "FirstNested" { p: INNER, z: &format::INT });
+        struct_type_info!(InnerFirst as "InnerFirst" { p: INNER, z: &format::INT });
     const HOLDER: &TypeInfo = struct_type_info!(Holder as "Holder" { a: &format::INT, f: FIRST });
     assert_eq!(pep3118_format(HOLDER), None);
     let empty = TypeInfo {
@@ -163,7 +164,7 @@ fn the_fast_path_agrees_with_the_full_check() {
         format::PYTHON_OBJECT,
         format::DOUBLE.named("const double"),
         DOUBLE_3,
-        *PAIR,
+        *INT_DOUBLE,
         *CPLX,
     ];
     let mut fast = 0;
