@@ -131,3 +131,22 @@ pub fn pinned_releases() -> Vec<String> {
     });
     releases
 }
+
+/// Asserts that golden file `file` (written by `generator`) holds exactly the pinned
+/// releases of ci/cython-versions.txt, and that each has a test (`tested`, the releases the
+/// calling test file has a test for).
+pub fn assert_pinned_releases(file: &str, generator: &str, tested: &[&str]) {
+    let pinned = pinned_releases();
+    for release in &pinned {
+        assert!(
+            tested.contains(&release.as_str()),
+            "no {file} test for pinned release {release}"
+        );
+    }
+    let all = read(file, generator);
+    assert_eq!(
+        releases(&all),
+        pinned,
+        "tests/golden/{file}: run {generator}"
+    );
+}
