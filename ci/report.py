@@ -406,6 +406,8 @@ def release_object(r, meta, col):
         obj = {"release": r, "status": meta.get("status", "failed")}
         if meta.get("reason"):
             obj["reason"] = meta["reason"]
+        elif not meta:
+            obj["reason"] = "its run left no record (no meta file, or an empty one)"
         obj["wall_seconds"] = int(meta.get("wall", 0))
         obj["steps"] = {s: {"status": meta.get(s + "_status", "not run"), "seconds": int(meta.get(s + "_s", 0))}
                         for s in STEPS}
