@@ -17,7 +17,7 @@ Two commands:
       one-line summary. RUNS/<release>/ holds, per selected release:
         meta      key=value lines: status (passed | failed | skipped), reason, wall, cython,
                   venv_status, venv_s, build_status, build_s, test_status, test_s, passed,
-                  failed (a missing meta file reads as status "failed")
+                  failed (a missing or empty meta file: status "failed", with that reason)
         test.log  what `cargo test --workspace --no-fail-fast -- --nocapture` printed (may be
                   missing: the release was skipped or its build failed)
       The tests report on stdout, one JSON object a line (anywhere in a line):
