@@ -85,6 +85,18 @@ class RunCounted(unittest.TestCase):
                         self.log)
         self.assertEqual((rc, out), (1, "after 1\n"))
 
+    def test_a_ci_script_counted_by_its_summary_line(self):
+        # .ci/run: ci/test's last line; a failure it did not count (exit 1, "0 failed") is one.
+        summary = os.path.join(self.tmp, "summary.log")
+        for text, status, want in (("ci/test: ...\n244 passed, 0 failed\n", 0, "passed=244 failed=0"),
+                                   ("244 passed, 2 failed\n", 1, "passed=244 failed=2"),
+                                   ("244 passed, 0 failed\n", 1, "passed=244 failed=1"),
+                                   ("ci/test: missing cargo\n", 1, "passed=0 failed=1")):
+            with open(summary, "w") as f:
+                f.write(text)
+            out = self.run_counted(summary, status, counter="cy_count_summary")
+            self.assertEqual(out, "status=%d %s\n" % (status, want))
+
     def test_summary_counts_of_a_ci_script(self):
         with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
             f.write("ci/test: Cython 3.3.1, 600s:\n1 passed, 2 failed\n...\n241 passed, 3 failed\n")
