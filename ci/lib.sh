@@ -1,19 +1,35 @@
-# Shared helpers of ci/test and ci/matrix (sourced, not run).
+# shellcheck shell=bash
+# Shared helpers of the ci/ scripts and .ci/run (sourced, not run).
 #
-# Every function installs what is missing and is idempotent. On a prerequisite it cannot
-# provide, it prints ONE line "<prog>: <what is missing>: <how to get it>" to stderr and
-# returns 1.
+# Every ensure_* function installs what is missing and is idempotent. On a prerequisite it
+# cannot provide, it prints ONE line "<prog>: <what is missing>: <how to get it>" to stderr
+# and returns 1.
 #
 #   cy_releases                 the pinned releases (ci/cython-versions.txt), one a line
 #   cy_newest                   the newest pinned release
+#   cy_partner X                the release whose module is loaded next to X's (exchange tests)
+#   cy_prerequisites            cargo, python3 and a C compiler are on PATH
 #   ensure_libclang             libclang for bindgen (apt-get install libclang-dev if absent)
 #   ensure_tools                .venvs/tools with uv (python3 -m venv + pip install uv)
-#   ensure_cy_venv X [LOG]      .venvs/cy-X with cython==X numpy setuptools (via uv)
+#   ensure_cy_venv X [LOG]      .venvs/cy-X with cython==X numpy setuptools (via uv): the one
+#                               venv recipe of every script
+#   ensure_release X            all of the above that a test run of release X needs (its
+#                               partner's venv included)
 #   use_release X               export CYVIEW_PYTHON, PYO3_PYTHON, INSTA_UPDATE for release X
+#   cy_parse_opts ...           the shared option parser (--cython X, flags, --help)
+#   cy_run_counted ...          run a test command, log it, count passed/failed
+#   cy_cargo_test LOG ARGS...   cargo test ARGS, logged and counted
+#   cy_count_tests LOG          "PASSED FAILED" summed from cargo's "test result:" lines
+#   cy_count_summary LOG        "PASSED FAILED" from the last "N passed, N failed" line
+#   cy_failed_test_names LOG    the names of the tests cargo reported FAILED, one a line
+#   cy_usage                    the header comment of the running script (for --help)
+#   cy_err MESSAGE              "<prog>: MESSAGE" on stderr
 
 CY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CY_PROG="${CY_PROG:-$(basename "$0")}"
 CY_VENVS="$CY_ROOT/.venvs"
+# The tools venv's interpreter (ci/report.py and ci/tests need only python3: the stdlib).
+# shellcheck disable=SC2034
 CY_TOOLS_PY="$CY_VENVS/tools/bin/python"
 CY_UV="$CY_VENVS/tools/bin/uv"
 # The interpreter the venvs are made from. Not CYVIEW_PYTHON: the scripts set that one.
@@ -117,10 +133,110 @@ cy_partner() {
 }
 
 use_release() {
-  export CYVIEW_OTHER_PYTHON="$CY_VENVS/cy-$(cy_partner "$1")/bin/python"
+  local partner
+  partner=$(cy_partner "$1")
+  export CYVIEW_OTHER_PYTHON="$CY_VENVS/cy-$partner/bin/python"
   export CYVIEW_PYTHON="$CY_VENVS/cy-$1/bin/python"
   export PYO3_PYTHON="$CYVIEW_PYTHON"
   export INSTA_UPDATE=no
+}
+
+# ensure_release X: everything a test run of release X needs: cargo, python3 and a C
+# compiler, libclang, .venvs/tools, .venvs/cy-X and the venv of X's partner release.
+ensure_release() {
+  cy_prerequisites && ensure_libclang && ensure_tools && ensure_cy_venv "$1" &&
+    ensure_cy_venv "$(cy_partner "$1")"
+}
+
+# cy_usage: the header comment of the running script (its lines 2.. up to the first line
+# that is not a comment), without the leading "# ".
+cy_usage() {
+  awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"
+}
+
+# cy_parse_opts [--multi] [FLAG...] -- ARG...: the options of ci/test, ci/matrix, ci/valgrind.
+#   --cython X, --cython=X   a release: appended to the array cy_opt_cython; without --multi a
+#                            later --cython replaces an earlier one (cy_opt_cython holds one)
+#   FLAG, e.g. --no-golden   a flag the script accepts: sets cy_opt_no_golden=1 (the flag's
+#                            name without its dashes, - as _); each FLAG defaults to 0
+#   -h, --help               prints cy_usage and exits 0
+# Anything else: "<prog>: unknown argument: A (see <prog> --help)" and exit 2. --cython
+# without a version: "<prog>: --cython needs a version, e.g. --cython 3.3.1" and exit 2.
+cy_parse_opts() {
+  local multi=0 flags=() f known
+  cy_opt_cython=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do
+    case "$1" in
+      --multi) multi=1 ;;
+      --*) flags+=("$1"); printf -v "$(cy_opt_var "$1")" 0 ;;
+    esac
+    shift
+  done
+  [ $# -gt 0 ] && shift  # the --
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --cython|--cython=*)
+        local x
+        if [ "$1" = --cython ]; then
+          [ $# -ge 2 ] || { cy_err "--cython needs a version, e.g. --cython 3.3.1"; exit 2; }
+          x=$2; shift
+        else
+          x=${1#--cython=}
+        fi
+        if [ "$multi" = 1 ]; then cy_opt_cython+=("$x"); else cy_opt_cython=("$x"); fi
+        shift ;;
+      -h|--help) cy_usage; exit 0 ;;
+      *)
+        known=0
+        for f in ${flags[@]+"${flags[@]}"}; do
+          if [ "$1" = "$f" ]; then printf -v "$(cy_opt_var "$f")" 1; known=1; fi
+        done
+        [ "$known" = 1 ] || { cy_err "unknown argument: $1 (see $CY_PROG --help)"; exit 2; }
+        shift ;;
+    esac
+  done
+}
+
+# cy_opt_var --some-flag: the variable cy_parse_opts sets for it (cy_opt_some_flag).
+cy_opt_var() {
+  local v=${1#--}
+  echo "cy_opt_${v//-/_}"
+}
+
+# cy_run_counted COUNTER LOG CMD...: runs CMD with its stdout and stderr into LOG (and onto
+# stdout too, unless CY_QUIET=1), then sets
+#   cy_status              CMD's exit status
+#   cy_passed, cy_failed   the counts "COUNTER LOG" prints (cy_count_tests for cargo's output,
+#                          cy_count_summary for a ci/ script's), where a command that failed
+#                          without a failure counted counts as one failure: a build failure
+#                          prints no "test result:" line.
+# It returns 0 whatever CMD did (so it is safe under set -e): read cy_status.
+cy_run_counted() {
+  local counter=$1 log=$2 errexit=0
+  shift 2
+  mkdir -p "$(dirname "$log")"
+  case $- in *e*) errexit=1 ;; esac
+  set +e
+  if [ "${CY_QUIET:-0}" = 1 ]; then
+    "$@" >"$log" 2>&1
+    cy_status=$?
+  else
+    "$@" 2>&1 | tee "$log"
+    cy_status=${PIPESTATUS[0]}
+  fi
+  [ "$errexit" = 0 ] || set -e
+  # shellcheck disable=SC2034  # cy_passed is for the caller
+  read -r cy_passed cy_failed < <("$counter" "$log")
+  if [ "$cy_status" != 0 ] && [ "$cy_failed" = 0 ]; then cy_failed=1; fi
+  return 0
+}
+
+# cy_cargo_test LOG ARGS...: cargo test ARGS through cy_run_counted (cy_status, cy_passed,
+# cy_failed; CY_QUIET=1 to keep it off stdout).
+cy_cargo_test() {
+  local log=$1
+  shift
+  cy_run_counted cy_count_tests "$log" cargo test "$@"
 }
 
 # Sum the counts of cargo's "test result:" lines in a log: prints "PASSED FAILED".
@@ -128,4 +244,19 @@ cy_count_tests() {
   grep -E '^test result: ' "$1" |
     sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed;.*/\1 \2/' |
     awk '{p+=$1; f+=$2} END {print p+0, f+0}'
+}
+
+# The last "N passed, N failed" line of a ci/ script's log: prints "PASSED FAILED" ("0 1" when
+# there is none: the script stopped before its summary).
+cy_count_summary() {
+  local line
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$1" | tail -n 1) || true
+  line=${line:-0 passed, 1 failed}
+  line=${line/ passed, / }
+  echo "${line% failed}"
+}
+
+# The names of the tests that cargo reported FAILED in a log, sorted, one a line.
+cy_failed_test_names() {
+  { grep -oE 'test [^ ]+ \.\.\. FAILED' "$1" || true; } | awk '{print $2}' | sort -u
 }

@@ -1,0 +1,164 @@
+"""Tests of ci/lib.sh's counting and option parsing (run through bash; stdlib only).
+
+python3 -m unittest discover -s ci/tests
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+DATA = os.path.join(HERE, "data")
+
+
+def sh(script, *args):
+    """Runs script in bash with ci/lib.sh sourced (CY_PROG=prog); returns (status, stdout, stderr)."""
+    p = subprocess.run(["bash", "-c", "CY_PROG=prog; . ci/lib.sh; " + script, "bash"] + list(args),
+                       cwd=ROOT, capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def data(name):
+    return os.path.join(DATA, name)
+
+
+class CountTests(unittest.TestCase):
+    """cy_count_tests: cargo's "test result:" lines summed."""
+
+    def test_passing_run_sums_every_test_result_line(self):
+        # cyview unit tests 4, cython_golden 100, fuzz_views 4, findings 1, layout 6.
+        self.assertEqual(sh('cy_count_tests "$1"', data("passing.log"))[1], "115 0\n")
+
+    def test_failing_run_counts_the_failed_test(self):
+        # geometry_properties 11 passed, properties 11 passed 1 failed, view 17 passed.
+        self.assertEqual(sh('cy_count_tests "$1"', data("failing-test.log"))[1], "39 1\n")
+
+    def test_build_failure_prints_no_test_result(self):
+        self.assertEqual(sh('cy_count_tests "$1"', data("build-failure.log"))[1], "0 0\n")
+
+    def test_failed_test_names(self):
+        self.assertEqual(sh('cy_failed_test_names "$1"', data("failing-test.log"))[1],
+                         "python_semantics_equal_range_slicing_per_dimension\n")
+        self.assertEqual(sh('cy_failed_test_names "$1"', data("passing.log"))[1], "")
+
+
+class RunCounted(unittest.TestCase):
+    """cy_run_counted: runs, logs, counts; a failure that printed no failed result counts one."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.log = os.path.join(self.tmp, "sub", "run.log")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def run_counted(self, fixture, status, quiet=True, counter="cy_count_tests"):
+        """cy_run_counted on a command that prints a fixture log and exits with status."""
+        script = ('set -euo pipefail; CY_QUIET=%d cy_run_counted %s "$1" bash -c \'cat "$0"; exit "$1"\' "$2" "$3"; '
+                  'echo "status=$cy_status passed=$cy_passed failed=$cy_failed"' % (int(quiet), counter))
+        rc, out, err = sh(script, self.log, data(fixture), str(status))
+        self.assertEqual(rc, 0, err)
+        return out
+
+    def test_a_build_failure_counts_one_failure(self):
+        out = self.run_counted("build-failure.log", 101)
+        self.assertEqual(out, "status=101 passed=0 failed=1\n")
+        with open(data("build-failure.log")) as f, open(self.log) as g:
+            self.assertEqual(f.read(), g.read())
+
+    def test_a_failing_test_counts_once(self):
+        self.assertEqual(self.run_counted("failing-test.log", 101), "status=101 passed=39 failed=1\n")
+
+    def test_a_passing_run(self):
+        self.assertEqual(self.run_counted("passing.log", 0), "status=0 passed=115 failed=0\n")
+
+    def test_the_output_goes_to_stdout_too_unless_quiet(self):
+        out = self.run_counted("failing-test.log", 101, quiet=False)
+        with open(data("failing-test.log")) as f:
+            self.assertEqual(out, f.read() + "status=101 passed=39 failed=1\n")
+
+    def test_errexit_is_kept(self):
+        rc, out, _ = sh('set -e; cy_run_counted cy_count_tests "$1" false; echo "after $cy_failed"; false; echo no',
+                        self.log)
+        self.assertEqual((rc, out), (1, "after 1\n"))
+
+    def test_a_ci_script_counted_by_its_summary_line(self):
+        # .ci/run: ci/test's last line; a failure it did not count (exit 1, "0 failed") is one.
+        summary = os.path.join(self.tmp, "summary.log")
+        for text, status, want in (("ci/test: ...\n244 passed, 0 failed\n", 0, "passed=244 failed=0"),
+                                   ("244 passed, 2 failed\n", 1, "passed=244 failed=2"),
+                                   ("244 passed, 0 failed\n", 1, "passed=244 failed=1"),
+                                   ("ci/test: missing cargo\n", 1, "passed=0 failed=1")):
+            with open(summary, "w") as f:
+                f.write(text)
+            out = self.run_counted(summary, status, counter="cy_count_summary")
+            self.assertEqual(out, "status=%d %s\n" % (status, want))
+
+    def test_summary_counts_of_a_ci_script(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+            f.write("ci/test: Cython 3.3.1, 600s:\n1 passed, 2 failed\n...\n241 passed, 3 failed\n")
+        try:
+            self.assertEqual(sh('cy_count_summary "$1"', f.name)[1], "241 3\n")
+            # A ci/ script that stopped before its summary line: one failure.
+            self.assertEqual(sh('cy_count_summary "$1"', data("build-failure.log"))[1], "0 1\n")
+        finally:
+            os.unlink(f.name)
+
+
+class ParseOpts(unittest.TestCase):
+    """cy_parse_opts: the --cython X options of ci/test, ci/matrix, ci/valgrind."""
+
+    def parse(self, spec, *args):
+        return sh('cy_parse_opts %s -- "$@"; echo "cython=${cy_opt_cython[*]-} no_golden=${cy_opt_no_golden-unset}"'
+                  % spec, *args)
+
+    def test_single_release_the_last_wins(self):
+        self.assertEqual(self.parse("--no-golden", "--cython", "3.0.12", "--cython=0.29.37")[1],
+                         "cython=0.29.37 no_golden=0\n")
+
+    def test_repeatable_releases_and_a_flag(self):
+        self.assertEqual(self.parse("--multi --no-golden", "--cython", "3.0.12", "--no-golden", "--cython=0.29.37")[1],
+                         "cython=3.0.12 0.29.37 no_golden=1\n")
+
+    def test_no_arguments(self):
+        self.assertEqual(self.parse("--multi")[1], "cython= no_golden=unset\n")
+
+    def test_unknown_argument_exits_2(self):
+        rc, out, err = self.parse("", "--no-golden")
+        self.assertEqual((rc, out, err), (2, "", "prog: unknown argument: --no-golden (see prog --help)\n"))
+
+    def test_cython_without_a_version_exits_2(self):
+        rc, out, err = self.parse("--multi", "--cython")
+        self.assertEqual((rc, out, err), (2, "", "prog: --cython needs a version, e.g. --cython 3.3.1\n"))
+
+    def test_help_prints_the_header_comment(self):
+        p = subprocess.run([os.path.join(ROOT, "ci", "test"), "--help"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertTrue(p.stdout.startswith("The project's test command."), p.stdout)
+        self.assertIn("ci/test --no-golden", p.stdout)
+        self.assertNotIn("set -euo pipefail", p.stdout)
+
+
+class Releases(unittest.TestCase):
+    """cy_releases, cy_newest, cy_partner over ci/cython-versions.txt."""
+
+    def test_partner_is_the_oldest_or_for_the_oldest_the_newest(self):
+        rels = sh("cy_releases")[1].split()
+        self.assertGreaterEqual(len(rels), 2)
+        newest = sh("cy_newest")[1].strip()
+        self.assertEqual(newest, rels[-1])
+        self.assertEqual(sh('cy_partner "$1"', rels[0])[1].strip(), newest)
+        for r in rels[1:]:
+            self.assertEqual(sh('cy_partner "$1"', r)[1].strip(), rels[0])
+
+    def test_releases_sort_numerically(self):
+        rels = sh("cy_releases")[1].split()
+        key = [tuple(int(x) for x in r.split(".")) for r in rels]
+        self.assertEqual(key, sorted(key))
+
+
+if __name__ == "__main__":
+    unittest.main()

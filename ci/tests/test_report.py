@@ -1,0 +1,331 @@
+"""Tests of ci/report.py: the parsing of test logs, the report tables, the golden findings.
+
+python3 -m unittest discover -s ci/tests   (stdlib only; fixtures in ci/tests/data, see its
+README.md)
+"""
+
+import contextlib
+import io
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import report  # noqa: E402  (ci/report.py)
+
+DATA = os.path.join(HERE, "data")
+NOT_RUN = ("not run: not selected for this run; its checks/findings were reported by the tests of other "
+           "runs from recorded data")
+
+# The meta file ci/matrix wrote for the real 3.3.1 run that passing.log is an excerpt of.
+PASSED_META = {"venv_status": "ok", "venv_s": "1", "cython": "3.3.1", "build_status": "ok", "build_s": "317",
+               "test_s": "328", "passed": "244", "failed": "0", "test_status": "ok", "status": "passed",
+               "wall": "646"}
+
+
+def data(name):
+    return os.path.join(DATA, name)
+
+
+def marked(path, marker):
+    """The JSON objects after marker in a log: an oracle independent of report.parse_lines."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            if line.startswith(marker):
+                out.append(json.loads(line[len(marker):]))
+    return out
+
+
+class Runs:
+    """A runs folder as ci/matrix leaves it: <release>/meta and <release>/test.log."""
+
+    def __init__(self):
+        self.root = tempfile.mkdtemp()
+        self.runs = os.path.join(self.root, "runs")
+        self.out = os.path.join(self.root, "out")
+        os.makedirs(self.runs)
+
+    def add(self, release, meta, log=None, text=None):
+        d = os.path.join(self.runs, release)
+        os.makedirs(d)
+        with open(os.path.join(d, "meta"), "w") as f:
+            f.writelines("%s=%s\n" % kv for kv in meta.items())
+        if log is not None:
+            shutil.copy(log, os.path.join(d, "test.log"))
+        if text is not None:
+            with open(os.path.join(d, "test.log"), "w") as f:
+                f.write(text)
+
+    def report(self, releases, golden_log=None, wall=0):
+        """Runs ci/report.py report; returns (summary line, report.md lines, report.json)."""
+        args = ["report", "--runs", self.runs, "--out", self.out, "--wall-seconds", str(wall)]
+        for r in releases:
+            args += ["--release", r]
+        if golden_log:
+            args += ["--golden-findings", golden_log]
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            status = report.main(args)
+        if status != 0:
+            raise AssertionError("ci/report.py report exited with %r" % status)
+        with open(os.path.join(self.out, "report.md")) as f:
+            md = f.read().split("\n")
+        with open(os.path.join(self.out, "report.json")) as f:
+            doc = json.load(f)
+        return stdout.getvalue(), md, doc
+
+    def close(self):
+        shutil.rmtree(self.root)
+
+
+def row(md, first, section=None):
+    """The table row of report.md whose first cell is first (in section, "## Releases" for a release)."""
+    if section is None:
+        section = "## Releases" if re.fullmatch(r"[0-9][0-9.]*", first) else None
+    if section is not None:
+        start = md.index(section)
+        end = next((i for i in range(start + 1, len(md)) if md[i].startswith("## ")), len(md))
+        md = md[start:end]
+    rows = [line for line in md if line.startswith("| %s | " % first)]
+    assert len(rows) == 1, (first, rows)
+    return rows[0]
+
+
+class ParseLines(unittest.TestCase):
+    def test_a_real_log_of_a_passing_run(self):
+        reports, findings, bad = report.parse_lines(data("passing.log"))
+        self.assertEqual(reports, marked(data("passing.log"), "cyview-report: "))
+        self.assertEqual(findings, marked(data("passing.log"), "cyview-finding: "))
+        self.assertEqual((len(reports), len(findings), bad), (142, 5, 0))
+
+    def test_a_real_log_of_a_failing_test_has_no_report_lines(self):
+        self.assertEqual(report.parse_lines(data("failing-test.log")), ([], [], 0))
+
+    def test_a_marker_anywhere_in_a_line_and_a_line_that_does_not_parse(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+            f.write('test a ... cyview-report: {"check": "c", "cases": 1, "passed": 1, "failed": 0} trailing\n'
+                    'cyview-report: {"check": "cut off\n'
+                    'cyview-finding:   {"id": "i", "kind": "k"}{"not": "read"}\n'
+                    'no marker {"check": "x"}\n')
+        try:
+            reports, findings, bad = report.parse_lines(f.name)
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(reports, [{"check": "c", "cases": 1, "passed": 1, "failed": 0}])
+        self.assertEqual(findings, [{"id": "i", "kind": "k"}])
+        self.assertEqual(bad, 1)
+
+    def test_release_order_is_numeric(self):
+        self.assertEqual(sorted(["3.10.0", "3.3.1", "0.29.37", "3.1.0b1", "3.1.8"], key=report.vkey),
+                         ["0.29.37", "3.1.8", "3.1.0b1", "3.3.1", "3.10.0"])
+
+
+class Tables(unittest.TestCase):
+    def setUp(self):
+        self.runs = Runs()
+
+    def tearDown(self):
+        self.runs.close()
+
+    def test_a_passing_run(self):
+        self.runs.add("3.3.1", PASSED_META, log=data("passing.log"))
+        summary, md, doc = self.runs.report(["3.3.1"], wall=649)
+        reports = marked(data("passing.log"), "cyview-report: ")
+        mine = [c for c in reports if c["release"] in ("3.3.1", "any")]
+        self.assertEqual(len(mine), 34)  # 27 golden checks, 1 findings, 5 layout, 1 fuzz ("any")
+        self.assertEqual(summary, "ci/matrix: 1 releases, 142 checks, 5 findings; failed: none; skipped: none\n")
+        self.assertIn("Generated by `ci/matrix` for Cython 3.3.1 (total wall time 10m 49s). "
+                      "Checks and findings are attributed to the release they name.", md)
+        self.assertEqual(row(md, "3.3.1"), "| 3.3.1 | passed | 10m 46s | 244 | 0 | 34 | %d | 0 | 5 |"
+                         % sum(c["cases"] for c in mine))
+        # Releases named by the checks of the golden tests, not run themselves.
+        for r in ("0.29.37", "3.0.12", "3.1.8", "3.2.9"):
+            self.assertEqual(row(md, r), "| %s | %s | - | - | - | 27 | %d | 0 | 0 |" % (
+                r, NOT_RUN, sum(c["cases"] for c in reports if c["release"] == r)))
+        self.assertEqual(row(md, "check"), "| check | 0.29.37 | 3.0.12 | 3.1.8 | 3.2.9 | 3.3.1 |")
+        self.assertEqual(row(md, "acquisition checks"),
+                         "| acquisition checks | 1663/1663 | 1663/1663 | 1663/1663 | 1663/1663 | 1663/1663 |")
+        self.assertEqual(row(md, "fuzz: safe view operations"), "| fuzz: safe view operations | - | - | - | - | 20000/20000 |")
+        self.assertEqual(row(md, "layout: cython_to_rust_by_value"),
+                         "| layout: cython_to_rust_by_value | - | - | - | - | 5/5 |")
+        self.assertIn("| release | layout checks | cases | passed | failed |", md)
+        # layout: 100 + 1 + 25 + 5 + 8 cases
+        self.assertEqual(row(md, "3.3.1", "## Layout"), "| 3.3.1 | 5 | 139 | 139 | 0 |")
+        self.assertEqual(len([line for line in md if line.startswith("### ")]), 5)
+        self.assertIn("| `memory safety: Cython selects an element outside the source / v = live_support.direct(16, "
+                      "8, [0], [8]); v[0:0:-2]` | outside-source | 3.3.1 |", md)
+        self.assertEqual(doc["releases"][-1]["tests"], {"passed": 244, "failed": 0})
+        self.assertEqual(doc["releases"][-1]["steps"]["build"], {"status": "ok", "seconds": 317})
+        self.assertNotIn("malformed_report_lines", doc)
+
+    def test_a_failing_test(self):
+        # What ci/matrix records for the run of failing-test.log (cy_failed_test_names).
+        self.runs.add("3.3.1", {"venv_status": "ok", "venv_s": "1", "cython": "3.3.1", "build_status": "ok",
+                                "build_s": "40", "test_s": "90", "passed": "39", "failed": "1",
+                                "test_status": "failed", "status": "failed",
+                                "reason": "1 test(s) failed: python_semantics_equal_range_slicing_per_dimension",
+                                "wall": "131"}, log=data("failing-test.log"))
+        summary, md, doc = self.runs.report(["3.3.1"])
+        self.assertEqual(summary, "ci/matrix: 1 releases, 0 checks, 0 findings; failed: 3.3.1; skipped: none\n")
+        self.assertEqual(row(md, "3.3.1"), "| 3.3.1 | failed: 1 test(s) failed: "
+                         "python_semantics_equal_range_slicing_per_dimension | 2m 11s | 39 | 1 | 0 | 0 | 0 | 0 |")
+        self.assertIn("No test printed a `cyview-report:` line.", md)
+        self.assertIn("None reported.", md)
+        self.assertEqual(doc["releases"][0]["steps"]["test"], {"status": "failed", "seconds": 90})
+
+    def test_a_check_with_failed_cases(self):
+        meta = dict(PASSED_META, status="failed", test_status="failed", passed="243", failed="1",
+                    reason="1 test(s) failed: cython_3_3_1::transpose_matches_cython")
+        self.runs.add("3.3.1", meta, text='cyview-report: {"cases":248,"check":"transpose","failed":2,'
+                                          '"passed":246,"release":"3.3.1"}\n')
+        summary, md, _ = self.runs.report(["3.3.1"])
+        self.assertEqual(row(md, "transpose"), "| transpose | 246/248 (**2 failed**) |")
+        self.assertTrue(row(md, "3.3.1").endswith("| 243 | 1 | 1 | 248 | 2 | 0 |"), row(md, "3.3.1"))
+        self.assertIn("failed: 3.3.1;", summary)
+
+    def test_a_build_failure(self):
+        # ci/matrix's reason: the first line of build.log that starts with "error".
+        with open(data("build-failure.log")) as f:
+            why = next(line.strip() for line in f if re.match("^error", line))
+        self.assertEqual(why, "error[E0308]: mismatched types")
+        self.runs.add("3.0.12", {"venv_status": "ok", "venv_s": "1", "cython": "3.0.12", "build_status": "failed",
+                                 "build_s": "48", "status": "failed", "reason": "build failed: " + why, "wall": "49"})
+        self.runs.add("3.3.1", PASSED_META, log=data("passing.log"))
+        summary, md, doc = self.runs.report(["3.3.1", "3.0.12"])
+        self.assertEqual(summary, "ci/matrix: 2 releases, 142 checks, 5 findings; failed: 3.0.12; skipped: none\n")
+        # The golden tests of the 3.3.1 run still report 3.0.12's checks from recorded data.
+        cases = sum(c["cases"] for c in marked(data("passing.log"), "cyview-report: ") if c["release"] == "3.0.12")
+        self.assertEqual(row(md, "3.0.12"), "| 3.0.12 | failed: build failed: error[E0308]: mismatched types "
+                                            "| 49s | - | - | 27 | %d | 0 | 0 |" % cases)
+        obj = doc["releases"][1]
+        self.assertEqual(obj["steps"], {"venv": {"status": "ok", "seconds": 1},
+                                        "build": {"status": "failed", "seconds": 48},
+                                        "test": {"status": "not run", "seconds": 0}})
+        self.assertNotIn("tests", obj)
+
+    def test_a_skipped_release_and_a_pipe_in_a_cell(self):
+        self.runs.add("3.1.8", {"venv_status": "failed", "venv_s": "3", "status": "skipped",
+                                "reason": "venv creation failed: No solution found | cython==3.1.8", "wall": "3"})
+        summary, md, _ = self.runs.report(["3.1.8"])
+        self.assertEqual(row(md, "3.1.8"), "| 3.1.8 | skipped: venv creation failed: No solution found \\| "
+                                           "cython==3.1.8 | 3s | - | - | 0 | 0 | 0 | 0 |")
+        self.assertEqual(summary, "ci/matrix: 1 releases, 0 checks, 0 findings; failed: none; skipped: 3.1.8\n")
+
+    def test_a_missing_log_and_a_missing_run(self):
+        # 3.3.1: the build failed before its test.log; 3.2.9: selected but nothing recorded at all.
+        self.runs.add("3.3.1", {"status": "failed", "reason": "build failed: error: linker `cc` not found"})
+        summary, md, _ = self.runs.report(["3.3.1", "3.2.9"], golden_log=os.path.join(self.runs.root, "absent.log"))
+        self.assertEqual(row(md, "3.3.1"), "| 3.3.1 | failed: build failed: error: linker `cc` not found | 0s "
+                                           "| - | - | 0 | 0 | 0 | 0 |")
+        self.assertEqual(row(md, "3.2.9"), "| 3.2.9 | failed: its run left no record (no meta file, or an empty "
+                                           "one) | 0s | - | - | 0 | 0 | 0 | 0 |")
+        self.assertEqual(summary, "ci/matrix: 2 releases, 0 checks, 0 findings; failed: 3.2.9, 3.3.1; "
+                                  "skipped: none\n")
+        self.assertIn("None reported.", md)
+
+    def test_a_check_reported_differently_by_two_runs(self):
+        line = 'cyview-report: {"cases":10,"check":"c","failed":%d,"passed":%d,"release":"3.3.1"}\n'
+        self.runs.add("0.29.37", PASSED_META, text=line % (0, 10))
+        self.runs.add("3.3.1", PASSED_META, text=line % (1, 9))
+        _, md, doc = self.runs.report(["0.29.37", "3.3.1"])
+        self.assertEqual(row(md, "c"), "| c | - | 9/10 (**1 failed**) / 10/10 |")
+        self.assertEqual(doc["releases"][1]["checks"], [
+            {"check": "c", "cases": 10, "passed": 9, "failed": 1, "reported_in_runs": ["3.3.1"]},
+            {"check": "c", "cases": 10, "passed": 10, "failed": 0, "reported_in_runs": ["0.29.37"]}])
+
+    def test_malformed_lines_are_counted(self):
+        self.runs.add("3.3.1", PASSED_META, text='cyview-report: {"check": "cut\ncyview-finding: not json\n')
+        _, md, doc = self.runs.report(["3.3.1"])
+        self.assertEqual(doc["malformed_report_lines"], 2)
+        self.assertEqual(md[-2:], ["2 report lines could not be parsed.", ""])
+
+    def test_golden_findings_merge_across_releases(self):
+        golden_log = os.path.join(self.runs.root, "golden-findings.log")
+        with open(golden_log, "w") as f:
+            for rel, detail in (("3.3.1", "d"), ("0.29.37", "d"), ("3.0.12", "e")):
+                f.write(report.finding_line({"id": "golden/x", "kind": "crash", "release": rel,
+                                             "reproducer": "r", "detail": detail}) + "\n")
+        self.runs.add("3.3.1", PASSED_META, text="")
+        _, md, doc = self.runs.report(["3.3.1"], golden_log=golden_log)
+        self.assertEqual(row(md, "`golden/x`"), "| `golden/x` | crash | 0.29.37, 3.0.12, 3.3.1 |")
+        self.assertEqual(doc["findings"][0]["details"], {"0.29.37": "d", "3.0.12": "e", "3.3.1": "d"})
+        self.assertIn("* 3.0.12: e", md)
+
+    def test_the_command_line_needs_a_release(self):
+        with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as e:
+            report.main(["report", "--runs", self.runs.runs, "--out", self.runs.out])
+        self.assertEqual(e.exception.code, 2)
+
+
+class GoldenFindings(unittest.TestCase):
+    """golden-findings on data/golden/cython-3.3.1.json (5 slice cases and 1 compile probe of the real file)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.findings = report.golden_findings(data("golden"))
+
+    def test_one_finding_per_kind_and_path(self):
+        self.assertEqual([(f["id"], f["release"]) for f in self.findings], [
+            ("golden/crash/object-slice-items", "3.3.1"),
+            ("golden/ndim-overflow/object-slice-items", "3.3.1"),
+            ("golden/outside-memory/compiled", "3.3.1"),
+            ("golden/outside-memory/object", "3.3.1"),
+            ("golden/outside-source/compiled-indirect", "3.3.1"),
+            ("golden/outside-source/object-indirect", "3.3.1"),
+            ("golden/compiler-crash/analyseexpressionstransform-indexerror", "3.3.1"),
+        ])
+
+    def test_detail_counts_the_cases(self):
+        by_id = {f["id"]: f for f in self.findings}
+        self.assertEqual(by_id["golden/outside-source/compiled-indirect"]["detail"],
+                         "2 compiled slicing cases on indirect sources select an element that is not an element "
+                         "of the source view (1 of them outside the memory block); 1 index patterns; "
+                         "ids: slice-c-07146, slice-c-07156")
+        self.assertEqual(by_id["golden/compiler-crash/analyseexpressionstransform-indexerror"]["detail"],
+                         "The compiler crashes on 1 probes: `v[..., i1]` on `double[:]`")
+
+    def test_the_reproducer_is_the_constructible_case(self):
+        # slice-c-07146's source has an empty dimension (no _testbuffer constructor call makes it);
+        # slice-c-07156 is a plain 4-element PIL buffer sliced [5:3:3].
+        repro = {f["id"]: f for f in self.findings}["golden/outside-source/compiled-indirect"]["reproducer"]
+        self.assertEqual(repro.split("\n"), [
+            "# repro.pyx (cythonize -i repro.pyx; default directives: boundscheck, wraparound on)",
+            "from cython cimport view",
+            "def f(double[::view.generic] v, Py_ssize_t a0, Py_ssize_t b0, Py_ssize_t c0):",
+            "    return v[a0:b0:c0]",
+            "",
+            "# Python",
+            "from _testbuffer import ndarray, ND_PIL, ND_WRITABLE  # CPython's test module",
+            "src = ndarray([float(x) for x in range(4)], shape=[4], format='d', flags=ND_PIL | ND_WRITABLE)",
+            "# a PIL-style (indirect) buffer: shape (4,), strides (8,), suboffsets (0,)",
+            "r = f(src, 5, 3, 3)",
+            "# Cython returns shape (1,), strides (24,), suboffsets (0,); element byte offsets from src's first "
+            "element: [null] (null: read through a slot that is not a pointer); src has 4 elements",
+        ])
+
+    def test_a_crash_reproducer_repeats_long_indexes(self):
+        repro = {f["id"]: f for f in self.findings}["golden/crash/object-slice-items"]["reproducer"]
+        self.assertEqual(repro.split("\n")[-3:], [
+            "src = as_strided(np.arange(64.0)[32:], shape=(5,), strides=(8,))",
+            "r = as_mv(src)[(slice(None),) * 64]",
+            "# the process dies (signal 11)",
+        ])
+
+    def test_the_command_prints_one_line_per_finding(self):
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            report.main(["golden-findings", "--golden", data("golden")])
+        lines = stdout.getvalue().splitlines()
+        self.assertEqual(len(lines), 7)
+        self.assertEqual([json.loads(line[len("cyview-finding: "):]) for line in lines], self.findings)
+
+
+if __name__ == "__main__":
+    unittest.main()
