@@ -289,15 +289,16 @@ def compiler_crash_findings(g, release):
 
 
 def golden_findings(golden_dir):
-    """The findings recorded in golden_dir/cython-<release>.json, in file name order."""
+    """The findings recorded in golden_dir/cython.json (the merged golden vectors of every
+    pinned release), release by release, oldest first."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                    "cython_fixtures", "golden"))
+    import releases  # cython_fixtures/golden/releases.py: one release of the merged file
+
+    merged = releases.load(os.path.join(golden_dir, "cython.json"))
     out = []
-    for name in sorted(os.listdir(golden_dir)):
-        m = re.fullmatch(r"cython-(.+)\.json", name)
-        if not m:
-            continue
-        with open(os.path.join(golden_dir, name)) as f:
-            g = json.load(f)
-        release = g.get("cython", m.group(1))
+    for release in merged["releases"]:
+        g = releases.split(merged, release)
         out += case_findings(g, release)
         out += compiler_crash_findings(g, release)
     return out

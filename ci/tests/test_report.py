@@ -265,7 +265,7 @@ class Tables(unittest.TestCase):
 
 
 class GoldenFindings(unittest.TestCase):
-    """golden-findings on data/golden/cython-3.3.1.json (5 slice cases and 1 compile probe of the real file)."""
+    """golden-findings on data/golden/cython.json (one release, 3.3.1) (5 slice cases and 1 compile probe of the real file)."""
 
     @classmethod
     def setUpClass(cls):
