@@ -71,6 +71,7 @@ mod iter;
 pub mod memory;
 pub mod raw;
 mod view;
+mod view_mut;
 
 pub use abi::{
     Access, AxisSpec, Contiguity, MemviewObject, MemviewSlice, Order, Packing, MAX_DIMS,
@@ -81,7 +82,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use items::{Semantics, Slice, SliceItem};
 pub use iter::Iter;
 pub use memory::{Direct, ReadPointer, TrustedMemory};
-pub use view::{View, ViewMut};
+pub use view::View;
+pub use view_mut::ViewMut;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
