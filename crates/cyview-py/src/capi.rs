@@ -100,7 +100,7 @@ pub fn capi_pointer(
 /// Cython function needs: the GIL unless it is declared `nogil`, and a real memoryview
 /// object behind every slice argument if the function may turn it into a Python object
 /// (`return v` to Python, `np.asarray(v)`): a slice with a NULL `memview`, such as
-/// [`BufferSlice::slice`](crate::BufferSlice::slice)'s, is only for functions that
+/// [`BufferSlice::as_raw`](crate::BufferSlice::as_raw)'s, is only for functions that
 /// read elements.
 pub unsafe fn capi_function<F: Copy>(
     module: &Bound<'_, PyModule>,

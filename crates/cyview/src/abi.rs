@@ -1,6 +1,6 @@
 //! The raw ABI layer: Cython's `__Pyx_memviewslice` and the flag values Cython's generated
-//! code passes around. No logic lives here; the rules are in [`crate::slicing`],
-//! [`crate::contig`], [`crate::validate`] and [`crate::copy`].
+//! code passes around. No logic lives here; the rules are in [`crate::raw::slicing`],
+//! [`crate::raw::contig`], [`crate::raw::validate`] and [`crate::raw::copy`].
 
 use core::fmt;
 use core::marker::{PhantomData, PhantomPinned};

@@ -13,7 +13,7 @@
 //!   contiguous copy;
 //! * [`raw`]: Cython's functions over a bare [`MemviewSlice`], one by one
 //!   ([`raw::slicing`], [`raw::contig`], [`raw::copy`], [`raw::validate`]);
-//! * [`format`]: Cython's buffer format-string check and the PEP 3118 formats of its dtypes;
+//! * [`format`](mod@format): Cython's buffer format-string check and the PEP 3118 formats of its dtypes;
 //! * [`geometry`]: the one audited module every safe element access rests on.
 //!
 //! `ARCHITECTURE.md` at the repository root maps every Cython concept to its file.

@@ -1,4 +1,4 @@
-//! Safe typed views over strided (and indirect) memory: [`View`] and [`ViewMut`].
+//! Safe typed views over strided (and indirect) memory: [`View`] and [`ViewMut`](crate::ViewMut).
 //!
 //! A view is a [`MemviewSlice`] plus its ndim and a lifetime tying it to the memory it
 //! reads. Elements are read and written with unaligned accesses, never through references,
@@ -107,7 +107,7 @@ pub(crate) fn in_bounds(raw: &MemviewSlice, ndim: usize, index: &[usize]) -> boo
             .all(|(&i, &n)| (i as isize) < n && i <= isize::MAX as usize)
 }
 
-/// Shared implementation of the read-only operations of [`View`] and [`ViewMut`].
+/// Shared implementation of the read-only operations of [`View`] and [`ViewMut`](crate::ViewMut).
 macro_rules! read_methods {
     () => {
         /// Number of dimensions.
@@ -174,7 +174,7 @@ macro_rules! read_methods {
         ///
         /// # Errors
         ///
-        /// As [`raw::slicing::element_ptr`].
+        /// As [`crate::raw::slicing::element_ptr`].
         pub fn at(&self, index: &[isize]) -> Result<T> {
             // SAFETY: pointer slots reached by in-bounds prefixes are readable (view
             // invariant); `element_ptr` only follows in-bounds indices.
@@ -185,7 +185,7 @@ macro_rules! read_methods {
         }
 
         /// Whether the view is C-contiguous in Cython's strict sense
-        /// ([`raw::contig::is_contig`]).
+        /// ([`crate::raw::contig::is_contig`]).
         pub fn is_c_contig(&self) -> bool {
             contig::is_contig(&self.raw, self.ndim, size_of::<T>() as isize, Order::C)
         }
@@ -400,7 +400,7 @@ impl<'a, T: FromBytes> View<'a, T> {
     ///   the suboffset, is valid for an unaligned read of `size_of::<T>()` bytes holding an
     ///   initialised `T`;
     /// * every pointer slot read on the way (for every in-bounds index prefix) is readable;
-    /// * none of that memory is written except through this view's own [`ViewMut`]
+    /// * none of that memory is written except through this view's own [`ViewMut`](crate::ViewMut)
     ///   counterpart, which cannot coexist with it.
     pub unsafe fn from_raw(raw: MemviewSlice, ndim: usize) -> Result<Self> {
         check_raw(&raw, ndim)?;
@@ -411,22 +411,22 @@ impl<'a, T: FromBytes> View<'a, T> {
 
     /// Slices with Python semantics (NumPy's `a[items]`): the result only reaches elements
     /// of this view. Integer indices, new axes and Ellipsis follow Cython's rules and
-    /// errors ([`raw::slicing::slice`]).
+    /// errors ([`crate::raw::slicing::slice`]).
     ///
     /// # Errors
     ///
-    /// As [`raw::slicing::slice`].
+    /// As [`crate::raw::slicing::slice`].
     pub fn slice(&self, items: &[SliceItem]) -> Result<View<'a, T>> {
         self.slice_with(items, Semantics::Python)
     }
 
     /// Slices with the chosen semantics. Both select only elements of this view (see
-    /// [`raw::slicing`]), so the result is a valid view; [`Semantics::Cython`] predicts what a
+    /// [`crate::raw::slicing`]), so the result is a valid view; [`Semantics::Cython`] predicts what a
     /// Cython function would see.
     ///
     /// # Errors
     ///
-    /// As [`raw::slicing::slice`].
+    /// As [`crate::raw::slicing::slice`].
     pub fn slice_with(&self, items: &[SliceItem], semantics: Semantics) -> Result<View<'a, T>> {
         // SAFETY: the view invariant makes every pointer slot reached with in-bounds index
         // prefixes readable; slicing only follows pointers at in-bounds integer indices.
@@ -447,7 +447,7 @@ impl<'a, T: FromBytes> View<'a, T> {
     ///
     /// `ValueError: Cannot transpose memoryview with indirect dimensions`, also when only
     /// the middle dimension of an odd ndim is indirect, which Cython does not check
-    /// ([`raw::slicing::transpose_in_source`]).
+    /// ([`crate::raw::slicing::transpose_in_source`]).
     pub fn t(&self) -> Result<View<'a, T>> {
         let mut raw = self.raw;
         // With every dimension direct (or one dimension), reversing the dimensions keeps

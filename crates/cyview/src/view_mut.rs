@@ -1,4 +1,4 @@
-//! [`ViewMut`]: the mutable typed view, with [`View`]'s reads (`read_methods!`) and the
+//! [`ViewMut`](crate::ViewMut): the mutable typed view, with [`View`]'s reads (`read_methods!`) and the
 //! writes (`set`, `fill`, `copy_from`), over memory it borrows exclusively.
 
 use core::marker::PhantomData;
@@ -45,7 +45,7 @@ impl<T> core::fmt::Debug for ViewMut<'_, T> {
 }
 
 impl<'a, T: FromBytes> ViewMut<'a, T> {
-    /// Wraps a raw slice that satisfies the invariant of [`ViewMut`] for `ndim` (every
+    /// Wraps a raw slice that satisfies the invariant of [`ViewMut`](crate::ViewMut) for `ndim` (every
     /// constructor and derivation proves it before calling this).
     fn new(raw: MemviewSlice, ndim: usize) -> Self {
         ViewMut {
@@ -153,7 +153,7 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
     ///
     /// # Errors
     ///
-    /// As [`raw::slicing::slice`].
+    /// As [`crate::raw::slicing::slice`].
     pub fn slice_mut(&mut self, items: &[SliceItem]) -> Result<ViewMut<'_, T>> {
         self.slice_mut_with(items, Semantics::Python)
     }
@@ -162,7 +162,7 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
     ///
     /// # Errors
     ///
-    /// As [`raw::slicing::slice`].
+    /// As [`crate::raw::slicing::slice`].
     pub fn slice_mut_with(
         &mut self,
         items: &[SliceItem],
@@ -174,7 +174,7 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
 
     /// Copies `src` into this view with Cython's broadcasting rules: `dst[...] = src`.
     ///
-    /// Mirrors `memoryview_copy_contents` (see [`raw::copy::copy_contents`]).
+    /// Mirrors `memoryview_copy_contents` (see [`crate::raw::copy::copy_contents`]).
     ///
     /// # Errors
     ///

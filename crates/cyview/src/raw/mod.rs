@@ -1,8 +1,8 @@
-//! The raw layer: Cython's own functions over a [`MemviewSlice`] and its number of
+//! The raw layer: Cython's own functions over a [`MemviewSlice`](crate::MemviewSlice) and its number of
 //! dimensions, mirrored one by one, quirks included. Each function names the Cython function
 //! (or generated code) it mirrors; the tests compare them with real compiled Cython.
 //!
-//! Nothing here owns or borrows memory: a [`MemviewSlice`] is plain data, and the functions
+//! Nothing here owns or borrows memory: a [`MemviewSlice`](crate::MemviewSlice) is plain data, and the functions
 //! that read through it (pointer slots of indirect dimensions, element copies) take a
 //! [`ReadPointer`](crate::ReadPointer) or are `unsafe`. Cython-semantics results may lie
 //! outside their source, as Cython's do. The safe layer at the crate root

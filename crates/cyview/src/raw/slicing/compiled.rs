@@ -15,8 +15,8 @@ use crate::memory::ReadPointer;
 ///
 /// Mirrors the code Cython generates for `v[items]` on a typed memoryview
 /// (`generate_buffer_slice_code` with the `SimpleSlice`/`ToughSlice`/`SliceIndex` templates,
-/// which call `__pyx_memoryview_slice_memviewslice`) with [`Semantics::Cython`]; NumPy
-/// `a[items]` with [`Semantics::Python`]. Both semantics keep Cython's bookkeeping for
+/// which call `__pyx_memoryview_slice_memviewslice`) with [`Semantics::Cython`](crate::Semantics::Cython); NumPy
+/// `a[items]` with [`Semantics::Python`](crate::Semantics::Python). Both semantics keep Cython's bookkeeping for
 /// indirect dimensions: once a dimension with a suboffset has been sliced, later offsets go
 /// into that dimension's suboffset instead of the data pointer, and indexing an indirect
 /// dimension follows its pointer only if no dimension was kept before it.
@@ -25,7 +25,7 @@ use crate::memory::ReadPointer;
 /// ndim are zero, as in Cython's zero-initialised destination slice. When every source
 /// dimension is indexed and no new axis is given, Cython compiles an element access
 /// instead: this function then returns a 0-d slice at the element, with the errors of
-/// [`element_ptr`].
+/// [`element_ptr`](super::element_ptr).
 ///
 /// Pointers of indirect dimensions are read through `mem`; pass [`crate::Direct`] for
 /// buffers without suboffsets.
@@ -39,14 +39,14 @@ use crate::memory::ReadPointer;
 ///   compile time when the axis is declared indirect or generic; the message is the runtime
 ///   one of the Python-level memoryview).
 /// * `ValueError: Cannot slice: the suboffset of indirect dimension {d} would become
-///   negative ({s})`, with [`Semantics::Python`] only. Offsets of dimensions sliced after a
+///   negative ({s})`, with [`Semantics::Python`](crate::Semantics::Python) only. Offsets of dimensions sliced after a
 ///   kept indirect dimension go into that dimension's suboffset (the data pointer addresses
 ///   the pointer table, so there is nowhere else to put them); a negative sum turns the
 ///   dimension into a direct one by PEP 3118's convention, and the pointer table would be
 ///   read as elements. Cython does exactly that, for example for `v[:, 1:]` on a PIL-style
 ///   buffer whose indirect dimension 0 has suboffset 0 and whose dimension 1 has a negative
-///   stride; [`Semantics::Cython`] reproduces it, Python semantics refuse.
-/// * The errors of [`expand`], and those of `mem` when it refuses to read a pointer.
+///   stride; [`Semantics::Cython`](crate::Semantics::Cython) reproduces it, Python semantics refuse.
+/// * The errors of [`expand`](super::expand), and those of `mem` when it refuses to read a pointer.
 pub fn slice<R: ReadPointer>(
     src: &MemviewSlice,
     ndim: usize,
@@ -57,16 +57,16 @@ pub fn slice<R: ReadPointer>(
     slice_impl(src, ndim, items, semantics, mem, true)
 }
 
-/// As [`slice()`], but refuses, in both semantics, a result that would address memory outside
+/// As [`slice()`](super::slice()), but refuses, in both semantics, a result that would address memory outside
 /// the source. This is what the safe [`crate::View`] uses. Two Cython behaviours do that:
 /// a slice whose C-truncating length arithmetic selects an index outside the extent (see
-/// [`resolve_cython`]), and a kept indirect dimension whose suboffset becomes negative (see
-/// [`slice()`]'s errors).
+/// [`resolve_cython`](super::resolve_cython)), and a kept indirect dimension whose suboffset becomes negative (see
+/// [`slice()`](super::slice())'s errors).
 ///
 /// # Errors
 ///
-/// As [`slice()`], plus `ValueError: Cannot slice: ...` for those two cases with
-/// [`Semantics::Cython`].
+/// As [`slice()`](super::slice()), plus `ValueError: Cannot slice: ...` for those two cases with
+/// [`Semantics::Cython`](crate::Semantics::Cython).
 pub fn slice_in_bounds<R: ReadPointer>(
     src: &MemviewSlice,
     ndim: usize,

@@ -18,7 +18,7 @@ use crate::memory::ReadPointer;
 ///
 /// * `IndexError: Out of bounds on buffer access (axis {d})`.
 /// * [`ErrorKind::CompileError`] when `index.len() != ndim` (Cython compiles that as a slice,
-///   see [`slice()`]).
+///   see [`slice()`](super::slice())).
 /// * Errors of `mem` when it refuses to read a pointer.
 pub fn element_ptr<R: ReadPointer>(
     src: &MemviewSlice,

@@ -1,13 +1,13 @@
-//! Indexing and slicing a [`MemviewSlice`]: the item vocabulary, the per-dimension
+//! Indexing and slicing a [`MemviewSlice`](crate::MemviewSlice) as Cython does: the per-dimension
 //! arithmetic of both semantics, Cython's index expansion, element addressing and transpose.
 //!
 //! # The two semantics
 //!
-//! * [`Semantics::Cython`] is bit-identical to Cython's `__pyx_memoryview_slice_memviewslice`
+//! * [`Semantics::Cython`](crate::Semantics::Cython) is bit-identical to Cython's `__pyx_memoryview_slice_memviewslice`
 //!   (`MemoryView_C.c` since 3.2.5, `MemoryView.pyx` before; the arithmetic is the same in
 //!   every release from 0.29 to 3.3) and to the code Cython's compiler emits for
 //!   `v[...]` on a typed memoryview.
-//! * [`Semantics::Python`] is CPython's `PySlice_Unpack` + `PySlice_AdjustIndices`, the rules
+//! * [`Semantics::Python`](crate::Semantics::Python) is CPython's `PySlice_Unpack` + `PySlice_AdjustIndices`, the rules
 //!   of `list`, NumPy and `memoryview`. A Python-semantics slice only ever selects indices in
 //!   `0..extent`.
 //!
@@ -33,8 +33,8 @@
 //! after a kept indirect dimension are added to that dimension's suboffset, which can turn
 //! negative and so make the dimension direct (see [`slice()`]).
 //!
-//! [`slice()`] with [`Semantics::Cython`] reproduces both, bit for bit; [`slice_in_bounds`]
-//! (used by the safe [`crate::View`]) refuses them; [`Semantics::Python`] never selects
+//! [`slice()`] with [`Semantics::Cython`](crate::Semantics::Cython) reproduces both, bit for bit; [`slice_in_bounds`]
+//! (used by the safe [`crate::View`]) refuses them; [`Semantics::Python`](crate::Semantics::Python) never selects
 //! outside `0..n` and refuses the negative suboffset.
 //!
 //! # Files

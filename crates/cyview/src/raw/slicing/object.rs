@@ -11,7 +11,7 @@ use crate::items::{Semantics, Slice, SliceItem};
 use crate::memory::ReadPointer;
 
 /// Which Cython release's Python-level indexing rules to follow in [`getitem_object`]; the
-/// compiled rules ([`slice()`]) are the same in every release.
+/// compiled rules ([`slice()`](super::slice())) are the same in every release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Release {
@@ -59,8 +59,8 @@ pub enum ObjectItem {
 ///
 /// Mirrors `memoryview.__getitem__` (`MemoryView.pyx`) with `_unellipsify` and
 /// `memview_slice` (which calls `__pyx_memoryview_slice_memviewslice` for every item, with
-/// [`Semantics::Cython`]), or `get_item_pointer` / `pybuffer_index` when no slice is
-/// involved. It differs from the compiled path ([`slice()`]) in that:
+/// [`Semantics::Cython`](crate::Semantics::Cython)), or `get_item_pointer` / `pybuffer_index` when no slice is
+/// involved. It differs from the compiled path ([`slice()`](super::slice())) in that:
 /// * a new axis is `TypeError: Cannot index with type '<class 'NoneType'>'`;
 /// * a tuple of integers only checks dimensions one by one and reports the *first* out of
 ///   range as `IndexError: Out of bounds on buffer access (axis {d})`;
@@ -71,7 +71,7 @@ pub enum ObjectItem {
 ///
 /// # Errors
 ///
-/// As described, plus those of `__pyx_memoryview_slice_memviewslice` (see [`slice()`]).
+/// As described, plus those of `__pyx_memoryview_slice_memviewslice` (see [`slice()`](super::slice())).
 /// When the release's expansion leaves more items than `ndim`, Cython reads and writes past
 /// the slice's dimensions (its results there depend on uninitialised or out-of-bounds
 /// memory, and can crash); this function refuses with `IndexError: too many indices for

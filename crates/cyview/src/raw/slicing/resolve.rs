@@ -50,7 +50,7 @@ fn step_of(slice: Slice, axis: usize) -> Result<isize> {
 /// negative bounds clamp to 0 whatever the step, a start at or past the end clamps to
 /// `extent - 1` for a negative step, and the length is `ceil((stop - start) / step)` in C
 /// truncating arithmetic, floored at 0. Python `v[start:stop:step]` except for the cases in
-/// the [module docs](self).
+/// the [module docs](super).
 ///
 /// Arithmetic wraps on overflow where C's `Py_ssize_t` arithmetic would overflow (only
 /// reachable with extents near `isize::MAX`).
@@ -179,7 +179,7 @@ pub fn resolve_python(slice: Slice, extent: isize, axis: usize) -> Result<Resolv
 ///
 /// # Errors
 ///
-/// As [`resolve_cython`] / [`resolve_python`].
+/// As [`resolve_cython`](super::resolve_cython) / [`resolve_python`].
 pub fn resolve(slice: Slice, extent: isize, axis: usize, semantics: Semantics) -> Result<Resolved> {
     match semantics {
         Semantics::Cython => resolve_cython(slice, extent, axis),
