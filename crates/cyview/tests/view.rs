@@ -5,6 +5,8 @@
 //! Expected values are decoded straight from the bytes at `offset + sum(i_d * stride_d)`
 //! (the buffer protocol's definition), or follow NumPy's assignment semantics where noted.
 
+mod common;
+
 use cyview::raw::slicing;
 use cyview::{s, ErrorKind, Order, Semantics, Slice, SliceItem, View, ViewMut};
 
@@ -16,21 +18,13 @@ fn f64_at(bytes: &[u8], at: isize) -> f64 {
     f64::from_le_bytes(bytes[at as usize..at as usize + 8].try_into().unwrap())
 }
 
+/// Every index of `shape`, in C order (`common::all_indices`, as `usize`).
 fn indices(shape: &[usize]) -> Vec<Vec<usize>> {
-    let mut out = vec![vec![]];
-    for &n in shape {
-        out = out
-            .into_iter()
-            .flat_map(|p| {
-                (0..n).map(move |i| {
-                    let mut q = p.clone();
-                    q.push(i);
-                    q
-                })
-            })
-            .collect();
-    }
-    out
+    let shape: Vec<isize> = shape.iter().map(|&n| n as isize).collect();
+    common::all_indices(&shape)
+        .into_iter()
+        .map(|i| i.into_iter().map(|k| k as usize).collect())
+        .collect()
 }
 
 fn offset_of(offset: usize, idx: &[usize], strides: &[isize]) -> isize {
