@@ -2,7 +2,7 @@
 """Exchange fixture: typed memoryviews passed by value between Rust and Cython.
 
 tests/exchange.rs takes these ``cdef api`` functions from ``__pyx_capi__`` (checked by their
-C signatures) and calls them with slices Rust holds (``cyview_py::CySlice``), compares what
+C signatures) and calls them with slices Rust holds (``cyview_py::CythonSlice``), compares what
 Cython computes with what Rust computes, and counts acquisitions.
 
 Every view is declared ``double[::view.generic, ::view.generic]`` (direct or indirect on both

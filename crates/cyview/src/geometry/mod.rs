@@ -12,7 +12,7 @@
 //! * [`check_within`]: every element of a slice is an element of a *source* geometry that is
 //!   trusted to describe valid memory (a buffer exporter's `Py_buffer`). The proof is a
 //!   witness: an index of the source for each element, found by search and verified
-//!   exactly. `cyview-py`'s `CySlice::view` uses it for slices Cython made.
+//!   exactly. `cyview-py`'s `CythonSlice::view` uses it for slices Cython made.
 //!
 //! Views derived from a checked view by [`crate::raw::slicing::slice_in_bounds`] (both
 //! semantics), by integer indexing and by [`crate::View::t`] need no new proof: those
