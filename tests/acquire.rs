@@ -181,6 +181,56 @@ fn acquire_requests_the_buffer_flags_the_generated_c_passes() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
+/// Every declaration's Cython text, parsed by `cyview::decl`, gives the axis specs, the
+/// `const`-ness, the request flags and (for C scalar dtypes) the dtype that this release's
+/// generated C has for it: what `Declaration::parse("const double[:, ::1]")` relies on.
+#[test]
+fn declaration_text_parses_to_the_specs_and_flags_of_the_generated_c() {
+    let decls = acquire_declarations();
+    assert!(decls.len() >= 600, "{} declarations", decls.len());
+    let mut wrong = Vec::new();
+    for d in &decls {
+        let parsed = match cyview::decl::MemviewDecl::parse(&d.text) {
+            Ok(p) => p,
+            Err(e) => {
+                wrong.push(format!("{}: refused: {}", d.text, e.message()));
+                continue;
+            }
+        };
+        let flags = cyview::raw::pybuf::buffer_flags(parsed.specs(), !parsed.is_const());
+        let dtype_ok = match parsed.builtin_dtype() {
+            Some(t) => t.name == d.dtype_name && t.size == d.dtype.size,
+            // Structs are named, not built in: the name is the struct's.
+            None => parsed.dtype_name() == d.dtype_name,
+        };
+        if parsed.specs() != d.specs.as_slice()
+            || parsed.is_const() == d.writable
+            || flags != d.flags
+            || !dtype_ok
+        {
+            wrong.push(format!(
+                "{}: C {:?} const={} flags={:#x} dtype {}, parsed {:?} const={} flags={:#x} dtype {}",
+                d.text,
+                d.specs,
+                !d.writable,
+                d.flags,
+                d.dtype_name,
+                parsed.specs(),
+                parsed.is_const(),
+                flags,
+                parsed.dtype_name()
+            ));
+        }
+    }
+    report(
+        "declaration text",
+        decls.len(),
+        decls.len() - wrong.len(),
+        wrong.len(),
+    );
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
 // The behaviours of acquisition, named by what Cython does with the case.
 const ACCEPTS_DIRECT: &str =
     "acquire accepts a matching direct buffer with Cython's data pointer, shape and strides";

@@ -8,34 +8,142 @@ use cyview::{AxisSpec, FromBytes, MemviewSlice, View, MAX_DIMS};
 use pyo3::exceptions::{PyBufferError, PyValueError};
 
 use crate::to_py;
+use crate::CythonElement;
 use pyo3::prelude::*;
 
 /// A declared typed memoryview: element type, one axis spec per dimension, and whether it
-/// is writable (not `const`).
+/// is writable (not `const`). Written as Cython text with [`Declaration::parse`]:
+///
+/// ```
+/// use cyview::AxisSpec;
+/// use cyview_py::Declaration;
+///
+/// const D: Declaration = Declaration::parse("const double[:, ::1]");
+/// assert_eq!(D.specs(), &[AxisSpec::FOLLOW_DIRECT, AxisSpec::CONTIG_DIRECT]);
+/// assert!(!D.writable());
+/// assert_eq!(D.dtype().name, "double");
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Declaration<'a> {
-    /// The element type.
-    pub dtype: &'a TypeInfo,
-    /// One spec per dimension (`double[:, ::1]` -> strided-follow, contiguous).
-    pub specs: &'a [AxisSpec],
-    /// `false` for a `const` declaration.
-    pub writable: bool,
+    dtype: &'a TypeInfo,
+    specs: [AxisSpec; MAX_DIMS],
+    ndim: usize,
+    writable: bool,
 }
 
 impl<'a> Declaration<'a> {
-    /// A declaration.
-    pub const fn new(dtype: &'a TypeInfo, specs: &'a [AxisSpec], writable: bool) -> Self {
+    /// A declaration from its parts (`specs`: one per dimension, as Cython's generated C
+    /// lists them; `writable`: `false` for `const`).
+    ///
+    /// # Panics
+    ///
+    /// When `specs` has more than [`MAX_DIMS`] entries (no Cython declaration has: at most
+    /// 7 dimensions).
+    pub const fn new(dtype: &'a TypeInfo, specs: &[AxisSpec], writable: bool) -> Self {
+        assert!(
+            specs.len() <= MAX_DIMS,
+            "a memoryview has at most 8 dimensions"
+        );
+        let mut own = [AxisSpec::STRIDED_DIRECT; MAX_DIMS];
+        let mut k = 0;
+        while k < specs.len() {
+            own[k] = specs[k];
+            k += 1;
+        }
         Declaration {
             dtype,
-            specs,
+            specs: own,
+            ndim: specs.len(),
             writable,
         }
     }
 
+    /// The element type.
+    pub const fn dtype(&self) -> &'a TypeInfo {
+        self.dtype
+    }
+
+    /// One spec per dimension (`double[:, ::1]` -> direct-follow, direct-contiguous).
+    pub const fn specs(&self) -> &[AxisSpec] {
+        self.specs.split_at(self.ndim).0
+    }
+
+    /// `false` for a `const` declaration.
+    pub const fn writable(&self) -> bool {
+        self.writable
+    }
+
     /// The buffer request flags Cython passes for it.
     pub fn flags(&self) -> u32 {
-        cyview::raw::pybuf::buffer_flags(self.specs, self.writable)
+        cyview::raw::pybuf::buffer_flags(self.specs(), self.writable)
     }
+}
+
+impl Declaration<'static> {
+    /// The declaration Cython source text gives, `[const] dtype[axes]` with a C scalar
+    /// dtype (`double`, `unsigned char`, `float complex`, ...), with the axis specs
+    /// Cython's compiler derives ([`cyview::decl::MemviewDecl::parse`]). In a `const` item
+    /// a text Cython rejects is a compile error with Cython's message; for a struct dtype
+    /// use [`Declaration::parse_for`].
+    ///
+    /// # Panics
+    ///
+    /// When Cython would reject the text, or the dtype is not a C scalar type.
+    pub const fn parse(text: &str) -> Self {
+        let d = cyview::decl::MemviewDecl::parse_or_panic(text);
+        match d.builtin_dtype() {
+            Some(dtype) => Declaration::new(dtype, d.specs(), !d.is_const()),
+            None => panic!("not a C scalar dtype: use Declaration::parse_for::<T>() for a struct"),
+        }
+    }
+
+    /// [`Declaration::parse`] whose dtype is `T`'s: the text must name `T`'s Cython type
+    /// (its `TypeInfo` name, e.g. a struct's name).
+    ///
+    /// # Panics
+    ///
+    /// When Cython would reject the text, or its dtype is not `T`'s name.
+    pub const fn parse_for<T: CythonElement>(text: &str) -> Self {
+        let d = cyview::decl::MemviewDecl::parse_or_panic(text);
+        if !names_equal(d.dtype_name().as_bytes(), T::TYPE_INFO.name.as_bytes()) {
+            panic!("the declaration's dtype is not the element type's Cython name");
+        }
+        Declaration::new(T::TYPE_INFO, d.specs(), !d.is_const())
+    }
+
+    /// [`Declaration::parse`] at run time, for text not known at compile time.
+    ///
+    /// # Errors
+    ///
+    /// Cython's compile error for the axes (`cyview::ErrorKind::CompileError`), or an
+    /// unknown dtype.
+    pub fn try_parse(text: &str) -> Result<Self, cyview::Error> {
+        let d = cyview::decl::MemviewDecl::parse(text)?;
+        let dtype = d.builtin_dtype().ok_or_else(|| {
+            cyview::Error::new(
+                cyview::ErrorKind::CompileError,
+                format!(
+                    "'{}' is not a C scalar type (use Declaration::parse_for for a struct)",
+                    d.dtype_name()
+                ),
+            )
+        })?;
+        Ok(Declaration::new(dtype, d.specs(), !d.is_const()))
+    }
+}
+
+const fn names_equal(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// A buffer acquired and validated as Cython would, with the slice Cython would build.
@@ -160,7 +268,7 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
     };
     let b = &*view.buffer;
     let ndim = usize::try_from(b.ndim).unwrap_or(usize::MAX);
-    validate::check_buffer_ndim(ndim, decl.specs.len()).map_err(to_py)?;
+    validate::check_buffer_ndim(ndim, decl.specs().len()).map_err(to_py)?;
     if ndim > MAX_DIMS {
         return Err(PyValueError::new_err("buffer has more than 8 dimensions"));
     }
@@ -195,7 +303,7 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
         strides,
         suboffsets,
     };
-    validate::check_axes(&info, decl.specs, validate::contiguity(decl.specs)).map_err(to_py)?;
+    validate::check_axes(&info, decl.specs(), validate::contiguity(decl.specs())).map_err(to_py)?;
     let slice = validate::init_slice(&info, std::ptr::null_mut()).map_err(to_py)?;
     view.slice = slice;
     view.ndim = ndim;

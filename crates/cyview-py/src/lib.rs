@@ -9,15 +9,14 @@
 //!   it counts live exports and refuses to free its memory while any exists.
 //!
 //! ```no_run
-//! use cyview::{format, AxisSpec};
 //! use cyview_py::{acquire, Declaration};
 //! use pyo3::prelude::*;
 //!
 //! Python::attach(|py| -> PyResult<()> {
 //!     let array = py.import("array")?.getattr("array")?.call1(("d", vec![1.0, 2.0, 3.0]))?;
-//!     // double[::1]
-//!     let decl = Declaration::new(&format::F64, &[AxisSpec::CONTIG_DIRECT], true);
-//!     let view = acquire(&array, &decl)?;
+//!     // Cython's declaration text; a text Cython rejects does not compile.
+//!     const DECL: Declaration = Declaration::parse("double[::1]");
+//!     let view = acquire(&array, &DECL)?;
 //!     // SAFETY: nothing writes to the array while the view is read.
 //!     assert_eq!(unsafe { view.view::<f64>() }?.to_vec().unwrap(), vec![1.0, 2.0, 3.0]);
 //!     Ok(())

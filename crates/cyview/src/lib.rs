@@ -63,6 +63,7 @@
 pub mod abi;
 pub mod bytes;
 mod contig_buffer;
+pub mod decl;
 pub mod error;
 pub mod format;
 pub mod geometry;

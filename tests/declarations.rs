@@ -1,0 +1,99 @@
+//! Declarations as Cython text (`cyview::decl`, `cyview_py::Declaration::parse`) against the
+//! real Cython compiler of the selected release: each text below is compiled as
+//! `cdef <text> v = obj` in a module of its own; where Cython refuses it, cyview refuses it
+//! with Cython's message, and where Cython accepts it, cyview accepts it. (The axis specs
+//! and flags of accepted texts are compared with the generated C for all the declarations
+//! of `live_acquire.pyx` in `tests/acquire.rs`.)
+
+mod support;
+
+use std::process::Command;
+
+use cyview::decl::MemviewDecl;
+use support::report;
+
+/// Texts Cython refuses, one or more per compile error of `get_axes_specs` /
+/// `validate_axes_specs`, and texts near them that it accepts.
+const TEXTS: &[&str] = &[
+    "double[1:]",
+    "double[:1]",
+    "double[::2]",
+    "double[::0]",
+    "double[::view.bogus]",
+    "double[::cython.view.bogus]",
+    "double[::bogus]",
+    "double[::1, ::1]",
+    "double[:, ::1, :]",
+    "double[::1, ::view.indirect]",
+    "double[::1, ::view.contiguous]",
+    "double[::view.contiguous, ::view.contiguous]",
+    "double[:, ::view.contiguous, :]",
+    "double[::view.indirect, :, ::view.contiguous, :]",
+    "double[:, :, :, :, :, :, :, :]",
+    "double[::view.indirect, ::1, :]",
+    "double[::view.indirect, :, ::1]",
+    "double[::view.contiguous, :]",
+    "double[:, ::view.contiguous]",
+    "double[::view.generic_contiguous, :]",
+    "double[::view.indirect_contiguous, ::1]",
+    "double[:, :, :, :, :, :, :]",
+    "const int[:, ::1]",
+    "unsigned long long[::cython.view.strided]",
+    "float complex[ : , :: 1 ]",
+];
+
+/// What the selected release's Cython says about `cdef <text> v = obj`: `None` when it
+/// compiles, else the message of its first error.
+fn cython_verdict(dir: &std::path::Path, k: usize, text: &str) -> Option<String> {
+    let pyx = dir.join(format!("decl_{k}.pyx"));
+    std::fs::write(
+        &pyx,
+        format!("cimport cython\nfrom cython cimport view\ndef f(obj):\n    cdef {text} v = obj\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CYVIEW_PYTHON_EXE"))
+        .args(["-m", "cython", "-3", "-o"])
+        .arg(dir.join(format!("decl_{k}.c")))
+        .arg(&pyx)
+        .output()
+        .expect("run the Cython compiler");
+    if out.status.success() {
+        return None;
+    }
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    // The first "decl_K.pyx:L:C: message" line.
+    let prefix = format!("decl_{k}.pyx:");
+    let line = text
+        .lines()
+        .find(|l| l.contains(&prefix) && l.matches(':').count() >= 3)
+        .unwrap_or_else(|| panic!("no error line from Cython for {text}:\n{text}"));
+    let after = &line[line.find(&prefix).unwrap() + prefix.len()..];
+    // Skip "L:C: ".
+    let mut parts = after.splitn(3, ':');
+    parts.next();
+    parts.next();
+    Some(parts.next().unwrap().trim().to_string())
+}
+
+#[test]
+fn declaration_text_is_accepted_or_refused_with_cythons_compile_error() {
+    let dir = std::env::temp_dir().join(format!("cyview-decl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut wrong = Vec::new();
+    for (k, text) in TEXTS.iter().enumerate() {
+        let cython = cython_verdict(&dir, k, text);
+        let ours = MemviewDecl::parse(text).err().map(|e| e.message());
+        if cython != ours {
+            wrong.push(format!("{text}: Cython {cython:?}, cyview {ours:?}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    report(
+        "declaration text: compile errors",
+        TEXTS.len(),
+        TEXTS.len() - wrong.len(),
+        wrong.len(),
+    );
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
