@@ -97,3 +97,32 @@ fn declaration_text_is_accepted_or_refused_with_cythons_compile_error() {
     );
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// `?` turns a cyview error into the Python exception Cython raises for it (cyview's
+/// `From<cyview::Error> for PyErr`), message unchanged.
+#[test]
+fn cyview_errors_convert_to_the_python_exception_with_question_mark() {
+    use pyo3::exceptions::{PyIndexError, PyValueError};
+    use pyo3::prelude::*;
+
+    fn refused_declaration() -> PyResult<cyview_py::Declaration<'static>> {
+        Ok(cyview_py::Declaration::try_parse("double[::2]")?)
+    }
+    fn out_of_bounds() -> PyResult<()> {
+        let data = [0.0f64; 6];
+        let v = cyview::View::from_slice(&data, &[3, 2])?;
+        v.slice(&cyview::s![5, ..])?;
+        Ok(())
+    }
+    support::with_python(|py| {
+        let e = refused_declaration().unwrap_err();
+        assert!(e.is_instance_of::<PyValueError>(py));
+        assert_eq!(
+            e.value(py).to_string(),
+            "Step must be omitted, 1, or a valid specifier."
+        );
+        let e = out_of_bounds().unwrap_err();
+        assert!(e.is_instance_of::<PyIndexError>(py));
+        assert_eq!(e.value(py).to_string(), "Index out of bounds (axis 0)");
+    });
+}

@@ -68,23 +68,12 @@ pub use rust_buffer::RustBuffer;
 #[doc(hidden)]
 pub use cyview as __cyview;
 
-use pyo3::exceptions::{
-    PyBufferError, PyIndexError, PyMemoryError, PyOverflowError, PyTypeError, PyValueError,
-};
 use pyo3::PyErr;
 
-/// Converts a cyview error into the Python exception Cython raises.
+/// Converts a cyview error into the Python exception Cython raises (cyview's
+/// `From<cyview::Error> for PyErr`, feature `pyo3`, which `?` uses too).
 pub(crate) fn to_py(e: cyview::Error) -> PyErr {
-    use cyview::ErrorKind;
-    let msg = e.message().to_string();
-    match e.kind() {
-        ErrorKind::IndexError => PyIndexError::new_err(msg),
-        ErrorKind::TypeError => PyTypeError::new_err(msg),
-        ErrorKind::BufferError => PyBufferError::new_err(msg),
-        ErrorKind::MemoryError => PyMemoryError::new_err(msg),
-        ErrorKind::OverflowError => PyOverflowError::new_err(msg),
-        _ => PyValueError::new_err(msg),
-    }
+    PyErr::from(e)
 }
 
 /// The README's examples, compiled and run as doc tests.

@@ -205,7 +205,7 @@ impl BufferSlice {
         // SAFETY: the view's elements are those of the buffer the exporter granted, which
         // PEP 3118 describes as one block of memory starting at `buf` (direct dimensions;
         // indirect ones are refused before any address is formed).
-        unsafe { view_as_array(&view) }.map_err(|e| PyValueError::new_err(e.message().to_string()))
+        Ok(unsafe { view_as_array(&view) }?)
     }
 }
 

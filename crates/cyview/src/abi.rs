@@ -93,11 +93,59 @@ impl MemviewSlice {
     };
 }
 
-impl Default for MemviewSlice {
-    fn default() -> Self {
-        Self::EMPTY
+// No `Default`: Cython's all-zero initial slice has suboffsets 0, which PEP 3118 reads as
+// "indirect", so a default slice would silently describe pointer tables. `EMPTY` says what it
+// is; `MemviewSlice::direct` builds a direct slice.
+
+impl MemviewSlice {
+    /// A direct slice (suboffsets `-1`) with no memoryview object: `data`, and the first
+    /// `shape.len()` extents and byte strides; the entries beyond stay 0 as in Cython.
+    ///
+    /// ```
+    /// use cyview::{MemviewSlice, View};
+    ///
+    /// let data = [1.0f64, 2.0, 3.0, 4.0];
+    /// let raw = MemviewSlice::direct(data.as_ptr().cast_mut().cast(), &[2, 2], &[8, 16]);
+    /// // The struct is plain data: it may cross threads (`py.detach`, `std::thread`).
+    /// let raw = std::thread::spawn(move || raw).join().unwrap();
+    /// // SAFETY: the four elements are `data`'s, alive and unwritten while `v` is read.
+    /// let v = unsafe { View::<f64>::from_raw(raw, 2) }.unwrap();
+    /// assert_eq!(v.to_vec().unwrap(), vec![1.0, 3.0, 2.0, 4.0]); // Fortran order
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// When `shape` and `strides` differ in length or have more than [`MAX_DIMS`] entries.
+    pub const fn direct(data: *mut u8, shape: &[isize], strides: &[isize]) -> MemviewSlice {
+        assert!(
+            shape.len() == strides.len(),
+            "shape and strides differ in length"
+        );
+        assert!(shape.len() <= MAX_DIMS, "more than MAX_DIMS dimensions");
+        let mut s = MemviewSlice {
+            data,
+            ..MemviewSlice::EMPTY
+        };
+        let mut d = 0;
+        while d < shape.len() {
+            s.shape[d] = shape[d];
+            s.strides[d] = strides[d];
+            s.suboffsets[d] = -1;
+            d += 1;
+        }
+        s
     }
 }
+
+// SAFETY: a `MemviewSlice` is plain data: two addresses and three arrays of integers. No
+// safe function reads or writes through its pointers (reads take an `unsafe` contract or a
+// proof against memory the caller holds, see `crate::geometry`), and the acquisition count
+// is only touched by `cyview-py`'s owners, which are `Send`/`Sync` on their own terms. So
+// moving or sharing the value between threads races on nothing; whoever reads through it
+// states the rules for threads there.
+unsafe impl Send for MemviewSlice {}
+// SAFETY: as for `Send`: shared access reads only the struct's own fields.
+unsafe impl Sync for MemviewSlice {}
 
 impl fmt::Debug for MemviewSlice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

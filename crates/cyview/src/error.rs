@@ -112,5 +112,28 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// The Python exception Cython raises: `IndexError`, `TypeError`, `BufferError`,
+/// `MemoryError`, `OverflowError` by kind, `ValueError` for the rest (a
+/// [`ErrorKind::CompileError`], which Python code meets only through this crate, included),
+/// with the exact message. With it, `?` turns a cyview error into a `PyResult` error.
+#[cfg(feature = "pyo3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pyo3")))]
+impl From<Error> for pyo3::PyErr {
+    fn from(e: Error) -> pyo3::PyErr {
+        use pyo3::exceptions::{
+            PyBufferError, PyIndexError, PyMemoryError, PyOverflowError, PyTypeError, PyValueError,
+        };
+        let msg = e.message;
+        match e.kind {
+            ErrorKind::IndexError => PyIndexError::new_err(msg),
+            ErrorKind::TypeError => PyTypeError::new_err(msg),
+            ErrorKind::BufferError => PyBufferError::new_err(msg),
+            ErrorKind::MemoryError => PyMemoryError::new_err(msg),
+            ErrorKind::OverflowError => PyOverflowError::new_err(msg),
+            ErrorKind::ValueError | ErrorKind::CompileError => PyValueError::new_err(msg),
+        }
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;
