@@ -488,3 +488,68 @@ fn foreign_release_callback_runs_once() {
     });
     assert_eq!(RUNS.load(Ordering::SeqCst), 1);
 }
+
+/// `RustBuffer::from_vec` exports the vector itself, C-contiguous: NumPy sees exactly its
+/// elements in C order, Cython's own acquisition (`live_core.as_mv_2d`, a compiled
+/// `double[::view.generic, ::view.generic]` argument) and cyview's `double[:, ::1]`
+/// accept it, a read-only export is read-only to NumPy, and a wrong shape is refused.
+#[test]
+fn from_vec_exports_the_vector_c_contiguous_without_copying() {
+    support::with_python(|py| -> PyResult<()> {
+        let np = py.import("numpy")?;
+        for (shape, readonly) in [
+            (vec![2usize, 3], false),
+            (vec![6], true),
+            (vec![1, 2, 3], false),
+            (vec![0, 4], true),
+        ] {
+            let n: usize = shape.iter().product();
+            let data: Vec<f64> = (0..n).map(|k| k as f64 * 1.5 - 2.0).collect();
+            let expected = data.clone();
+            let heap = data.as_ptr() as usize;
+            let buffer = Bound::new(py, RustBuffer::from_vec(data, &shape, readonly)?)?;
+            let a = np.call_method1("asarray", (&buffer,))?;
+            let flat: Vec<f64> = a.call_method0("ravel")?.call_method0("tolist")?.extract()?;
+            assert_eq!(flat, expected, "{shape:?}");
+            assert_eq!(a.getattr("shape")?.extract::<Vec<usize>>()?, shape);
+            assert!(a
+                .getattr("flags")?
+                .getattr("c_contiguous")?
+                .extract::<bool>()?);
+            assert_eq!(
+                a.getattr("flags")?
+                    .getattr("writeable")?
+                    .extract::<bool>()?,
+                !readonly
+            );
+            if n > 0 && shape.len() == 2 {
+                // The same memory, not a copy: NumPy's data pointer is the vector's.
+                let address: usize = a
+                    .getattr("__array_interface__")?
+                    .get_item("data")?
+                    .get_item(0)?
+                    .extract()?;
+                assert_eq!(address, heap, "a copy, not the vector's own memory");
+                let view = acquire(&buffer, &Declaration::parse("double[:, ::1]"))?;
+                assert_eq!(view.as_raw().data as usize, address);
+                let cy = py
+                    .import("live_core")?
+                    .call_method1("as_mv_2d", (&buffer,))?;
+                let tolist: Vec<Vec<f64>> = np
+                    .call_method1("asarray", (cy,))?
+                    .call_method0("tolist")?
+                    .extract()?;
+                assert_eq!(tolist.concat(), expected);
+            }
+        }
+        let err = RustBuffer::from_vec(vec![1.0f64; 5], &[2, 3], false)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.value(py).to_string(),
+            "shape [2, 3] does not match a vector of 5 elements"
+        );
+        Ok(())
+    })
+    .unwrap();
+}

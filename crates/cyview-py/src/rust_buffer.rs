@@ -151,6 +151,81 @@ fn relaxed_contig(shape: &[isize], strides: &[isize], itemsize: isize, fortran: 
 }
 
 impl RustBuffer {
+    /// Exports `data` without copying, C-contiguous with `shape` (NumPy's
+    /// `np.asarray(data).reshape(shape)`): the buffer takes the vector and drops it when the
+    /// buffer is dropped or released. Cython accepts it as `T[:, ::1]` (or `const` when
+    /// `readonly`). Element types with padding cannot go out without copying: use
+    /// [`RustBuffer::from_elements`], which zeroes it.
+    ///
+    /// ```no_run
+    /// use pyo3::prelude::*;
+    ///
+    /// let buffer = cyview_py::RustBuffer::from_vec(vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3], false)?;
+    /// Python::attach(|py| -> PyResult<()> {
+    ///     let a = py.import("numpy")?.call_method1("asarray", (Bound::new(py, buffer)?,))?;
+    ///     assert_eq!(a.call_method0("tolist")?.extract::<Vec<Vec<f64>>>()?, [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), PyErr>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `ValueError` when the shape's element count is not `data.len()`, for more than
+    /// [`MAX_DIMS`] dimensions, or an element type no format string describes.
+    pub fn from_vec<T: CythonElement + cyview::IntoBytes + Send>(
+        mut data: Vec<T>,
+        shape: &[usize],
+        readonly: bool,
+    ) -> PyResult<Self> {
+        geometry::check_ndim_limit(shape.len()).map_err(crate::to_py)?;
+        let count = shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n));
+        if count != Some(data.len()) {
+            return Err(PyValueError::new_err(format!(
+                "shape {shape:?} does not match a vector of {} elements",
+                data.len()
+            )));
+        }
+        let item = std::mem::size_of::<T>();
+        if item == 0 {
+            return Err(PyValueError::new_err(
+                "a zero-sized element type has no buffer format",
+            ));
+        }
+        let format = format::pep3118_format(T::TYPE_INFO).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "no buffer format string describes the element type '{}'",
+                T::TYPE_INFO.name
+            ))
+        })?;
+        // Every extent fits in isize: their product is `data.len()`, and a `Vec` of non-zero
+        // sized elements holds at most isize::MAX bytes (an extent of 0 makes it empty).
+        let extents: Vec<isize> = shape.iter().map(|&n| n as isize).collect();
+        let mut strides = [0isize; MAX_DIMS];
+        geometry::contiguous_strides(
+            &extents,
+            &mut strides[..shape.len()],
+            item as isize,
+            Order::C,
+        )
+        .ok_or_else(|| PyValueError::new_err("the strides overflow isize"))?;
+        let raw = MemviewSlice::direct(
+            data.as_mut_ptr().cast::<u8>(),
+            &extents,
+            &strides[..shape.len()],
+        );
+        // The vector moves into the callback; its elements stay where they are (on the heap).
+        let release: Box<dyn FnOnce() + Send> = Box::new(move || drop(data));
+        // SAFETY: `raw` describes the vector's elements exactly: C-order strides over
+        // `shape`, whose element count is the vector's length, from its first element, all
+        // dimensions direct; the elements live in the vector's heap allocation until
+        // `release` drops it, and nothing else refers to them once the vector is moved into
+        // `release`, so they may be read and written from any thread (`T: Send`). `T:
+        // IntoBytes` has no padding, so every byte is initialised. The format is built from
+        // `T::TYPE_INFO`, whose size is `size_of::<T>()` (`CythonElement`'s contract).
+        unsafe { RustBuffer::from_raw(raw, shape.len(), &format, item, readonly, Some(release)) }
+    }
+
     /// Exposes `data` with `shape`, byte `strides` and the first element at byte `offset`.
     ///
     /// # Errors
