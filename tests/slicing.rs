@@ -509,7 +509,7 @@ static PYTHON_LEVEL: LazyLock<Pass> = LazyLock::new(|| {
                 &buf.raw,
                 ndim,
                 items,
-                false,
+                slicing::Subscript::Tuple,
                 support::release_rules(),
                 Slots(&buf.slots),
             );

@@ -318,7 +318,14 @@ fn slice_cases(
             })
         } else {
             let bare = case["bare"].as_bool().unwrap_or(false);
-            slicing::getitem_object(&src, ndim, &items, bare, release_rules(release), &table)
+            slicing::getitem_object(
+                &src,
+                ndim,
+                &items,
+                subscript(bare),
+                release_rules(release),
+                &table,
+            )
         };
         if let Err(e) = &got {
             if e.message().starts_with("too many indices") {
@@ -1054,4 +1061,13 @@ fn every_pinned_release_has_golden_vectors() {
         "ci/gen-golden",
         &["0.29.37", "3.0.12", "3.1.8", "3.2.9", "3.3.1"],
     );
+}
+
+/// `m[x]` (one item, `bare`) or `m[(..)]`.
+fn subscript(bare: bool) -> slicing::Subscript {
+    if bare {
+        slicing::Subscript::Single
+    } else {
+        slicing::Subscript::Tuple
+    }
 }

@@ -741,7 +741,7 @@ proptest! {
             let _ = slicing::slice(&raw, ndim, &items, sem, cyview::Direct);
         }
         for release in [Release::Cython0_29, Release::Cython3_0, Release::Cython3_3] {
-            let _ = slicing::getitem_object(&raw, ndim, &items, bare, release, Arithmetic);
+            let _ = slicing::getitem_object(&raw, ndim, &items, subscript(bare), release, Arithmetic);
         }
         let idx: Vec<isize> = items.iter().map(|i| match i { SliceItem::Index(i) => *i, _ => 0 }).collect();
         let _ = slicing::element_ptr(&raw, ndim, &idx, Arithmetic);
@@ -795,5 +795,14 @@ fn empty_selection_start_still_moves_the_kept_indirect_suboffset() {
     for sem in [Semantics::Python, Semantics::Cython] {
         let (raw, n) = run(&s, &items, sem).unwrap();
         assert_eq!((n, &raw.shape[..2], raw.suboffsets[0]), (2, &[0, 0][..], 0));
+    }
+}
+
+/// `m[x]` (one item, `bare`) or `m[(..)]`.
+fn subscript(bare: bool) -> slicing::Subscript {
+    if bare {
+        slicing::Subscript::Single
+    } else {
+        slicing::Subscript::Tuple
     }
 }

@@ -58,6 +58,6 @@ mod transpose;
 pub use compiled::{slice, slice_in_bounds};
 pub use element::{element_ptr, element_ptr_unchecked};
 pub use expand::{expand, Expanded, ExpandedItems};
-pub use object::{getitem_object, ObjectItem, Release};
+pub use object::{getitem_object, ObjectItem, Release, Subscript};
 pub use resolve::{resolve, resolve_cython, resolve_index, resolve_python, Resolved};
 pub use transpose::{transpose, transpose_in_source};

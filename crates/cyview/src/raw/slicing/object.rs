@@ -43,6 +43,15 @@ impl Release {
     }
 }
 
+/// How Python code wrote the index of `m[...]`, which Cython's `__getitem__` tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Subscript {
+    /// One item, not in a tuple: `m[i]`, `m[1:3]`, `m[...]` (then `items` has one entry).
+    Single,
+    /// A tuple of items, of any length: `m[i, j]`, `m[(i,)]`, `m[()]`.
+    Tuple,
+}
+
 /// What Python-level indexing of a Cython memoryview object returns.
 // The slice is returned by value, as Cython passes it; boxing it would allocate per index.
 #[allow(clippy::large_enum_variant)]
@@ -66,7 +75,8 @@ pub enum ObjectItem {
 ///   range as `IndexError: Out of bounds on buffer access (axis {d})`;
 /// * Ellipsis expansion and too many items follow the `release`'s `_unellipsify`.
 ///
-/// `bare` says that the single item was passed alone, not in a tuple (`m[...]` returns the
+/// `subscript` says how Python code wrote the items: [`Subscript::Single`] for one item not
+/// in a tuple (`m[...]` returns the
 /// object itself, `m[i]` on a 1-d view goes straight to `pybuffer_index`).
 ///
 /// # Errors
@@ -80,7 +90,7 @@ pub fn getitem_object<R: ReadPointer>(
     src: &MemviewSlice,
     ndim: usize,
     items: &[SliceItem],
-    bare: bool,
+    subscript: Subscript,
     release: Release,
     mem: R,
 ) -> Result<ObjectItem> {
@@ -96,6 +106,7 @@ pub fn getitem_object<R: ReadPointer>(
             "Cannot index with type '<class 'NoneType'>'",
         )
     };
+    let bare = subscript == Subscript::Single;
     if bare && items.len() == 1 {
         match items[0] {
             SliceItem::Ellipsis => return Ok(ObjectItem::View(*src, ndim)),
