@@ -149,6 +149,26 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
         });
     }
 
+    /// Replaces every element `x` by `f(x)`, in C order: NumPy's `a[...] = f(a)` in place
+    /// (`v.map_inplace(|x| x * k)` scales a view). An element seen at several indices (zero
+    /// strides) is updated once per index, in C order, as a Cython loop over the indices
+    /// would.
+    pub fn map_inplace(&mut self, mut f: impl FnMut(T) -> T)
+    where
+        T: IntoBytes,
+    {
+        let raw = self.raw;
+        for_each_address(&raw, self.ndim, |p| {
+            // SAFETY: `for_each_address` yields addresses of in-bounds elements, valid for
+            // unaligned reads and writes of an initialised `T` by the invariant; `&mut self`
+            // excludes other access, and each read completes before its write.
+            unsafe {
+                let x = p.cast::<T>().read_unaligned();
+                p.cast::<T>().write_unaligned(f(x));
+            }
+        });
+    }
+
     /// Slices with Python semantics, reborrowing mutably.
     ///
     /// # Errors

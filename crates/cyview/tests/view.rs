@@ -444,3 +444,35 @@ fn indirect_middle_dimension_transpose_is_refused() {
     assert_eq!(&cython.suboffsets[..3], &[-1, 0, -1]);
     assert_eq!(&cython.shape[..3], &[3, 2, 1]);
 }
+
+/// `map_inplace` applies the function to every element of the view once per index, in C
+/// order, and leaves the rest of the memory alone (checked against a plain loop over the
+/// same indices on a copy).
+#[test]
+fn map_inplace_updates_each_indexed_element_in_c_order() {
+    let mut data: Vec<f64> = (0..24).map(|k| k as f64).collect();
+    let mut expected = data.clone();
+    // Rows 1.. of a 4x6 array, every other column, reversed: a strided, negative view.
+    let shape = [3usize, 3];
+    let (offset, strides) = (6 + 5, [6isize, -2]);
+    for i in 0..shape[0] {
+        for j in 0..shape[1] {
+            let k = (offset as isize + i as isize * strides[0] + j as isize * strides[1]) as usize;
+            expected[k] = expected[k] * 10.0 + 1.0;
+        }
+    }
+    let mut v = ViewMut::strided(&mut data, offset, &shape, &strides).unwrap();
+    v.map_inplace(|x| x * 10.0 + 1.0);
+    assert_eq!(data, expected);
+
+    // A zero stride: one element seen at three indices is updated three times.
+    let mut one = vec![1u32, 7];
+    let mut v = ViewMut::strided(&mut one, 0, &[3], &[0]).unwrap();
+    let mut seen = Vec::new();
+    v.map_inplace(|x| {
+        seen.push(x);
+        x * 2
+    });
+    assert_eq!(seen, [1, 2, 4]);
+    assert_eq!(one, [8, 7]);
+}
