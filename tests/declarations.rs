@@ -126,3 +126,20 @@ fn cyview_errors_convert_to_the_python_exception_with_question_mark() {
         assert_eq!(e.value(py).to_string(), "Index out of bounds (axis 0)");
     });
 }
+
+/// A struct dtype is taken by its Cython name (`parse_for::<T>`, checked at compile time in a
+/// `const` item); `try_parse` refuses a dtype that is not a C scalar type.
+#[test]
+fn struct_dtypes_are_named_by_their_cython_struct() {
+    const PAIRS: cyview_py::Declaration =
+        cyview_py::Declaration::parse_for::<support::Pair>("const Pair[::1]");
+    assert_eq!(PAIRS.dtype().name, "Pair");
+    assert_eq!(PAIRS.specs(), &[cyview::AxisSpec::CONTIG_DIRECT]);
+    assert!(!PAIRS.writable());
+    let err = cyview_py::Declaration::try_parse("Pair[:]").unwrap_err();
+    assert_eq!(err.kind(), cyview::ErrorKind::CompileError);
+    assert_eq!(
+        err.message(),
+        "'Pair' is not a C scalar type (use Declaration::parse_for for a struct)"
+    );
+}

@@ -105,7 +105,7 @@ impl Declaration<'static> {
     /// When Cython would reject the text, or its dtype is not `T`'s name.
     pub const fn parse_for<T: CythonElement>(text: &str) -> Self {
         let d = cyview::decl::MemviewDecl::parse_or_panic(text);
-        if !names_equal(d.dtype_name().as_bytes(), T::TYPE_INFO.name.as_bytes()) {
+        if !d.dtype_is(T::TYPE_INFO.name) {
             panic!("the declaration's dtype is not the element type's Cython name");
         }
         Declaration::new(T::TYPE_INFO, d.specs(), !d.is_const())
@@ -130,20 +130,6 @@ impl Declaration<'static> {
         })?;
         Ok(Declaration::new(dtype, d.specs(), !d.is_const()))
     }
-}
-
-const fn names_equal(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// A buffer acquired and validated as Cython would, with the slice Cython would build.

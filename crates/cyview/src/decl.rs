@@ -31,6 +31,7 @@
 
 use crate::abi::{Access, AxisSpec, Packing, MAX_DIMS};
 use crate::error::{Error, ErrorKind};
+use crate::format::typeinfo::bytes_eq;
 use crate::format::{self, TypeInfo};
 
 /// Why a declaration text was refused: Cython's compile error, or text outside the grammar.
@@ -177,21 +178,6 @@ const fn skip_space(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-/// `a == b` for byte strings, in a `const fn`.
-const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// `b[start..end]` in a `const fn`.
@@ -429,6 +415,12 @@ impl<'t> MemviewDecl<'t> {
             k += 1;
         }
         None
+    }
+
+    /// Whether the dtype as written is `name` (white space folded): a struct's Cython name
+    /// against its `TypeInfo` name, in a `const fn`.
+    pub const fn dtype_is(&self, name: &str) -> bool {
+        words_eq(self.dtype_name.as_bytes(), name.as_bytes())
     }
 
     /// Whether the declaration is `const` (read-only: no `PyBUF_WRITABLE`).

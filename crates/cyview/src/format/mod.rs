@@ -96,7 +96,7 @@ mod outcome;
 mod pep3118;
 mod repeat;
 mod typechar;
-mod typeinfo;
+pub(crate) mod typeinfo;
 
 pub use check::{check_format, check_format_outcome};
 #[doc(hidden)]

@@ -258,8 +258,13 @@ pub const fn struct_group(fields: &[StructField]) -> TypeGroup {
     TypeGroup::Struct
 }
 
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+/// `a == b` in a `const fn`.
+pub(crate) const fn str_eq(a: &str, b: &str) -> bool {
+    bytes_eq(a.as_bytes(), b.as_bytes())
+}
+
+/// `a == b` for byte strings, in a `const fn`.
+pub(crate) const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
