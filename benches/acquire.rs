@@ -12,6 +12,8 @@
 //!
 //! Run with `cargo bench --bench acquire` (see BENCHMARKS.md).
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -20,7 +22,6 @@ use cyview_py::{acquire, Declaration};
 use numpy::PyReadonlyArray2;
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 
 /// `double[:, ::1]`: Cython's axis specs (follow, contig), not `const`.
 const SPECS: [AxisSpec; 2] = [AxisSpec::FOLLOW_DIRECT, AxisSpec::CONTIG_DIRECT];
@@ -33,12 +34,7 @@ fn decl() -> Declaration<'static> {
 /// interpreter is not the one `build.rs` selected (its rpath for benches points at that
 /// Python's libpython; an older build or a moved venv may still load another).
 fn setup(py: Python<'_>) {
-    let sys = py.import("sys").expect("sys");
-    if let Some(site) = option_env!("CYVIEW_SITE_PACKAGES") {
-        let path = sys.getattr("path").expect("sys.path");
-        let path = path.cast::<PyList>().expect("sys.path is a list");
-        path.insert(0, site).expect("sys.path.insert");
-    }
+    common::python_paths(py, false);
     let version: String = py
         .import("platform")
         .and_then(|p| p.call_method0("python_version"))

@@ -16,6 +16,8 @@
 //! The view is a `CythonSlice` Cython made of a C-contiguous 4x4 NumPy array. Run with `cargo
 //! bench --bench exchange` (see BENCHMARKS.md).
 
+mod common;
+
 use std::ffi::c_void;
 use std::hint::black_box;
 
@@ -23,7 +25,6 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use cyview::MemviewSlice;
 use cyview_py::{capi_function, CythonSlice};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 
 type FirstView = unsafe extern "C" fn(MemviewSlice) -> f64;
 type FirstPtr = unsafe extern "C" fn(*const f64) -> f64;
@@ -49,13 +50,7 @@ const CALLS: isize = 1000;
 
 fn benches(c: &mut Criterion) {
     Python::attach(|py| {
-        let sys = py.import("sys").unwrap();
-        let path = sys.getattr("path").unwrap();
-        let path = path.cast::<PyList>().unwrap();
-        path.insert(0, env!("CYVIEW_FIXTURES_DIR")).unwrap();
-        if let Some(site) = option_env!("CYVIEW_SITE_PACKAGES") {
-            path.insert(0, site).unwrap();
-        }
+        common::python_paths(py, true);
         let cb = py.import("callbench").expect("import callbench");
         let ex = py.import("exchange").expect("import exchange");
         // SAFETY: each type is the C type of the signature it is checked against, with 2-d

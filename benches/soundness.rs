@@ -13,13 +13,14 @@
 //!
 //! Run with `cargo bench --bench soundness` (see BENCHMARKS.md).
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use cyview::{MemviewSlice, View};
 use cyview_py::{capi_function, CythonSlice};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 
 type FromObject = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice;
 type SliceFn =
@@ -27,13 +28,7 @@ type SliceFn =
 
 fn benches(c: &mut Criterion) {
     Python::attach(|py| {
-        let sys = py.import("sys").unwrap();
-        let path = sys.getattr("path").unwrap();
-        let path = path.cast::<PyList>().unwrap();
-        path.insert(0, env!("CYVIEW_FIXTURES_DIR")).unwrap();
-        if let Some(site) = option_env!("CYVIEW_SITE_PACKAGES") {
-            path.insert(0, site).unwrap();
-        }
+        common::python_paths(py, true);
         let ex = py.import("exchange").expect("import exchange");
         // SAFETY: the C types of the checked signatures (2-d double memoryviews).
         let (from_object, slice) = unsafe {

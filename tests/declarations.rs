@@ -60,14 +60,14 @@ fn cython_verdict(dir: &std::path::Path, k: usize, text: &str) -> Option<String>
     if out.status.success() {
         return None;
     }
-    let text =
+    let output =
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     // The first "decl_K.pyx:L:C: message" line.
     let prefix = format!("decl_{k}.pyx:");
-    let line = text
+    let line = output
         .lines()
         .find(|l| l.contains(&prefix) && l.matches(':').count() >= 3)
-        .unwrap_or_else(|| panic!("no error line from Cython for {text}:\n{text}"));
+        .unwrap_or_else(|| panic!("no error line from Cython for {text}:\n{output}"));
     let after = &line[line.find(&prefix).unwrap() + prefix.len()..];
     // Skip "L:C: ".
     let mut parts = after.splitn(3, ':');

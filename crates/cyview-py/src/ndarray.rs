@@ -12,7 +12,6 @@
 use core::mem::{align_of, size_of};
 
 use ::ndarray::{Array, ArrayViewD, Axis, Dimension, IxDyn, ShapeBuilder};
-use cyview::format::pep3118_format;
 use cyview::{Error, ErrorKind, FromBytes, IntoBytes, MemviewSlice, View, MAX_DIMS};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -249,12 +248,7 @@ impl RustBuffer {
         let mut array = array.into_dyn();
         let ndim = array.ndim();
         cyview::geometry::check_ndim_limit(ndim).map_err(crate::to_py)?;
-        let format = pep3118_format(T::TYPE_INFO).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "no buffer format string describes the element type '{}'",
-                T::TYPE_INFO.name
-            ))
-        })?;
+        let format = crate::rust_buffer::format_string::<T>()?;
         let mut raw = MemviewSlice {
             data: array.as_mut_ptr().cast::<u8>(),
             ..MemviewSlice::EMPTY

@@ -91,15 +91,20 @@ pub struct RustBuffer {
 }
 
 /// The format string of `T` as a C string.
+/// The PEP 3118 format string of `T` ([`format::pep3118_format`] of its `TypeInfo`).
+pub(crate) fn format_string<T: CythonElement>() -> PyResult<String> {
+    format::pep3118_format(T::TYPE_INFO).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "no buffer format string describes the element type '{}'",
+            T::TYPE_INFO.name
+        ))
+    })
+}
+
+/// [`format_string`] as the C string `Py_buffer.format` points to.
 fn element_format<T: CythonElement>() -> PyResult<CString> {
-    format::pep3118_format(T::TYPE_INFO)
-        .and_then(|f| CString::new(f).ok())
-        .ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "no buffer format string describes the element type '{}'",
-                T::TYPE_INFO.name
-            ))
-        })
+    // A PEP 3118 format string never holds a NUL byte.
+    CString::new(format_string::<T>()?).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// The memory of an indirect [`RustBuffer`] as its constructor knows it: one pointer table
@@ -192,12 +197,7 @@ impl RustBuffer {
                 "a zero-sized element type has no buffer format",
             ));
         }
-        let format = format::pep3118_format(T::TYPE_INFO).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "no buffer format string describes the element type '{}'",
-                T::TYPE_INFO.name
-            ))
-        })?;
+        let format = format_string::<T>()?;
         // Every extent fits in isize: their product is `data.len()`, and a `Vec` of non-zero
         // sized elements holds at most isize::MAX bytes (an extent of 0 makes it empty).
         let extents: Vec<isize> = shape.iter().map(|&n| n as isize).collect();
