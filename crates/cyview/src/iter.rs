@@ -3,11 +3,14 @@
 //! views compute each address through their pointer tables.
 
 use core::marker::PhantomData;
+use core::mem::size_of;
+use core::ops::Add;
 
-use crate::abi::{MemviewSlice, MAX_DIMS};
+use crate::abi::{MemviewSlice, Order, MAX_DIMS};
 use crate::bytes::FromBytes;
 use crate::geometry;
-use crate::memory::TrustedMemory;
+use crate::memory::{ReadPointer, TrustedMemory};
+use crate::raw::contig;
 
 /// Calls `f` with the address of every element in C order. `raw` must satisfy a view
 /// invariant for `ndim`.
@@ -245,3 +248,165 @@ pub(crate) fn address(raw: &MemviewSlice, index: &[usize]) -> *mut u8 {
         Err(_) => raw.data,
     }
 }
+
+/// The sum of a view's elements, in the order documented at [`crate::View::sum`]: runs of
+/// contiguous elements are summed in 8 interleaved lanes, everything else in C order.
+/// `raw` must satisfy a view invariant for `ndim`.
+pub(crate) fn sum<T: FromBytes + Add<Output = T> + Default>(raw: &MemviewSlice, ndim: usize) -> T {
+    let n = element_count(raw, ndim);
+    if n == 0 {
+        return T::default();
+    }
+    let item = size_of::<T>() as isize;
+    if ndim > 0 && is_direct(raw, ndim) {
+        if contig::is_contig(raw, ndim, item, Order::C)
+            || contig::is_contig(raw, ndim, item, Order::Fortran)
+        {
+            // SAFETY: a direct view contiguous in either order has its `n` elements in one
+            // block of `n * item` bytes starting at `data` (the first element), each
+            // readable as an unaligned `T` by the view invariant.
+            return unsafe { sum_run(raw.data, n) };
+        }
+        return sum_direct(raw, 0, ndim, raw.data);
+    }
+    Iter::<T>::new(*raw, ndim).fold(T::default(), |a, x| a + x)
+}
+
+/// Sums `n` consecutive unaligned `T`s at `p` in 8 interleaved lanes (element `k` goes to
+/// lane `k % 8`, the lanes are added pairwise, then the remainder in order): independent
+/// additions that the processor overlaps, as ndarray's `sum` does.
+///
+/// # Safety
+///
+/// `p .. p + n * size_of::<T>()` must hold `n` initialised `T`s readable for the call.
+unsafe fn sum_run<T: FromBytes + Add<Output = T> + Default>(p: *const u8, n: usize) -> T {
+    let p = p.cast::<T>();
+    let mut lanes = [T::default(); 8];
+    let chunks = n / 8;
+    for c in 0..chunks {
+        for (k, lane) in lanes.iter_mut().enumerate() {
+            // SAFETY: `c * 8 + k < chunks * 8 <= n`: inside the run (the caller's contract).
+            *lane = *lane + unsafe { p.add(c * 8 + k).read_unaligned() };
+        }
+    }
+    let [a, b, c, d, e, f, g, h] = lanes;
+    let mut acc = ((a + e) + (b + f)) + ((c + g) + (d + h));
+    for k in chunks * 8..n {
+        // SAFETY: `k < n`: inside the run.
+        acc = acc + unsafe { p.add(k).read_unaligned() };
+    }
+    acc
+}
+
+/// [`sum`] over a direct view that is not one block: C order over the outer dimensions,
+/// [`sum_run`] along the last one when its stride is the item size.
+fn sum_direct<T: FromBytes + Add<Output = T> + Default>(
+    raw: &MemviewSlice,
+    dim: usize,
+    ndim: usize,
+    p: *mut u8,
+) -> T {
+    let (n, s) = (raw.shape[dim], raw.strides[dim]);
+    let mut acc = T::default();
+    let mut p = p;
+    if dim + 1 == ndim {
+        if s == size_of::<T>() as isize {
+            // SAFETY: the last dimension's `n` elements from `p` are consecutive (stride =
+            // item size) in-bounds elements of a direct view, readable by its invariant.
+            return unsafe { sum_run(p, n as usize) };
+        }
+        for _ in 0..n {
+            // SAFETY: `p` is an in-bounds element of a direct view (its invariant).
+            acc = acc + unsafe { p.cast::<T>().read_unaligned() };
+            p = p.wrapping_offset(s);
+        }
+    } else {
+        for _ in 0..n {
+            acc = acc + sum_direct::<T>(raw, dim + 1, ndim, p);
+            p = p.wrapping_offset(s);
+        }
+    }
+    acc
+}
+
+/// The sub-views `v[0], v[1], ..` along the first dimension ([`crate::View::rows`]).
+pub struct Rows<'v, T> {
+    raw: MemviewSlice,
+    ndim: usize,
+    next: usize,
+    end: usize,
+    _marker: PhantomData<&'v T>,
+}
+
+impl<T> Rows<'_, T> {
+    pub(crate) fn new(raw: MemviewSlice, ndim: usize) -> Self {
+        let end = if ndim == 0 {
+            0
+        } else {
+            raw.shape[0].max(0) as usize
+        };
+        Rows {
+            raw,
+            ndim,
+            next: 0,
+            end,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The raw slice of `v[i]` for `i < shape[0]`: the first dimension removed, its
+    /// offset (and, when indirect, its pointer) applied. Its elements are elements of `v`.
+    fn row(&self, i: usize) -> Option<MemviewSlice> {
+        let mut row = MemviewSlice::EMPTY;
+        let (s0, sub0) = (self.raw.strides[0], self.raw.suboffsets[0]);
+        let mut data = self.raw.data.wrapping_offset((i as isize).wrapping_mul(s0));
+        if sub0 >= 0 {
+            // SAFETY: the view invariant makes the pointer slot reached with the in-bounds
+            // index prefix `(i,)` readable.
+            let mem = unsafe { TrustedMemory::new() };
+            // `TrustedMemory` never fails; `?` only ends the iteration if it ever did.
+            data = mem.read_pointer(data).ok()?.wrapping_offset(sub0);
+        }
+        row.data = data;
+        row.memview = self.raw.memview;
+        let rest = 1..self.ndim;
+        let k = self.ndim - 1;
+        row.shape[..k].copy_from_slice(&self.raw.shape[rest.clone()]);
+        row.strides[..k].copy_from_slice(&self.raw.strides[rest.clone()]);
+        row.suboffsets[..k].copy_from_slice(&self.raw.suboffsets[rest]);
+        Some(row)
+    }
+}
+
+impl<'v, T: FromBytes> Iterator for Rows<'v, T> {
+    type Item = crate::View<'v, T>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let row = self.row(self.next)?;
+        self.next += 1;
+        // `row` selects the elements of `v` whose first index is `next - 1 < shape[0]`:
+        // every index of it is an in-bounds index of `v`, so the invariant carries over.
+        Some(crate::View::new(row, self.ndim - 1))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.end - self.next;
+        (n, Some(n))
+    }
+}
+
+impl<T: FromBytes> DoubleEndedIterator for Rows<'_, T> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.next >= self.end {
+            return None;
+        }
+        let row = self.row(self.end - 1)?;
+        self.end -= 1;
+        Some(crate::View::new(row, self.ndim - 1))
+    }
+}
+
+impl<T: FromBytes> ExactSizeIterator for Rows<'_, T> {}

@@ -81,7 +81,7 @@ pub use bytes::{FromBytes, IntoBytes};
 pub use contig_buffer::ContigBuffer;
 pub use error::{Error, ErrorKind, Result};
 pub use items::{Semantics, Slice, SliceItem};
-pub use iter::Iter;
+pub use iter::{Iter, Rows};
 pub use memory::{Direct, ReadPointer, TrustedMemory};
 pub use view::View;
 pub use view_mut::ViewMut;

@@ -205,6 +205,24 @@ macro_rules! read_methods {
             Iter::new(self.raw, self.ndim)
         }
 
+        /// The sum of the elements (zero for an empty view): NumPy's `a.sum()`, as fast as
+        /// ndarray's `sum`. Consecutive elements (a contiguous view, or the rows of one
+        /// whose last stride is the item size) are added in 8 interleaved lanes, combined
+        /// pairwise, so a floating-point result may differ in the last bits from a
+        /// sequential `iter().sum()`, as NumPy's and ndarray's do.
+        pub fn sum(&self) -> T
+        where
+            T: core::ops::Add<Output = T> + Default,
+        {
+            crate::iter::sum(&self.raw, self.ndim)
+        }
+
+        /// The sub-views `v[0], v[1], ..` along the first dimension (the rows of a 2-d
+        /// view; nothing for a 0-d view): NumPy's `for row in a`.
+        pub fn rows(&self) -> crate::iter::Rows<'_, T> {
+            crate::iter::Rows::new(self.raw, self.ndim)
+        }
+
         /// The elements in C order.
         ///
         /// # Errors
