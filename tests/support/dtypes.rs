@@ -24,3 +24,21 @@ unsafe impl cyview::FromBytes for Pair {}
 unsafe impl cyview::FromBytes for PPair {}
 cyview_py::element_struct!(Pair as "Pair" { x: &cyview::format::INT, y: &cyview::format::DOUBLE });
 cyview_py::element_struct!(packed PPair as "PPair" { x: &cyview::format::INT, y: &cyview::format::DOUBLE });
+
+/// Cython's `long long`: an `i64` named as Cython names it in messages (Rust's `i64` is
+/// C's `long` on this platform). A user's own scalar element type, as any user can write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct LongLong(pub i64);
+
+// SAFETY: a transparent `i64`: every bit pattern is a value, no padding.
+unsafe impl cyview::FromBytes for LongLong {}
+// SAFETY: as above.
+unsafe impl cyview::IntoBytes for LongLong {}
+// SAFETY: `LONG_LONG` describes a signed integer of `size_of::<c_longlong>()` = 8 bytes,
+// the size of `LongLong`.
+unsafe impl cyview_py::CythonElement for LongLong {
+    const TYPE_INFO: &'static cyview::format::TypeInfo = &cyview::format::LONG_LONG;
+    const PADDED: bool = false;
+}
+const _: () = assert!(core::mem::size_of::<LongLong>() == cyview::format::LONG_LONG.size);

@@ -79,8 +79,8 @@ pub struct Decl {
     pub flags: u32,
 }
 
-pub fn dtype_of(name: &str, is_const: bool) -> &'static cyview::format::TypeInfo {
-    let base: &'static cyview::format::TypeInfo = match name {
+pub fn dtype_of(name: &str) -> &'static cyview::format::TypeInfo {
+    match name {
         "double" => &cyview::format::DOUBLE,
         "float" => &cyview::format::FLOAT,
         "int" => &cyview::format::INT,
@@ -92,13 +92,7 @@ pub fn dtype_of(name: &str, is_const: bool) -> &'static cyview::format::TypeInfo
         "Pair" => <Pair as cyview_py::CythonElement>::TYPE_INFO,
         "PPair" => <PPair as cyview_py::CythonElement>::TYPE_INFO,
         other => panic!("live_acquire.json: unknown dtype {other}"),
-    };
-    if !is_const {
-        return base;
     }
-    // Cython names a const element type `const <name>` in its messages.
-    let name: &'static str = Box::leak(format!("const {}", base.name).into_boxed_str());
-    Box::leak(Box::new(base.named(name)))
 }
 
 pub fn acquire_declarations() -> Vec<Decl> {
@@ -126,7 +120,7 @@ pub fn acquire_declarations() -> Vec<Decl> {
             Decl {
                 name: m["name"].as_str().unwrap().to_string(),
                 text: m["decl"].as_str().unwrap().to_string(),
-                dtype: dtype_of(m["dtype"].as_str().unwrap(), is_const),
+                dtype: dtype_of(m["dtype"].as_str().unwrap()),
                 dtype_name: m["dtype"].as_str().unwrap().to_string(),
                 specs: specs
                     .iter()

@@ -209,6 +209,19 @@ impl BufferSlice {
     }
 }
 
+/// `"const " + name`, made once per distinct name (element type names are `'static`, so
+/// the table stays as small as the program's set of element types).
+fn const_name(name: &'static str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+    static NAMES: Mutex<Option<HashMap<&'static str, &'static str>>> = Mutex::new(None);
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    names
+        .get_or_insert_with(HashMap::new)
+        .entry(name)
+        .or_insert_with(|| Box::leak(format!("const {name}").into_boxed_str()))
+}
+
 /// [`acquire`], except that `None` gives `Ok(None)`: Cython accepts `None` for any typed
 /// memoryview (`cdef double[:] v = None` makes a "None" slice that raises on use), which
 /// [`acquire`] refuses with the `TypeError` of `PyObject_GetBuffer`.
@@ -265,8 +278,15 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
         // lives as long as the buffer.
         unsafe { CStr::from_ptr(b.format) }.to_bytes()
     };
-    format::check_format(fmt, decl.dtype).map_err(to_py)?;
-    validate::check_itemsize(b.itemsize, decl.dtype.name, decl.dtype.size).map_err(to_py)?;
+    // Cython names the element type of a `const` declaration `const <name>` in its
+    // messages (its `__Pyx_TypeInfo` for `const double` is named so).
+    let dtype = if decl.writable {
+        *decl.dtype
+    } else {
+        decl.dtype.named(const_name(decl.dtype.name))
+    };
+    format::check_format(fmt, &dtype).map_err(to_py)?;
+    validate::check_itemsize(b.itemsize, dtype.name, dtype.size).map_err(to_py)?;
     // SAFETY: the exporter granted the buffer with `ndim` dimensions: `shape` (never NULL
     // for the flags Cython requests, which all include PyBUF_ND), `strides` and
     // `suboffsets` (when non-NULL) point to `ndim` entries valid while the buffer is held.

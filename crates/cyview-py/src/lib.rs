@@ -43,9 +43,11 @@
 #![warn(missing_docs)]
 
 mod acquire;
+mod axes;
 mod capi;
 mod cython_slice;
 mod element;
+mod memview;
 mod memview_abi;
 #[cfg(feature = "ndarray")]
 mod ndarray;
@@ -57,11 +59,15 @@ mod rust_buffer;
 #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 pub use self::ndarray::view_as_array;
 pub use acquire::{acquire, acquire_optional, BufferSlice, Declaration};
+#[doc(hidden)]
+pub use axes::__axes_array;
+pub use axes::{Axes, Generic, Indirect, Strided, C, F};
 pub use capi::{capi_function, capi_pointer};
 pub use cython_slice::CythonSlice;
 #[doc(hidden)]
 pub use element::__padded;
 pub use element::CythonElement;
+pub use memview::{GilIter, GilRows, GilView, GilViewMut, MemView, MemViewMut};
 pub use memview_abi::MemviewAbi;
 pub use rust_buffer::RustBuffer;
 

@@ -7,7 +7,8 @@
 //! [`RustBuffer::from_ndarray`](crate::RustBuffer::from_ndarray) exports an owned array.
 
 use ::ndarray::{Array, IxDyn};
-use ::numpy::{PyArray, PyArrayDyn};
+use ::numpy::npyffi::PyArrayObject;
+use ::numpy::{BorrowError, PyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray};
 use cyview::FromBytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -62,5 +63,105 @@ impl BufferSlice {
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         // The vector moves into NumPy's array (no second copy).
         Ok(PyArray::from_owned_array(py, array))
+    }
+}
+
+/// rust-numpy's shared borrow-checking API, version 1: the capsule
+/// `_RUST_NUMPY_BORROW_CHECKING_API` that every extension built with rust-numpy publishes
+/// in NumPy's `multiarray` module (or finds there) and uses to register borrows of arrays.
+/// Its layout is a stable C ABI across rust-numpy versions (new versions only append).
+#[repr(C)]
+struct SharedApi {
+    version: u64,
+    flags: *mut std::ffi::c_void,
+    acquire: unsafe extern "C" fn(*mut std::ffi::c_void, *mut PyArrayObject) -> std::ffi::c_int,
+    acquire_mut: unsafe extern "C" fn(*mut std::ffi::c_void, *mut PyArrayObject) -> std::ffi::c_int,
+    release: unsafe extern "C" fn(*mut std::ffi::c_void, *mut PyArrayObject),
+    release_mut: unsafe extern "C" fn(*mut std::ffi::c_void, *mut PyArrayObject),
+}
+
+const CAPSULE: &std::ffi::CStr = c"_RUST_NUMPY_BORROW_CHECKING_API";
+
+/// The API's address (as `usize` to be `Send`), found once per interpreter.
+static API: pyo3::sync::PyOnceLock<usize> = pyo3::sync::PyOnceLock::new();
+
+fn shared_api(py: Python<'_>) -> PyResult<&'static SharedApi> {
+    let address = API.get_or_try_init(py, || -> PyResult<usize> {
+        // Let rust-numpy publish its API if no extension did yet: any borrow does.
+        drop(PyArray::<u8, _>::zeros(py, [0usize], false).readonly());
+        let capsule = ::numpy::get_array_module(py)?.getattr("_RUST_NUMPY_BORROW_CHECKING_API")?;
+        let capsule = capsule.cast_into::<pyo3::types::PyCapsule>()?;
+        let pointer = capsule.pointer_checked(Some(CAPSULE))?;
+        // SAFETY: every version of the API starts with its `u64` version number.
+        let version = unsafe { pointer.cast::<u64>().read() };
+        if version < 1 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "rust-numpy's borrow-checking API has version {version}; cyview needs 1 or newer"
+            )));
+        }
+        // The capsule lives in NumPy's module for the life of the interpreter; keep a
+        // reference anyway, as rust-numpy does, so the address stays valid.
+        std::mem::forget(capsule);
+        Ok(pointer.as_ptr() as usize)
+    })?;
+    // SAFETY: the address is the capsule's `SharedApi` (version >= 1 has this layout as a
+    // prefix), which lives for the rest of the process (the capsule is never freed: a
+    // reference to it was leaked above).
+    Ok(unsafe { &*(*address as *const SharedApi) })
+}
+
+/// A borrow of a NumPy array registered in rust-numpy's capsule, released on drop: what
+/// makes a [`MemViewMut`](crate::MemViewMut) conflict with a `PyReadonlyArray` (and a
+/// [`MemView`](crate::MemView) with a `PyReadwriteArray`) of the same memory.
+pub(crate) struct NumpyBorrow {
+    array: Py<PyAny>,
+    exclusive: bool,
+}
+
+impl NumpyBorrow {
+    /// Registers a shared (or exclusive) borrow of `obj` when it is a NumPy array; other
+    /// exporters have no registry (`None`).
+    pub(crate) fn acquire(obj: &Bound<'_, PyAny>, exclusive: bool) -> PyResult<Option<Self>> {
+        if !obj.is_instance_of::<PyUntypedArray>() {
+            return Ok(None);
+        }
+        let api = shared_api(obj.py())?;
+        let f = if exclusive {
+            api.acquire_mut
+        } else {
+            api.acquire
+        };
+        // SAFETY: the API's contract: called attached, with its own `flags` and a live
+        // array (`obj` is one, checked above).
+        let rc = unsafe { f(api.flags, obj.as_ptr().cast::<PyArrayObject>()) };
+        match rc {
+            0 => Ok(Some(NumpyBorrow {
+                array: obj.clone().unbind(),
+                exclusive,
+            })),
+            -1 => Err(BorrowError::AlreadyBorrowed.into()),
+            -2 => Err(BorrowError::NotWriteable.into()),
+            rc => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "rust-numpy's borrow-checking API returned {rc}"
+            ))),
+        }
+    }
+}
+
+impl Drop for NumpyBorrow {
+    fn drop(&mut self) {
+        Python::attach(|py| {
+            // Registered through the API, so it was found.
+            if let Ok(api) = shared_api(py) {
+                let f = if self.exclusive {
+                    api.release_mut
+                } else {
+                    api.release
+                };
+                // SAFETY: releases the borrow `acquire` registered for this live array,
+                // attached, once.
+                unsafe { f(api.flags, self.array.as_ptr().cast::<PyArrayObject>()) };
+            }
+        });
     }
 }
