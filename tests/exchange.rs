@@ -25,7 +25,7 @@ use cyview_py::{capi_function, capi_pointer, CythonSlice, MemviewAbi, RustBuffer
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use pyo3::prelude::*;
-use support::{cases, cython_release, refcount, report, runner, with_python};
+use support::{cases, cython_release, err_of, refcount, report, runner, with_python};
 
 type FromObject = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice;
 type Addresses = unsafe extern "C" fn(MemviewSlice, *mut isize) -> isize;
@@ -314,13 +314,7 @@ fn views_rust_reslices_address_what_cythons_own_slicing_addresses() {
                     prop_assert_eq!(v.acquisition_count(), 3, "{}", what);
                 }
                 (Err(r), Err(c)) => {
-                    let kind = c.get_type(py).name().unwrap().to_string();
-                    prop_assert_eq!(
-                        (r.kind().name(), r.message().to_string()),
-                        (kind.as_str(), c.value(py).to_string()),
-                        "{}",
-                        what
-                    );
+                    prop_assert_eq!(err_of(py, &r), err_of(py, &c), "{}", what);
                 }
                 (r, c) => {
                     return Err(TestCaseError::fail(format!(

@@ -239,6 +239,17 @@ fn refusal(stats: &mut Stats, e: &cyview::Error) {
     *stats.refused.entry(format!("{:?}", e.kind())).or_default() += 1;
 }
 
+/// [`refusal`] for a `CythonSlice` refusal: the exception's class name, which is the
+/// `ErrorKind`'s name.
+fn refusal_py(stats: &mut Stats, py: Python<'_>, e: &PyErr) {
+    let kind = e
+        .get_type(py)
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default();
+    *stats.refused.entry(kind).or_default() += 1;
+}
+
 /// One sequence of operations on one source.
 fn sequence(py: Python<'_>, rng: &mut Rng, api: (FromObject, Sum), stats: &mut Stats) {
     let source = if rng.chance(60) {
@@ -321,7 +332,7 @@ fn sequence(py: Python<'_>, rng: &mut Rng, api: (FromObject, Sum), stats: &mut S
                     match held[k].slice_with(&items, cyview::Semantics::Cython) {
                         Ok(s) if s.ndim() <= 2 => held.push(s),
                         Ok(_) => {}
-                        Err(e) => refusal(stats, &e),
+                        Err(e) => refusal_py(stats, py, &e),
                     }
                 }
                 _ => {

@@ -21,6 +21,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use crate::memview_abi::MemviewAbi;
+use crate::to_py;
 
 /// A slice made by Cython that owns one acquisition of its memoryview object: clone and
 /// drop follow the acquisition-count protocol of the release that built the object, so the
@@ -253,7 +254,7 @@ impl CythonSlice {
     /// # Errors
     ///
     /// As [`CythonSlice::slice_with`].
-    pub fn slice(&self, items: &[SliceItem]) -> Result<CythonSlice, cyview::Error> {
+    pub fn slice(&self, items: &[SliceItem]) -> PyResult<CythonSlice> {
         self.slice_with(items, Semantics::Python)
     }
 
@@ -274,11 +275,7 @@ impl CythonSlice {
     /// unchanged) when the memoryview's acquisition count is at cyview's limit;
     /// `ValueError: Cannot read a pointer through a slice outside its buffer: ...` (see
     /// above).
-    pub fn slice_with(
-        &self,
-        items: &[SliceItem],
-        semantics: Semantics,
-    ) -> Result<CythonSlice, cyview::Error> {
+    pub fn slice_with(&self, items: &[SliceItem], semantics: Semantics) -> PyResult<CythonSlice> {
         // Integer indices on indirect dimensions read pointer slots: only through a slice
         // proven to lie in the buffer (an earlier Cython-semantics slice may not).
         let mem = ProvenSlots {
@@ -297,10 +294,10 @@ impl CythonSlice {
         if let Err(old) = s.increment() {
             // Not counted: `s` must not give back a count it does not hold.
             std::mem::forget(s);
-            return Err(cyview::Error::new(
+            return Err(to_py(cyview::Error::new(
                 cyview::ErrorKind::OverflowError,
                 overflow_message(old),
-            ));
+            )));
         }
         Ok(s)
     }
