@@ -234,3 +234,137 @@ fn numpy_borrows_conflict_with_rust_numpys() {
         );
     });
 }
+
+// --- The README's comparison: one `row_sums` three ways, over the same inputs. ---
+
+/// cyview: `def row_sums(const double[:, :] a)`.
+#[pyfunction]
+fn row_sums_cyview(a: MemView<'_, f64, Strided<2>>) -> Vec<f64> {
+    a.rows().map(|row| row.sum()).collect()
+}
+
+/// rust-numpy.
+#[pyfunction]
+fn row_sums_numpy(a: numpy::PyReadonlyArray2<'_, f64>) -> Vec<f64> {
+    a.as_array().sum_axis(numpy::ndarray::Axis(1)).to_vec()
+}
+
+/// PyO3's `PyBuffer` (its safe path: a copy in C order).
+#[pyfunction]
+fn row_sums_pybuffer(a: pyo3::buffer::PyBuffer<f64>) -> PyResult<Vec<f64>> {
+    let [_, m] = a.shape() else {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "expected 2 dimensions",
+        ));
+    };
+    let v = Python::attach(|py| a.to_vec(py))?;
+    Ok(v.chunks(*m).map(|r| r.iter().sum()).collect())
+}
+
+/// The inputs of the comparison, as Python expressions.
+const INPUTS: [(&str, &str); 10] = [
+    ("NumPy C-contiguous", "np.arange(12.0).reshape(3, 4)"),
+    (
+        "NumPy Fortran",
+        "np.asfortranarray(np.arange(12.0).reshape(3, 4))",
+    ),
+    ("NumPy strided", "np.arange(24.0).reshape(3, 8)[:, ::2]"),
+    (
+        "NumPy negative strides",
+        "np.arange(12.0).reshape(3, 4)[::-1, ::-1]",
+    ),
+    (
+        "NumPy unaligned",
+        "np.frombuffer(bytearray(97), offset=1).reshape(3, 4)",
+    ),
+    (
+        "NumPy read-only",
+        "(lambda a: (a.setflags(write=False), a)[1])(np.ones((3, 4)))",
+    ),
+    ("NumPy int64", "np.zeros((3, 4), dtype=np.int64)"),
+    (
+        "array.array('d')",
+        "__import__('array').array('d', range(12))",
+    ),
+    ("memoryview", "memoryview(np.arange(12.0).reshape(3, 4))"),
+    (
+        "Cython memoryview",
+        "live_core.as_mv_2d(np.arange(12.0).reshape(3, 4))",
+    ),
+];
+
+/// The comparison table of the README, from a run: each function's result on each input
+/// (`ok` when it equals NumPy's `a.sum(axis=1)`, else the exception).
+fn comparison_table(py: Python<'_>) -> String {
+    let m = PyModule::new(py, "cmp").unwrap();
+    for f in [
+        wrap_pyfunction!(row_sums_cyview, &m).unwrap(),
+        wrap_pyfunction!(row_sums_numpy, &m).unwrap(),
+        wrap_pyfunction!(row_sums_pybuffer, &m).unwrap(),
+    ] {
+        m.add_function(f).unwrap();
+    }
+    let np = py.import("numpy").unwrap();
+    let mut out = String::from(
+        "| input | cyview `MemView<f64, Strided<2>>` | rust-numpy `PyReadonlyArray2<f64>` | PyO3 `PyBuffer<f64>` |\n|---|---|---|---|\n",
+    );
+    for (label, expr) in INPUTS {
+        let mut row = format!("| {label} |");
+        for f in ["row_sums_cyview", "row_sums_numpy", "row_sums_pybuffer"] {
+            let obj = eval(py, expr).unwrap();
+            let f = m.getattr(f).unwrap();
+            // A panic inside a #[pyfunction] becomes PanicException, which PyO3 resumes
+            // as a panic when it reaches Rust again.
+            let called =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.call1((obj.clone(),))));
+            let cell = match called {
+                Err(p) => {
+                    let msg = p
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    format!("panics (debug build): {msg}")
+                }
+                Ok(Ok(r)) => {
+                    let want = np
+                        .call_method1("asarray", (obj,))
+                        .and_then(|a| a.call_method1("sum", (1,)));
+                    let same = want
+                        .and_then(|w| np.call_method1("array_equal", (r, w)))
+                        .and_then(|b| b.is_truthy())
+                        .unwrap_or(false);
+                    if same {
+                        "ok".to_string()
+                    } else {
+                        "wrong result".to_string()
+                    }
+                }
+                Ok(Err(e)) => {
+                    let (k, msg) = err_of(py, &e);
+                    format!("{k}: {}", msg.replace('|', "\\|").replace('\n', " "))
+                }
+            };
+            row.push_str(&format!(" {cell} |"));
+        }
+        out.push_str(&row);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn readme_comparison_table_is_this_run() {
+    let table = with_python(comparison_table);
+    let readme = include_str!("../README.md");
+    if std::env::var_os("CYVIEW_PRINT_TABLE").is_some() {
+        println!("{table}");
+    }
+    // 3.x and 0.29 word some messages differently: the README shows the newest release's.
+    if env!("CYVIEW_CYTHON_VERSION").starts_with("3.3") {
+        assert!(
+            readme.contains(&table),
+            "README's row_sums comparison differs from this run (CYVIEW_PRINT_TABLE=1 prints it):\n{table}"
+        );
+    }
+}

@@ -83,6 +83,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use items::{Semantics, Slice, SliceItem};
 pub use iter::{Iter, Rows};
 pub use memory::{Direct, ReadPointer, TrustedMemory};
+/// Python-level indexing (`mv[x]` / `mv[(x,)]` on a Cython memoryview object, per release).
+pub use raw::slicing::{getitem_object, ObjectItem, Release, Subscript};
 pub use view::View;
 pub use view_mut::ViewMut;
 
