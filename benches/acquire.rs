@@ -27,7 +27,7 @@ use pyo3::prelude::*;
 const SPECS: [AxisSpec; 2] = [AxisSpec::FOLLOW_DIRECT, AxisSpec::CONTIG_DIRECT];
 
 fn decl() -> Declaration<'static> {
-    Declaration::new(&format::F64, &SPECS, true)
+    Declaration::new(&format::DOUBLE, &SPECS, true)
 }
 
 /// Puts the selected venv's site-packages (NumPy) on `sys.path` and warns when the embedded

@@ -294,12 +294,24 @@ fn as_array_and_to_pyarray_match_numpy() {
         let h = helpers(py);
         runner(n, "proptest-regressions/features.txt").run(&strided(), |case| {
             match DTYPES[case.dtype].0 {
-                "d" => run_strided::<f64>(py, &h, &format::F64, &case, &mut counts.borrow_mut()),
-                "f" => run_strided::<f32>(py, &h, &format::F32, &case, &mut counts.borrow_mut()),
-                "q" => run_strided::<i64>(py, &h, &format::I64, &case, &mut counts.borrow_mut()),
-                "i" => run_strided::<i32>(py, &h, &format::I32, &case, &mut counts.borrow_mut()),
-                "h" => run_strided::<i16>(py, &h, &format::I16, &case, &mut counts.borrow_mut()),
-                _ => run_strided::<u8>(py, &h, &format::U8, &case, &mut counts.borrow_mut()),
+                "d" => run_strided::<f64>(py, &h, &format::DOUBLE, &case, &mut counts.borrow_mut()),
+                "f" => run_strided::<f32>(py, &h, &format::FLOAT, &case, &mut counts.borrow_mut()),
+                "q" => run_strided::<i64>(
+                    py,
+                    &h,
+                    <i64 as cyview_py::CythonElement>::TYPE_INFO,
+                    &case,
+                    &mut counts.borrow_mut(),
+                ),
+                "i" => run_strided::<i32>(py, &h, &format::INT, &case, &mut counts.borrow_mut()),
+                "h" => run_strided::<i16>(py, &h, &format::SHORT, &case, &mut counts.borrow_mut()),
+                _ => run_strided::<u8>(
+                    py,
+                    &h,
+                    &format::UNSIGNED_CHAR,
+                    &case,
+                    &mut counts.borrow_mut(),
+                ),
             }
         })
     });
@@ -477,7 +489,7 @@ fn indirect_buffers_are_refused_by_as_array_and_copied_by_to_pyarray() {
                 .unwrap();
             // const double[::view.generic, ...]
             let specs = generic_specs(shape.len());
-            let view = acquire(&nd, &Declaration::new(&format::F64, &specs, false)).unwrap();
+            let view = acquire(&nd, &Declaration::new(&format::DOUBLE, &specs, false)).unwrap();
             let sub0: isize = nd
                 .getattr("suboffsets")
                 .unwrap()
@@ -514,7 +526,7 @@ fn item_size_mismatch_is_a_value_error() {
             .call_method1("arange", (4.0,))
             .unwrap();
         let specs = [AxisSpec::STRIDED_DIRECT];
-        let view = acquire(&a, &Declaration::new(&format::F64, &specs, false)).unwrap();
+        let view = acquire(&a, &Declaration::new(&format::DOUBLE, &specs, false)).unwrap();
         for err in [
             // SAFETY: refused before any view exists.
             unsafe { view.as_array::<f32>() }.unwrap_err(),

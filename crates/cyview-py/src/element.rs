@@ -27,7 +27,7 @@ use pyo3::prelude::*;
 /// fields are `Self`'s fields at their offsets with their types, so that every byte a field
 /// covers is initialised in every value of `Self` (bytes no field covers may be padding).
 pub unsafe trait CythonElement: FromBytes {
-    /// The Cython dtype (`format::F64` for `f64`).
+    /// The Cython dtype (`format::DOUBLE` for `f64`).
     const TYPE_INFO: &'static TypeInfo;
 
     /// Whether some byte of `Self` is padding (covered by no field of `TYPE_INFO`).
@@ -77,11 +77,25 @@ macro_rules! element {
         }
     )* };
 }
-element!(i8 => format::I8, u8 => format::U8, i16 => format::I16, u16 => format::U16,
-         i32 => format::I32, u32 => format::U32, i64 => format::I64, u64 => format::U64,
-         isize => format::ISIZE, usize => format::USIZE, f32 => format::F32, f64 => format::F64);
+/// C's `long` when it has 8 bytes (LP64), else `long long`: what Cython calls an `i64`.
+const LONG_64: TypeInfo = if core::mem::size_of::<core::ffi::c_long>() == 8 {
+    format::LONG
+} else {
+    format::LONG_LONG
+};
+/// The unsigned twin of [`LONG_64`].
+const ULONG_64: TypeInfo = if core::mem::size_of::<core::ffi::c_long>() == 8 {
+    format::UNSIGNED_LONG
+} else {
+    format::UNSIGNED_LONG_LONG
+};
+element!(i8 => format::SIGNED_CHAR, u8 => format::UNSIGNED_CHAR, i16 => format::SHORT,
+         u16 => format::UNSIGNED_SHORT, i32 => format::INT, u32 => format::UNSIGNED_INT,
+         i64 => LONG_64, u64 => ULONG_64, isize => format::PY_SSIZE_T, usize => format::SIZE_T,
+         f32 => format::FLOAT, f64 => format::DOUBLE);
 #[cfg(feature = "num-complex")]
-element!(num_complex::Complex<f32> => format::C32, num_complex::Complex<f64> => format::C64);
+element!(num_complex::Complex<f32> => format::FLOAT_COMPLEX,
+         num_complex::Complex<f64> => format::DOUBLE_COMPLEX);
 
 /// Implements [`CythonElement`] for a `#[repr(C)]` (or `#[repr(C, packed)]`) struct that is
 /// already [`FromBytes`], from its fields' `TypeInfo`s, as

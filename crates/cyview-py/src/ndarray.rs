@@ -182,7 +182,7 @@ impl BufferSlice {
     ///     let a = a.get_item((pyo3::types::PySlice::new(py, isize::MAX, isize::MIN, -1),))?;
     ///     // const double[:, :]
     ///     let specs = [AxisSpec::STRIDED_DIRECT; 2];
-    ///     let view = acquire(&a, &Declaration::new(&format::F64, &specs, false))?;
+    ///     let view = acquire(&a, &Declaration::new(&format::DOUBLE, &specs, false))?;
     ///     // SAFETY: nothing writes to `a` while `array` is read.
     ///     let array = unsafe { view.as_array::<f64>() }?;
     ///     assert_eq!(array.strides(), &[-3, 1]);

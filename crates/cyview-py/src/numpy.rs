@@ -40,7 +40,7 @@ impl BufferSlice {
     /// Python::attach(|py| -> PyResult<()> {
     ///     let array = py.import("array")?.getattr("array")?.call1(("i", vec![1, 2, 3, 4]))?;
     ///     // const int[::1]
-    ///     let decl = Declaration::new(&format::I32, &[AxisSpec::CONTIG_DIRECT], false);
+    ///     let decl = Declaration::new(&format::INT, &[AxisSpec::CONTIG_DIRECT], false);
     ///     let copy = acquire(&array, &decl)?.to_pyarray::<i32>(py)?;
     ///     assert_eq!(copy.to_vec()?, [1, 2, 3, 4]);
     ///     Ok(())

@@ -25,11 +25,11 @@ use super::{InvalidDtype, StructField, MAX_DTYPE_DEPTH};
 /// fields).
 ///
 /// ```
-/// use cyview::format::{check_format, pep3118_format, DOUBLE, DOUBLE_COMPLEX, INT, U8};
+/// use cyview::format::{check_format, pep3118_format, DOUBLE, DOUBLE_COMPLEX, INT, UNSIGNED_CHAR};
 /// use cyview::struct_type_info;
 /// assert_eq!(pep3118_format(&DOUBLE).as_deref(), Some("d"));
 /// assert_eq!(pep3118_format(&DOUBLE_COMPLEX).as_deref(), Some("Zd"));
-/// assert_eq!(pep3118_format(&U8).as_deref(), Some("B"));
+/// assert_eq!(pep3118_format(&UNSIGNED_CHAR).as_deref(), Some("B"));
 ///
 /// #[repr(C)]
 /// struct Pair { x: i32, y: f64 }

@@ -196,48 +196,8 @@ pub const PYTHON_OBJECT: TypeInfo = TypeInfo::scalar(
     false,
 );
 
-/// `i8` as `signed char[:]` (use [`TypeInfo::named`] for `int8_t[:]`).
-pub const I8: TypeInfo = SIGNED_CHAR;
-/// `i16` as `short[:]`.
-pub const I16: TypeInfo = SHORT;
-/// `i32` as `int[:]`.
-pub const I32: TypeInfo = INT;
-/// `i64` as `long[:]` where `long` has 8 bytes, else `long long[:]`.
-pub const I64: TypeInfo = if size_of::<c_long>() == 8 {
-    LONG
-} else {
-    LONG_LONG
-};
-/// `isize` as `Py_ssize_t[:]`.
-pub const ISIZE: TypeInfo = PY_SSIZE_T;
-/// `u8` as `unsigned char[:]`.
-pub const U8: TypeInfo = UNSIGNED_CHAR;
-/// `u16` as `unsigned short[:]`.
-pub const U16: TypeInfo = UNSIGNED_SHORT;
-/// `u32` as `unsigned int[:]`.
-pub const U32: TypeInfo = UNSIGNED_INT;
-/// `u64` as `unsigned long[:]` where `long` has 8 bytes, else `unsigned long long[:]`.
-pub const U64: TypeInfo = if size_of::<c_long>() == 8 {
-    UNSIGNED_LONG
-} else {
-    UNSIGNED_LONG_LONG
-};
-/// `usize` as `size_t[:]`.
-pub const USIZE: TypeInfo = SIZE_T;
-/// `f32` as `float[:]`.
-pub const F32: TypeInfo = FLOAT;
-/// `f64` as `double[:]`.
-pub const F64: TypeInfo = DOUBLE;
-/// A complex of two `f32` as `float complex[:]`.
-pub const C32: TypeInfo = FLOAT_COMPLEX;
-/// A complex of two `f64` as `double complex[:]`.
-pub const C64: TypeInfo = DOUBLE_COMPLEX;
-/// `core::ffi::c_char` as `char[:]`.
-pub const C_CHAR: TypeInfo = CHAR;
-
 const _: () = {
     assert!(size_of::<c_short>() == 2 && size_of::<c_int>() == 4 && size_of::<c_longlong>() == 8);
-    assert!(I64.size == 8 && U64.size == 8);
 };
 
 /// The group Cython gives a struct with these fields: [`TypeGroup::Complex`] for exactly two
