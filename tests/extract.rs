@@ -76,6 +76,23 @@ fn scale_inplace(a: MemViewMut<'_, f64, Strided<2>>, k: f64) {
     a.map_inplace(|x| x * k);
 }
 
+#[pyfunction]
+fn scale_rows(a: MemViewMut<'_, f64, Strided<2>>) {
+    for (i, row) in a.rows_mut().enumerate() {
+        for x in row.iter_mut() {
+            x.update(|v| v * (i as f64 + 1.0));
+        }
+    }
+}
+
+#[pyfunction]
+fn add_one_through_ndarray(a: MemViewMut<'_, f64, Strided<2>>) -> PyResult<()> {
+    // SAFETY: no other access to the array while the ndarray view lives, and NumPy views
+    // of the tests have no zero strides.
+    unsafe { a.as_array_mut() }?.mapv_inplace(|x| x + 1.0);
+    Ok(())
+}
+
 fn call<'py>(py: Python<'py>, f: &Bound<'py, PyAny>, args: &str) -> PyResult<Bound<'py, PyAny>> {
     let globals = pyo3::types::PyDict::new(py);
     globals.set_item("f", f)?;

@@ -67,7 +67,7 @@ pub use cython_slice::CythonSlice;
 #[doc(hidden)]
 pub use element::__padded;
 pub use element::CythonElement;
-pub use memview::{GilIter, GilRows, GilView, GilViewMut, MemView, MemViewMut};
+pub use memview::{ElementsMut, GilIter, GilRows, GilView, GilViewMut, MemView, MemViewMut};
 pub use memview_abi::MemviewAbi;
 pub use rust_buffer::RustBuffer;
 

@@ -28,8 +28,13 @@ use core::mem::{align_of, size_of};
 use core::ops::{Add, Deref};
 
 use cyview::{
-    FromBytes, IntoBytes, Iter, MemviewSlice, Rows, Semantics, SliceItem, View, ViewMut, MAX_DIMS,
+    FromBytes, IntoBytes, Iter, IterMut, MemviewSlice, Rows, Semantics, SliceItem, View, ViewMut,
+    MAX_DIMS,
 };
+
+/// The element proxies of [`GilViewMut::iter_mut`] (`cyview::IterMut`: neither `Send` nor
+/// `Sync`).
+pub type ElementsMut<'v, T> = IterMut<'v, T>;
 use pyo3::prelude::*;
 
 use crate::axes::Axes;
@@ -368,6 +373,13 @@ impl<T: FromBytes + IntoBytes> GilViewMut<'_, T> {
         self.writer().map_inplace(f)
     }
 
+    /// The elements in C order as by-value proxies (`get`, `set`, `update`):
+    /// `for x in a.iter_mut() { x.update(|v| v.abs()) }`. [`GilViewMut::map_inplace`] is
+    /// the faster way to do the same to every element.
+    pub fn iter_mut(&self) -> ElementsMut<'_, T> {
+        self.writer().into_iter_mut()
+    }
+
     /// Copies `src` (same shape, or broadcast as NumPy does) into this view, as if through
     /// a temporary when they overlap.
     ///
@@ -392,6 +404,38 @@ impl<T: FromBytes + IntoBytes> GilViewMut<'_, T> {
         self.read.slice(items).map(|read| GilViewMut { read })
     }
 
+    /// The elements as a mutable ndarray view without copying.
+    ///
+    /// # Errors
+    ///
+    /// As [`GilView::as_array`].
+    ///
+    /// # Safety
+    ///
+    /// As [`GilViewMut::as_mut_slice`]; also, no two indices of the view may address the
+    /// same element (no zero stride on a dimension of extent > 1), as a `&mut` must be
+    /// unique.
+    #[cfg(feature = "ndarray")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn as_array_mut(&self) -> PyResult<::ndarray::ArrayViewMutD<'_, T>> {
+        // SAFETY: the caller's contract is stronger than `as_array`'s.
+        let a = unsafe { self.read.as_array() }?;
+        let (shape, strides) = (a.raw_dim(), a.strides().to_vec());
+        let ptr = a.as_ptr().cast_mut();
+        let strides: Vec<usize> = strides.iter().map(|&s| s as usize).collect();
+        // SAFETY: the same elements as `a` (pointer, shape and element strides, negative
+        // ones as their two's complement, as ndarray's `strides` takes them), which were
+        // granted writable; no other access exists while the view lives and no two indices
+        // alias (the caller's contract), so the unique borrow is unique.
+        Ok(unsafe {
+            ::ndarray::ArrayViewMutD::from_shape_ptr(
+                ::ndarray::ShapeBuilder::strides(shape, ::ndarray::IxDyn(&strides)),
+                ptr,
+            )
+        })
+    }
+
     /// The elements as a mutable Rust slice, when the view is C-contiguous and aligned.
     ///
     /// # Safety
@@ -400,6 +444,9 @@ impl<T: FromBytes + IntoBytes> GilViewMut<'_, T> {
     /// no Cython `nogil` code, no other thread, no other view of this buffer.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_mut_slice(&self) -> Option<&mut [T]> {
+        if !(self.read.view.as_raw().data as usize).is_multiple_of(align_of::<T>()) {
+            return None;
+        }
         // SAFETY: the caller's contract is stronger than `as_slice`'s.
         let s = unsafe { self.read.as_slice() }?;
         // SAFETY: the elements were granted writable; no other access exists while the

@@ -7,7 +7,7 @@ use core::mem::size_of;
 use core::ops::Add;
 
 use crate::abi::{MemviewSlice, Order, MAX_DIMS};
-use crate::bytes::FromBytes;
+use crate::bytes::{FromBytes, IntoBytes};
 use crate::geometry;
 use crate::memory::{ReadPointer, TrustedMemory};
 use crate::raw::contig;
@@ -144,11 +144,10 @@ impl<T> Iter<'_, T> {
     }
 }
 
-impl<T: FromBytes> Iterator for Iter<'_, T> {
-    type Item = T;
-
+impl<T> Iter<'_, T> {
+    /// The address of the next element in C order.
     #[inline]
-    fn next(&mut self) -> Option<T> {
+    fn next_ptr(&mut self) -> Option<*mut u8> {
         if self.remaining == 0 {
             return None;
         }
@@ -166,6 +165,16 @@ impl<T: FromBytes> Iterator for Iter<'_, T> {
             advance(&mut self.index, &self.raw.shape[..self.ndim]);
             p
         };
+        Some(p)
+    }
+}
+
+impl<T: FromBytes> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        let p = self.next_ptr()?;
         // SAFETY: `p` is the address of the in-bounds element the odometer / row pointer
         // designates (remaining was > 0), of a view whose invariant makes in-bounds elements
         // readable as unaligned `T`.
@@ -410,3 +419,78 @@ impl<T: FromBytes> DoubleEndedIterator for Rows<'_, T> {
 }
 
 impl<T: FromBytes> ExactSizeIterator for Rows<'_, T> {}
+
+/// One element of a mutable view, read and written by value ([`crate::ViewMut::iter_mut`]):
+/// the element may be unaligned and may be the same memory as another element (a zero
+/// stride), so no `&mut T` to it can exist. Like `Cell`, it is neither `Send` nor `Sync`.
+pub struct ElementMut<'v, T> {
+    ptr: *mut u8,
+    _marker: PhantomData<(&'v T, *const ())>,
+}
+
+impl<T: FromBytes> ElementMut<'_, T> {
+    /// The element's value.
+    #[inline]
+    pub fn get(&self) -> T {
+        // SAFETY: `ptr` is an in-bounds element of the mutable view this proxy borrows (its
+        // invariant: readable as an unaligned `T`); accesses to it are by value on this
+        // thread only (the proxy is neither Send nor Sync).
+        unsafe { self.ptr.cast::<T>().read_unaligned() }
+    }
+
+    /// Writes `value` to the element.
+    #[inline]
+    pub fn set(&self, value: T)
+    where
+        T: IntoBytes,
+    {
+        // SAFETY: as in `get`, and the view is mutable: its elements are writable, and
+        // `T: IntoBytes` writes only initialised bytes.
+        unsafe { self.ptr.cast::<T>().write_unaligned(value) }
+    }
+
+    /// Replaces the element's value `x` by `f(x)`.
+    #[inline]
+    pub fn update(&self, f: impl FnOnce(T) -> T)
+    where
+        T: IntoBytes,
+    {
+        self.set(f(self.get()))
+    }
+}
+
+/// The elements of a mutable view in C order, as [`ElementMut`] proxies
+/// ([`crate::ViewMut::iter_mut`]).
+pub struct IterMut<'v, T> {
+    inner: Iter<'v, T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<T> IterMut<'_, T> {
+    pub(crate) fn new(raw: MemviewSlice, ndim: usize) -> Self {
+        IterMut {
+            inner: Iter::new(raw, ndim),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<'v, T: FromBytes> Iterator for IterMut<'v, T> {
+    type Item = ElementMut<'v, T>;
+
+    #[inline]
+    fn next(&mut self) -> Option<ElementMut<'v, T>> {
+        // The address of an in-bounds element of the mutable view `'v` borrows.
+        let ptr = self.inner.next_ptr()?;
+        Some(ElementMut {
+            ptr,
+            _marker: PhantomData,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<T: FromBytes> ExactSizeIterator for IterMut<'_, T> {}

@@ -81,7 +81,7 @@ pub use bytes::{FromBytes, IntoBytes};
 pub use contig_buffer::ContigBuffer;
 pub use error::{Error, ErrorKind, Result};
 pub use items::{Semantics, Slice, SliceItem};
-pub use iter::{Iter, Rows};
+pub use iter::{ElementMut, Iter, IterMut, Rows};
 pub use memory::{Direct, ReadPointer, TrustedMemory};
 /// Python-level indexing (`mv[x]` / `mv[(x,)]` on a Cython memoryview object, per release).
 pub use raw::slicing::{getitem_object, ObjectItem, Release, Subscript};

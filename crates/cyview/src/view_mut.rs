@@ -149,6 +149,18 @@ impl<'a, T: FromBytes> ViewMut<'a, T> {
         });
     }
 
+    /// The elements in C order as by-value proxies:
+    /// `for x in v.iter_mut() { x.set(x.get() + 1.0) }`. An element seen at several indices
+    /// (zero strides) is yielded once per index.
+    pub fn iter_mut(&mut self) -> crate::iter::IterMut<'_, T> {
+        crate::iter::IterMut::new(self.raw, self.ndim)
+    }
+
+    /// [`ViewMut::iter_mut`] for the whole lifetime of the view.
+    pub fn into_iter_mut(self) -> crate::iter::IterMut<'a, T> {
+        crate::iter::IterMut::new(self.raw, self.ndim)
+    }
+
     /// Replaces every element `x` by `f(x)`, in C order: NumPy's `a[...] = f(a)` in place
     /// (`v.map_inplace(|x| x * k)` scales a view). An element seen at several indices (zero
     /// strides) is updated once per index, in C order, as a Cython loop over the indices

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{any_spec, slice_addresses, Structure};
-use cyview::{FromBytes, SliceItem, View};
+use cyview::{FromBytes, IntoBytes, SliceItem, View, ViewMut};
 use proptest::prelude::*;
 
 /// A `u64` whose addition wraps: overlapping elements read back as large values, and the
@@ -15,6 +15,8 @@ struct W(u64);
 
 // SAFETY: `W` is a transparent `u64`: every bit pattern is a value, no padding.
 unsafe impl FromBytes for W {}
+// SAFETY: as above.
+unsafe impl IntoBytes for W {}
 
 impl std::ops::Add for W {
     type Output = W;
@@ -48,6 +50,30 @@ proptest! {
         if let Ok(t) = v.t() {
             prop_assert_eq!(t.sum(), expected);
         }
+    }
+
+    #[test]
+    fn iter_mut_writes_in_c_order_like_map_inplace(spec in any_spec()) {
+        // Two copies of one structure: one written through the proxies, one by map_inplace.
+        let a = Structure::build(spec.clone());
+        let b = Structure::build(spec);
+        fill_distinct(&a);
+        fill_distinct(&b);
+        // SAFETY: the structures' memory lives for the test; each view is the only access.
+        let mut va = unsafe { ViewMut::<W>::from_raw(a.raw, a.ndim) }.unwrap();
+        let mut vb = unsafe { ViewMut::<W>::from_raw(b.raw, b.ndim) }.unwrap();
+        let mut k = 100u64;
+        for x in va.iter_mut() {
+            k += 1;
+            x.update(|old| W(old.0.wrapping_mul(3).wrapping_add(k)));
+        }
+        let mut k = 100u64;
+        vb.map_inplace(|old| {
+            k += 1;
+            W(old.0.wrapping_mul(3).wrapping_add(k))
+        });
+        prop_assert_eq!(va.as_view().iter().collect::<Vec<_>>(), vb.as_view().iter().collect::<Vec<_>>());
+        prop_assert_eq!(va.iter_mut().len(), va.as_view().len());
     }
 
     #[test]
