@@ -152,6 +152,16 @@ fn pyfunctions_with_extractors_agree_with_numpy() {
             .unwrap()
             .is_truthy()
             .unwrap());
+
+        // Row sub-views and element proxies, and the unsafe ndarray opt-in, on negative
+        // and non-unit strides.
+        let f = wrap_pyfunction!(scale_rows, &m).unwrap();
+        let g = wrap_pyfunction!(add_one_through_ndarray, &m).unwrap();
+        globals.set_item("f", f).unwrap();
+        globals.set_item("g", g).unwrap();
+        let code = c"(lambda a, b: (f(a[::-1, ::2]), g(a[1:, ::-3]), b[::-1, ::2].__imul__((np.arange(4.0) + 1)[:, None]), b[1:, ::-3].__iadd__(1.0), np.array_equal(a, b))[4])(np.arange(24.0).reshape(4, 6), np.arange(24.0).reshape(4, 6))";
+        let same = py.eval(code, Some(&globals), None).unwrap();
+        assert!(same.is_truthy().unwrap());
     });
 }
 

@@ -420,20 +420,29 @@ impl<T: FromBytes + IntoBytes> GilViewMut<'_, T> {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_array_mut(&self) -> PyResult<::ndarray::ArrayViewMutD<'_, T>> {
         // SAFETY: the caller's contract is stronger than `as_array`'s.
-        let a = unsafe { self.read.as_array() }?;
-        let (shape, strides) = (a.raw_dim(), a.strides().to_vec());
-        let ptr = a.as_ptr().cast_mut();
-        let strides: Vec<usize> = strides.iter().map(|&s| s as usize).collect();
-        // SAFETY: the same elements as `a` (pointer, shape and element strides, negative
-        // ones as their two's complement, as ndarray's `strides` takes them), which were
-        // granted writable; no other access exists while the view lives and no two indices
-        // alias (the caller's contract), so the unique borrow is unique.
-        Ok(unsafe {
+        let mut a = unsafe { self.read.as_array() }?;
+        // ndarray builds from the lowest address with non-negative strides: undo the
+        // inversions `as_array` made, and make them again on the mutable view.
+        let inverted: Vec<usize> = (0..a.ndim()).filter(|&d| a.strides()[d] < 0).collect();
+        for &d in &inverted {
+            a.invert_axis(::ndarray::Axis(d));
+        }
+        let strides: Vec<usize> = a.strides().iter().map(|&s| s.unsigned_abs()).collect();
+        let (shape, ptr) = (a.raw_dim(), a.as_ptr().cast_mut());
+        // SAFETY: the same elements as `a` (its lowest element, shape and non-negative
+        // element strides), which were granted writable; no other access exists while the
+        // view lives and no two indices alias (the caller's contract), so the unique borrow
+        // is unique.
+        let mut m = unsafe {
             ::ndarray::ArrayViewMutD::from_shape_ptr(
                 ::ndarray::ShapeBuilder::strides(shape, ::ndarray::IxDyn(&strides)),
                 ptr,
             )
-        })
+        };
+        for &d in &inverted {
+            m.invert_axis(::ndarray::Axis(d));
+        }
+        Ok(m)
     }
 
     /// The elements as a mutable Rust slice, when the view is C-contiguous and aligned.
