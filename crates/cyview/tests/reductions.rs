@@ -61,10 +61,9 @@ proptest! {
         fill_distinct(&b);
         // SAFETY: the structures' memory lives for the test; each view is the only access.
         let mut va = unsafe { ViewMut::<W>::from_raw(a.raw, a.ndim) }.unwrap();
+        // SAFETY: as above.
         let mut vb = unsafe { ViewMut::<W>::from_raw(b.raw, b.ndim) }.unwrap();
-        let mut k = 100u64;
-        for x in va.iter_mut() {
-            k += 1;
+        for (k, x) in (101u64..).zip(va.iter_mut()) {
             x.update(|old| W(old.0.wrapping_mul(3).wrapping_add(k)));
         }
         let mut k = 100u64;
