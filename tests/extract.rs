@@ -388,7 +388,9 @@ fn readme_comparison_table_is_this_run() {
         println!("{table}");
     }
     // 3.x and 0.29 word some messages differently: the README shows the newest release's.
-    if env!("CYVIEW_CYTHON_VERSION").starts_with("3.3") {
+    // The table is a debug build's: in a release build rust-numpy's unaligned case skips
+    // ndarray's alignment assertion (and reads through a misaligned reference).
+    if env!("CYVIEW_CYTHON_VERSION").starts_with("3.3") && cfg!(debug_assertions) {
         assert!(
             readme.contains(&table),
             "README's row_sums comparison differs from this run (CYVIEW_PRINT_TABLE=1 prints it):\n{table}"
