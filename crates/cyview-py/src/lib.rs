@@ -1,35 +1,39 @@
 //! # cyview-py — the Python boundary of cyview
 //!
-//! * [`acquire`]: a view of any object with the buffer protocol, acquired exactly as
-//!   Cython's `__Pyx_ValidateAndInit_memviewslice` does for a [`Declaration`] (request
-//!   flags, ndim, format string, item size, per-axis checks, contiguity), with Cython's
-//!   exceptions.
+//! * [`MemView`] / [`MemViewMut`]: `#[pyfunction]` arguments that accept exactly what a
+//!   Cython `def f(const double[:, ::1] a)` / `def f(double[:, :] a)` accepts, with
+//!   Cython's exceptions; read and written by value with the GIL held, no `unsafe`.
+//! * [`acquire`]: the same acquisition for a [`Declaration`] known at run time (request
+//!   flags, ndim, format string, item size, per-axis checks, contiguity).
 //! * [`RustBuffer`]: Rust-owned or foreign memory exposed through the buffer protocol with
 //!   any shape, strides, suboffsets, format and read-only flag, in a form Cython accepts;
 //!   it counts live exports and refuses to free its memory while any exists.
+//! * [`CythonSlice`] and [`capi_function`]: views Cython makes, and calls into Cython.
 //!
 //! ```no_run
-//! use cyview_py::{acquire, Declaration};
+//! use cyview_py::{MemView, MemViewMut, Strided, C};
 //! use pyo3::prelude::*;
 //!
-//! Python::attach(|py| -> PyResult<()> {
-//!     let array = py.import("array")?.getattr("array")?.call1(("d", vec![1.0, 2.0, 3.0]))?;
-//!     // Cython's declaration text; a text Cython rejects does not compile.
-//!     const DECL: Declaration = Declaration::parse("double[::1]");
-//!     let view = acquire(&array, &DECL)?;
-//!     // SAFETY: nothing writes to the array while the view is read.
-//!     assert_eq!(unsafe { view.view::<f64>() }?.to_vec().unwrap(), vec![1.0, 2.0, 3.0]);
-//!     Ok(())
-//! })
-//! .unwrap();
+//! #[pyfunction] // def row_sums(const double[:, ::1] a)
+//! fn row_sums(a: MemView<'_, f64, C<2>>) -> Vec<f64> {
+//!     a.rows().map(|row| row.sum()).collect()
+//! }
+//!
+//! #[pyfunction] // def scale_inplace(double[:, :] a, double k)
+//! fn scale_inplace(a: MemViewMut<'_, f64, Strided<2>>, k: f64) {
+//!     a.map_inplace(|x| x * k);
+//! }
 //! ```
 //!
 //! # Soundness
 //!
 //! A buffer is shared memory: holding the GIL does not stop a Cython `nogil` section,
-//! another thread or the exporter itself from writing it. Reading an acquired or
-//! Cython-made buffer through a Rust view is therefore `unsafe`, with one contract: nothing
-//! writes the elements while the view is read ([`BufferSlice::view`], [`CythonSlice::view`]).
+//! another thread or the exporter itself from writing it. [`MemView`]'s views read and
+//! write by value with the GIL held and never hand out references into the buffer (the
+//! model is described at [`GilView`]); every other way of reading an
+//! acquired or Cython-made buffer through a Rust view or reference is `unsafe`, with one
+//! contract: nothing writes the elements while the view is read ([`BufferSlice::view`],
+//! [`CythonSlice::view`], [`GilView::detached`], [`GilView::as_slice`]).
 //! The geometry is never the caller's burden: `BufferSlice` views the exporter's own
 //! `Py_buffer`, [`CythonSlice::view`] proves every element is an element of the buffer the
 //! memoryview object holds ([`cyview::geometry::check_within`]) and refuses Cython's

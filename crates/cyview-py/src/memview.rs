@@ -1,27 +1,6 @@
 //! Typed memoryview arguments: [`MemView`] and [`MemViewMut`], extracted from any buffer
 //! exporter exactly as Cython acquires `const T[...]` and `T[...]`, and the GIL-bound views
 //! they read and write through ([`GilView`], [`GilViewMut`]).
-//!
-//! # The read/write model
-//!
-//! A buffer is memory that Python code, Cython `nogil` code and other threads may write at
-//! any time. The views here never hand out a Rust reference (`&T`, `&mut T`, `&[T]`) into
-//! it: every element is read or written by value, with an unaligned access through a raw
-//! pointer, at an address proven to be an element of the buffer. Like PyO3's
-//! `ReadOnlyCell`, this is sound against anything that runs while the GIL is held: such
-//! code cannot run *during* a read, and a write it made is simply seen by the next read.
-//!
-//! The views are bound to the GIL: they are neither `Send` nor `Sync` and borrow the
-//! extracted argument, so they cannot enter `Python::detach` or another thread. Access
-//! without the GIL, and Rust references into the buffer (`&[T]`, ndarray views), are the
-//! explicit `unsafe` opt-ins [`GilView::detached`], [`GilView::as_slice`] and
-//! [`GilView::as_array`], whose contract is that nothing writes the elements meanwhile.
-//!
-//! With the `numpy` feature, extracting a NumPy array also registers the borrow in
-//! rust-numpy's borrow-checking capsule (shared for [`MemView`], exclusive for
-//! [`MemViewMut`]), so a `MemViewMut` of an array conflicts with a `PyReadonlyArray` or
-//! `PyReadwriteArray` of it in any extension built with rust-numpy, and the other way
-//! round, with rust-numpy's `BorrowError`.
 
 use core::marker::PhantomData;
 use core::mem::{align_of, size_of};
@@ -44,8 +23,29 @@ use crate::{acquire, to_py, BufferSlice, CythonElement, Declaration};
 type GilBound = PhantomData<*const ()>;
 
 /// A read-only view of a buffer's elements, usable while the GIL is held: elements are
-/// read by value ([the model](crate::memview)). Reached through [`MemView`] and
-/// [`MemViewMut`] (by `Deref`), or as a sub-view ([`GilView::rows`], [`GilView::slice`]).
+/// read by value. Reached through [`MemView`] and [`MemViewMut`] (by `Deref`), or as a
+/// sub-view ([`GilView::rows`], [`GilView::slice`]).
+///
+/// # The read/write model
+///
+/// A buffer is memory that Python code, Cython `nogil` code and other threads may write at
+/// any time. The views here never hand out a Rust reference (`&T`, `&mut T`, `&[T]`) into
+/// it: every element is read or written by value, with an unaligned access through a raw
+/// pointer, at an address proven to be an element of the buffer. Like PyO3's
+/// `ReadOnlyCell`, this is sound against anything that runs while the GIL is held: such
+/// code cannot run *during* a read, and a write it made is simply seen by the next read.
+///
+/// The views are bound to the GIL: they are neither `Send` nor `Sync` and borrow the
+/// extracted argument, so they cannot enter `Python::detach` or another thread. Access
+/// without the GIL, and Rust references into the buffer (`&[T]`, ndarray views), are the
+/// explicit `unsafe` opt-ins [`GilView::detached`], [`GilView::as_slice`] and
+/// [`GilView::as_array`], whose contract is that nothing writes the elements meanwhile.
+///
+/// With the `numpy` feature, extracting a NumPy array also registers the borrow in
+/// rust-numpy's borrow-checking capsule (shared for [`MemView`], exclusive for
+/// [`MemViewMut`]), so a `MemViewMut` of an array conflicts with a `PyReadonlyArray` or
+/// `PyReadwriteArray` of it in any extension built with rust-numpy, and the other way
+/// round, with rust-numpy's `BorrowError`.
 pub struct GilView<'a, T> {
     view: View<'a, T>,
     shape: [usize; MAX_DIMS],
@@ -321,7 +321,7 @@ impl<T: FromBytes> DoubleEndedIterator for GilRows<'_, T> {
 impl<T: FromBytes> ExactSizeIterator for GilRows<'_, T> {}
 
 /// A writable view of a buffer's elements, usable while the GIL is held: reads (through
-/// `Deref` to [`GilView`]) and writes are by value ([the model](crate::memview)), so
+/// `Deref` to [`GilView`]) and writes are by value ([the model](GilView#the-readwrite-model)), so
 /// writes take `&self`, as with `Cell`.
 pub struct GilViewMut<'a, T> {
     read: GilView<'a, T>,
