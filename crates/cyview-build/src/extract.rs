@@ -8,9 +8,9 @@ use std::path::Path;
 
 use clang_sys::*;
 
-use crate::fixtures::{commit_entry, read, Fnv};
+use crate::cache::{commit_entry, read, write_if_changed, Fnv, STAMP};
 use crate::layouts::{Field, Layouts, StructLayout};
-use crate::{io_err, Error, Module, Python};
+use crate::{io_err, BuiltModule, Error, Python};
 
 /// The four structs of Cython's memoryview ABI, by the name C code reaches them:
 /// the slice passed by value, the memoryview object it points at, the `_memoryviewslice`
@@ -54,7 +54,7 @@ impl Extracted {
     }
 }
 
-impl Module {
+impl BuiltModule {
     /// [`extract_layouts`] of [`MEMORYVIEW_STRUCTS`] on this module's generated C file,
     /// cached with the module (bindgen and clang run once per module build).
     ///
@@ -76,7 +76,7 @@ impl Module {
             .cache_entry()
             .join(format!("layouts-{:016x}", key.finish()));
         let (rs, json) = (entry.join("bindings.rs"), entry.join("layouts.json"));
-        if entry.join("complete").is_file() {
+        if entry.join(STAMP).is_file() {
             let bindings = String::from_utf8_lossy(&read(&rs)?).into_owned();
             let text = String::from_utf8_lossy(&read(&json)?).into_owned();
             if let Ok(layouts) = Layouts::from_json(&text) {
@@ -94,7 +94,7 @@ impl Module {
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
         extracted.write(tmp.join("bindings.rs"), tmp.join("layouts.json"))?;
-        fs::write(tmp.join("complete"), b"").map_err(io_err("write", &tmp))?;
+        fs::write(tmp.join(STAMP), b"").map_err(io_err("write", &tmp))?;
         commit_entry(&tmp, &entry)?;
         Ok(extracted)
     }
@@ -117,27 +117,8 @@ pub fn extract_layouts(
     c_file: &Path,
     structs: &[&str],
 ) -> Result<Extracted, Error> {
-    let python_version = python.version().to_string();
-    let cython_version = python.cython_version().unwrap_or("").to_string();
-    let args: Vec<String> = python
-        .include_dirs()
-        .iter()
-        .map(|d| format!("-I{}", d.display()))
-        .collect();
-
-    let mut clang_layouts = clang_struct_layouts(c_file, &args, structs)?;
-    clang_layouts.sort_by(|a, b| a.name.cmp(&b.name));
-    let layouts = Layouts {
-        cython_version,
-        python_version,
-        source: c_file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        clang_version: clang_version()?,
-        structs: clang_layouts,
-    };
-
+    let layouts = clang_layouts(python, c_file, structs)?;
+    let args = clang_args(python);
     let mut builder = bindgen::Builder::default()
         .header(c_file.to_string_lossy())
         .clang_args(&args)
@@ -163,6 +144,36 @@ pub fn extract_layouts(
     let mut bindings = bindings;
     bindings.push_str(&rust_layouts_fn(&layouts));
     Ok(Extracted { bindings, layouts })
+}
+
+/// The `-I` arguments a Cython-generated C file of `python` is parsed with.
+fn clang_args(python: &Python) -> Vec<String> {
+    python
+        .include_dirs()
+        .iter()
+        .map(|d| format!("-I{}", d.display()))
+        .collect()
+}
+
+/// clang's layout of `structs` in `c_file` (parsed with `python`'s headers): the numbers
+/// of [`extract_layouts`] without bindgen.
+pub(crate) fn clang_layouts(
+    python: &Python,
+    c_file: &Path,
+    structs: &[&str],
+) -> Result<Layouts, Error> {
+    let mut clang_layouts = clang_struct_layouts(c_file, &clang_args(python), structs)?;
+    clang_layouts.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Layouts {
+        cython_version: python.cython_version().unwrap_or("").to_string(),
+        python_version: python.version().to_string(),
+        source: c_file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        clang_version: clang_version()?,
+        structs: clang_layouts,
+    })
 }
 
 /// `cyview_rust_layouts()`: for every struct and field of `layouts`, what rustc makes of
@@ -240,13 +251,6 @@ fn rust_field_name(c: &str) -> String {
     }
 }
 
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    if fs::read(path).is_ok_and(|old| old == bytes) {
-        return Ok(());
-    }
-    fs::write(path, bytes).map_err(io_err("write", path))
-}
-
 // ---------------------------------------------------------------------------------------
 // libclang
 // ---------------------------------------------------------------------------------------
@@ -259,7 +263,7 @@ fn ensure_libclang() -> Result<(), Error> {
     clang_sys::load().map_err(|message| Error::Clang {
         c_file: None,
         message: format!(
-            "cannot load libclang ({message}); install libclang-dev or set LIBCLANG_PATH"
+            "cannot load libclang ({message}): install libclang (Debian and Ubuntu: `apt-get install libclang-dev`), or set LIBCLANG_PATH to the folder that holds libclang.so"
         ),
     })
 }
@@ -287,7 +291,7 @@ unsafe fn take_string(s: CXString) -> String {
 }
 
 /// The libclang version string (`clang_getClangVersion`).
-fn clang_version() -> Result<String, Error> {
+pub(crate) fn clang_version() -> Result<String, Error> {
     ensure_libclang()?;
     // SAFETY: libclang is loaded on this thread (above); the call has no preconditions and
     // returns an owned CXString, which `take_string` disposes.

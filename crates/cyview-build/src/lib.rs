@@ -1,36 +1,24 @@
-//! Build-time support for cyview, for any `build.rs`: find the Python (and the Cython in
-//! it), cythonize and compile a folder of `.pyx` fixtures into importable extension
-//! modules (cached), and extract Cython's memoryview structs from the generated C with
-//! bindgen and libclang.
+//! Build-time support for cyview, for any `build.rs`: check that the installed Cython lays
+//! out its memoryviews as cyview expects ([`check_abi`]), cythonize and compile a `.pyx`
+//! module with extra C sources and libraries ([`CythonModule`]) or a folder of them
+//! ([`Fixtures`]), cached, and extract Cython's memoryview structs from the generated C with
+//! bindgen and libclang ([`BuiltModule::extract_layouts`]).
 //!
 //! ```no_run
-//! // build.rs
-//! use std::path::PathBuf;
-//!
-//! fn main() {
-//!     if let Err(e) = run() {
-//!         eprintln!("{e}");
-//!         std::process::exit(1);
-//!     }
-//! }
-//!
-//! fn run() -> Result<(), cyview_build::Error> {
-//!     let python = cyview_build::Python::find()?; // CYVIEW_PYTHON, else python3
-//!     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
-//!     let built = cyview_build::Fixtures::new(&python, "cython_fixtures", out.join("fixtures"))
-//!         .build()?;
-//!     let layout = built.require("layout")?;
-//!     layout
-//!         .extract_layouts(&python)?
-//!         .write(out.join("cython_layouts.rs"), out.join("cython_layouts.json"))?;
-//!     println!("cargo:rustc-env=CYVIEW_FIXTURES_DIR={}", built.out_dir().display());
-//!     Ok(())
+//! // build.rs, in `fn main`: stop the build when the installed Cython's memoryview structs
+//! // differ from cyview's
+//! let checked = cyview_build::Python::find().and_then(|py| cyview_build::check_abi(&py));
+//! if let Err(e) = checked {
+//!     eprintln!("{e}");
+//!     std::process::exit(1);
 //! }
 //! ```
 //!
 //! Configuration comes from the environment, read through [`env_var`] (which tells Cargo
-//! to rerun the build script when it changes): `CYVIEW_PYTHON`, the interpreter. The C
-//! compiler is the `cc` crate's (`CC`, `CFLAGS`, ... as `cc` reads them).
+//! to rerun the build script when it changes): `CYVIEW_PYTHON`, the interpreter, else
+//! `PYO3_PYTHON` (the two must agree when both are set), else `python3`. The C compiler is
+//! the `cc` crate's (`CC`, `CFLAGS`, ... as `cc` reads them). libclang is loaded at run
+//! time (`LIBCLANG_PATH` to choose one).
 
 #![warn(missing_docs)]
 
@@ -39,15 +27,20 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub mod abi;
+mod cache;
 mod extract;
 mod fixtures;
 pub mod layouts;
+mod module;
 mod python;
 
+pub use abi::{check_abi, compare_layouts, AbiCheck, AbiReport, CyviewAbi, Mismatch};
 pub use extract::{extract_layouts, Extracted, MEMORYVIEW_STRUCTS};
-pub use fixtures::{BuiltFixtures, Fixtures, Module};
+pub use fixtures::{BuiltFixtures, Fixtures};
 pub use layouts::{Field, Layouts, StructLayout};
-pub use python::{Python, PYTHON_ENV};
+pub use module::{BuiltModule, CythonModule};
+pub use python::{Python, PYO3_PYTHON_ENV, PYTHON_ENV};
 
 /// Reads an environment variable for the build and prints
 /// `cargo:rerun-if-env-changed=<name>`, so that changing it reruns the build script. Every
@@ -66,8 +59,18 @@ pub enum Error {
     PythonNotFound {
         /// The program that was tried.
         program: PathBuf,
-        /// Whether it came from `CYVIEW_PYTHON` (else the default `python3`).
-        from_env: bool,
+        /// The variable it came from (`CYVIEW_PYTHON`, `PYO3_PYTHON`), or `None` for the
+        /// default `python3`.
+        variable: Option<&'static str>,
+    },
+    /// `CYVIEW_PYTHON` and `PYO3_PYTHON` are both set and name different interpreters.
+    PythonConflict {
+        /// `CYVIEW_PYTHON`.
+        cyview: PathBuf,
+        /// `PYO3_PYTHON`.
+        pyo3: PathBuf,
+        /// How they differ.
+        detail: String,
     },
     /// The interpreter started but could not be queried.
     PythonQuery {
@@ -82,6 +85,8 @@ pub enum Error {
         python: PathBuf,
         /// Its version.
         version: String,
+        /// Why `import Cython` failed (the exception).
+        detail: String,
     },
     /// Cython rejected a `.pyx` file.
     Cythonize {
@@ -110,6 +115,17 @@ pub enum Error {
         c_file: Option<PathBuf>,
         /// libclang's diagnostics.
         message: String,
+    },
+    /// The installed Cython lays out its memoryview structs differently from cyview.
+    AbiMismatch {
+        /// The Cython release.
+        cython_version: String,
+        /// The Python whose headers its C was read with.
+        python_version: String,
+        /// The releases cyview's layouts are those of, e.g. `0.29, 3.0 to 3.3`.
+        supported: String,
+        /// Every difference.
+        mismatches: Vec<Mismatch>,
     },
     /// A module the build script needs has no `.pyx` in the fixtures folder.
     MissingModule {
@@ -144,29 +160,40 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::PythonNotFound { program, from_env } => {
-                if *from_env {
-                    write!(
-                        f,
-                        "cyview-build: Python interpreter not found: {PYTHON_ENV}={} (set {PYTHON_ENV} to a Python 3 interpreter that has Cython)",
-                        program.display()
-                    )
-                } else {
-                    write!(
-                        f,
-                        "cyview-build: Python interpreter not found: `{}` is not on PATH (install CPython 3, or set {PYTHON_ENV} to a Python 3 interpreter that has Cython)",
-                        program.display()
-                    )
-                }
-            }
+            Error::PythonNotFound { program, variable } => match variable {
+                Some(var) => write!(
+                    f,
+                    "cyview-build: Python interpreter not found: {var}={} (set {var} to a Python 3 interpreter that has Cython)",
+                    program.display()
+                ),
+                None => write!(
+                    f,
+                    "cyview-build: Python interpreter not found: `{}` is not on PATH (install CPython 3, or set {PYTHON_ENV} to a Python 3 interpreter that has Cython)",
+                    program.display()
+                ),
+            },
+            Error::PythonConflict {
+                cyview,
+                pyo3,
+                detail,
+            } => write!(
+                f,
+                "cyview-build: {PYTHON_ENV}={} and {PYO3_PYTHON_ENV}={} name different Python interpreters ({detail}): pyo3 would build for one and the Cython modules for the other; set only one of them, or both to the same interpreter",
+                cyview.display(),
+                pyo3.display()
+            ),
             Error::PythonQuery { program, detail } => write!(
                 f,
                 "cyview-build: cannot query the Python interpreter {}: {detail}",
                 program.display()
             ),
-            Error::CythonMissing { python, version } => write!(
+            Error::CythonMissing {
+                python,
+                version,
+                detail,
+            } => write!(
                 f,
-                "cyview-build: Cython is not installed in {} (Python {version}): install with `ci/test`, or set {PYTHON_ENV} to a Python that has Cython",
+                "cyview-build: Cython is not installed for {0} (Python {version}; `import Cython` failed: {detail}): install it with `{0} -m pip install cython`, or set {PYTHON_ENV} to a Python that has Cython",
                 python.display()
             ),
             Error::Cythonize { pyx, output } => {
@@ -188,9 +215,24 @@ impl fmt::Display for Error {
                 Some(c) => write!(f, "cyview-build: libclang on {}: {message}", c.display()),
                 None => write!(f, "cyview-build: {message}"),
             },
+            Error::AbiMismatch {
+                cython_version,
+                python_version,
+                supported,
+                mismatches,
+            } => {
+                write!(
+                    f,
+                    "cyview-build: Cython {cython_version} (Python {python_version}) lays out its memoryviews differently from cyview, which could not exchange them with its modules safely; use a Cython release cyview supports ({supported}) or a cyview release that supports Cython {cython_version}. The differences:"
+                )?;
+                for m in mismatches {
+                    write!(f, "\n  {m}")?;
+                }
+                Ok(())
+            }
             Error::MissingModule { src_dir, name } => write!(
                 f,
-                "cyview-build: {}/{name}.pyx is missing (restore it from git)",
+                "cyview-build: {}/{name}.pyx does not exist",
                 src_dir.display()
             ),
             Error::MissingStruct { c_file, name } => write!(
@@ -244,7 +286,7 @@ mod tests {
     fn missing_interpreter_from_env_names_the_variable() {
         let err = Error::PythonNotFound {
             program: PathBuf::from("/opt/py/bin/python"),
-            from_env: true,
+            variable: Some(PYTHON_ENV),
         };
         assert_eq!(
             err.to_string(),
@@ -257,10 +299,11 @@ mod tests {
         let err = Error::CythonMissing {
             python: PathBuf::from("/usr/bin/python3"),
             version: "3.11.2".to_string(),
+            detail: "ModuleNotFoundError: No module named 'Cython'".to_string(),
         };
         assert_eq!(
             err.to_string(),
-            "cyview-build: Cython is not installed in /usr/bin/python3 (Python 3.11.2): install with `ci/test`, or set CYVIEW_PYTHON to a Python that has Cython"
+            "cyview-build: Cython is not installed for /usr/bin/python3 (Python 3.11.2; `import Cython` failed: ModuleNotFoundError: No module named 'Cython'): install it with `/usr/bin/python3 -m pip install cython`, or set CYVIEW_PYTHON to a Python that has Cython"
         );
         assert!(!err.to_string().contains('\n'));
     }

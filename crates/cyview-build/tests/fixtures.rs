@@ -167,7 +167,7 @@ fn extracts_the_four_memoryview_structs() {
     assert_eq!(
         missing.to_string(),
         format!(
-            "cyview-build: {}/nope.pyx is missing (restore it from git)",
+            "cyview-build: {}/nope.pyx does not exist",
             dir.join("src").display()
         )
     );

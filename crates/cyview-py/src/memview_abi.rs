@@ -4,60 +4,64 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use cyview::MemviewObjectLayout;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 
 /// The layout of Cython's `struct __pyx_memoryview_obj` as far as the acquisition protocol
-/// needs it. The offsets are those clang gives the struct in the C each release generates
-/// (the conformance suite's `tests/exchange.rs` compares them with the bindgen extraction
-/// of every pinned release).
+/// needs it. The offsets are `cyview`'s [`MemviewObjectLayout`] of the variant, those clang
+/// gives the struct in the C each release generates (the conformance suite's
+/// `tests/exchange.rs` compares them with the bindgen extraction of every pinned release;
+/// `cyview_build::check_abi` with the installed Cython's, at build time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MemviewAbi {
-    /// Cython 0.29: `__pyx_atomic_int acquisition_count[2]` at 56 and
-    /// `__pyx_atomic_int *acquisition_count_aligned_p` at 64, through which every access
-    /// goes (`__sync_fetch_and_add` / `__sync_fetch_and_sub`, sequentially consistent);
-    /// `sizeof` 168.
+    /// Cython 0.29 ([`MemviewObjectLayout::CYTHON0_29`]): `__pyx_atomic_int
+    /// acquisition_count[2]` at 56 and `__pyx_atomic_int *acquisition_count_aligned_p` at
+    /// 64, through which every access goes (`__sync_fetch_and_add` / `__sync_fetch_and_sub`,
+    /// sequentially consistent); `sizeof` 168.
     Cython0_29,
-    /// Cython 3.0 to 3.3: one `__pyx_atomic_int_type acquisition_count` at 56 (increments
-    /// relaxed, decrements acquire-release); `sizeof` 160. (3.2 renamed `_array_interface`
-    /// to `_unused` at the same offset.)
+    /// Cython 3.0 to 3.3 ([`MemviewObjectLayout::CYTHON3`]): one `__pyx_atomic_int_type
+    /// acquisition_count` at 56 (increments relaxed, decrements acquire-release); `sizeof`
+    /// 160. (3.2 renamed `_array_interface` to `_unused` at the same offset.)
     Cython3,
 }
+
+// `LOCK_OFFSET` is one number for both layouts.
+const _: () = assert!(MemviewObjectLayout::CYTHON0_29.lock == MemviewObjectLayout::CYTHON3.lock);
 
 impl MemviewAbi {
     /// Offset of `PyThread_type_lock lock` (both layouts): NULL when the module was built
     /// with atomics (`CYTHON_ATOMICS`, the default), a lock otherwise.
-    pub const LOCK_OFFSET: usize = 48;
+    pub const LOCK_OFFSET: usize = MemviewObjectLayout::CYTHON3.lock;
+
+    /// The offsets and sizes of this layout.
+    pub const fn layout(self) -> MemviewObjectLayout {
+        match self {
+            MemviewAbi::Cython0_29 => MemviewObjectLayout::CYTHON0_29,
+            MemviewAbi::Cython3 => MemviewObjectLayout::CYTHON3,
+        }
+    }
 
     /// `sizeof(struct __pyx_memoryview_obj)`, the memoryview type's `tp_basicsize`.
     pub const fn object_size(self) -> usize {
-        match self {
-            MemviewAbi::Cython0_29 => 168,
-            MemviewAbi::Cython3 => 160,
-        }
+        self.layout().size
     }
 
     /// Offset of `acquisition_count` (0.29: of the two-element array).
     pub const fn count_offset(self) -> usize {
-        56
+        self.layout().acquisition_count
     }
 
     /// Offset of `acquisition_count_aligned_p` (0.29 only).
     pub const fn aligned_pointer_offset(self) -> Option<usize> {
-        match self {
-            MemviewAbi::Cython0_29 => Some(64),
-            MemviewAbi::Cython3 => None,
-        }
+        self.layout().acquisition_count_aligned_p
     }
 
     /// Offset of the `Py_buffer view` member.
     pub const fn view_offset(self) -> usize {
-        match self {
-            MemviewAbi::Cython0_29 => 72,
-            MemviewAbi::Cython3 => 64,
-        }
+        self.layout().view
     }
 
     /// Which layout the memoryview object `memview` has, refusing whenever that cannot be

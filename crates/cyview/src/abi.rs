@@ -25,6 +25,65 @@ pub struct MemviewObject {
     _marker: PhantomData<(*mut u8, PhantomPinned)>,
 }
 
+/// Where the members `cyview-py` reads sit in one release family's
+/// `struct __pyx_memoryview_obj` (byte offsets and sizes on 64-bit targets, as clang lays
+/// out the C each release generates).
+///
+/// This crate never reads a memoryview object; the numbers are data for `cyview-py`
+/// (`MemviewAbi`, which picks one of [`MemviewObjectLayout::ALL`] per object) and for
+/// `cyview-build`'s build-time check against the installed Cython.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MemviewObjectLayout {
+    /// The name of the `cyview_py::MemviewAbi` variant with this layout (`"Cython0_29"`).
+    pub name: &'static str,
+    /// The Cython releases that generate it, e.g. `"3.0 to 3.3"`.
+    pub releases: &'static str,
+    /// `sizeof(struct __pyx_memoryview_obj)`, the memoryview type's `tp_basicsize`.
+    pub size: usize,
+    /// Offset of `PyThread_type_lock lock` (a pointer; NULL with `CYTHON_ATOMICS`).
+    pub lock: usize,
+    /// Offset of `acquisition_count` (0.29: of the two-`int` array).
+    pub acquisition_count: usize,
+    /// `sizeof` the `acquisition_count` member: 0.29's `__pyx_atomic_int[2]` or 3.x's one
+    /// `__pyx_atomic_int_type` (an `int`).
+    pub acquisition_count_size: usize,
+    /// Offset of `acquisition_count_aligned_p` (a pointer into the array; 0.29 only).
+    pub acquisition_count_aligned_p: Option<usize>,
+    /// Offset of the `Py_buffer view` member.
+    pub view: usize,
+}
+
+impl MemviewObjectLayout {
+    /// Cython 0.29: `__pyx_atomic_int acquisition_count[2]` at 56 and
+    /// `__pyx_atomic_int *acquisition_count_aligned_p` at 64; `sizeof` 168.
+    pub const CYTHON0_29: MemviewObjectLayout = MemviewObjectLayout {
+        name: "Cython0_29",
+        releases: "0.29",
+        size: 168,
+        lock: 48,
+        acquisition_count: 56,
+        acquisition_count_size: 8,
+        acquisition_count_aligned_p: Some(64),
+        view: 72,
+    };
+
+    /// Cython 3.0 to 3.3: one `__pyx_atomic_int_type acquisition_count` at 56; `sizeof` 160.
+    /// (3.2 renamed `_array_interface` to `_unused` at the same offset.)
+    pub const CYTHON3: MemviewObjectLayout = MemviewObjectLayout {
+        name: "Cython3",
+        releases: "3.0 to 3.3",
+        size: 160,
+        lock: 48,
+        acquisition_count: 56,
+        acquisition_count_size: 4,
+        acquisition_count_aligned_p: None,
+        view: 64,
+    };
+
+    /// Every layout a known release generates, oldest first.
+    pub const ALL: [MemviewObjectLayout; 2] = [Self::CYTHON0_29, Self::CYTHON3];
+}
+
 /// Cython's `__Pyx_memviewslice`, field for field.
 ///
 /// ```c

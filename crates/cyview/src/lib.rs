@@ -75,7 +75,8 @@ mod view;
 mod view_mut;
 
 pub use abi::{
-    Access, AxisSpec, Contiguity, MemviewObject, MemviewSlice, Order, Packing, MAX_DIMS,
+    Access, AxisSpec, Contiguity, MemviewObject, MemviewObjectLayout, MemviewSlice, Order, Packing,
+    MAX_DIMS,
 };
 pub use bytes::{FromBytes, IntoBytes};
 pub use contig_buffer::ContigBuffer;
