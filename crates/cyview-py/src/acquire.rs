@@ -21,7 +21,7 @@ use pyo3::prelude::*;
 /// const D: Declaration = Declaration::parse("const double[:, ::1]");
 /// assert_eq!(D.specs(), &[AxisSpec::FOLLOW_DIRECT, AxisSpec::CONTIG_DIRECT]);
 /// assert!(!D.writable());
-/// assert_eq!(D.dtype().name, "double");
+/// assert_eq!(D.dtype().name, "const double"); // as Cython's messages name it
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Declaration<'a> {
@@ -82,16 +82,18 @@ impl<'a> Declaration<'a> {
 impl Declaration<'static> {
     /// The declaration Cython source text gives, `[const] dtype[axes]` with a C scalar
     /// dtype (`double`, `unsigned char`, `float complex`, ...), with the axis specs
-    /// Cython's compiler derives ([`cyview::decl::MemviewDecl::parse`]). In a `const` item
-    /// a text Cython rejects is a compile error with Cython's message; for a struct dtype
-    /// use [`Declaration::parse_for`].
+    /// Cython's compiler derives ([`cyview::decl::MemviewDecl::parse`]) and the dtype named
+    /// as Cython's messages name it (`const double` for a `const` declaration,
+    /// [`MemviewDecl::builtin_element_type`](cyview::decl::MemviewDecl::builtin_element_type)).
+    /// In a `const` item a text Cython rejects is a compile error with Cython's message; for
+    /// a struct dtype use [`Declaration::parse_for`].
     ///
     /// # Panics
     ///
     /// When Cython would reject the text, or the dtype is not a C scalar type.
     pub const fn parse(text: &str) -> Self {
         let d = cyview::decl::MemviewDecl::parse_or_panic(text);
-        match d.builtin_dtype() {
+        match d.builtin_element_type() {
             Some(dtype) => Declaration::new(dtype, d.specs(), !d.is_const()),
             None => panic!("not a C scalar dtype: use Declaration::parse_for::<T>() for a struct"),
         }
@@ -119,7 +121,7 @@ impl Declaration<'static> {
     /// unknown dtype.
     pub fn try_parse(text: &str) -> Result<Self, cyview::Error> {
         let d = cyview::decl::MemviewDecl::parse(text)?;
-        let dtype = d.builtin_dtype().ok_or_else(|| {
+        let dtype = d.builtin_element_type().ok_or_else(|| {
             cyview::Error::new(
                 cyview::ErrorKind::CompileError,
                 format!(
@@ -252,7 +254,26 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
         slice: MemviewSlice::EMPTY,
         ndim: 0,
     };
-    let b = &*view.buffer;
+    // SAFETY: `view.buffer` was just granted and is held until `view` drops.
+    let (slice, ndim) = unsafe { validate_buffer(&view.buffer, decl, std::ptr::null_mut()) }?;
+    view.slice = slice;
+    view.ndim = ndim;
+    Ok(view)
+}
+
+/// The checks of `__Pyx_ValidateAndInit_memviewslice` on a granted buffer, in Cython's
+/// order (ndim, format string, item size, per-axis strides and suboffsets and contiguity for
+/// a non-empty buffer), then the slice `__Pyx_init_memviewslice` builds, with `memview`
+/// stored in it, and its ndim.
+///
+/// # Safety
+///
+/// `b` was filled by a successful `PyObject_GetBuffer` and is still held.
+pub(crate) unsafe fn validate_buffer(
+    b: &pyo3::ffi::Py_buffer,
+    decl: &Declaration<'_>,
+    memview: *mut cyview::MemviewObject,
+) -> PyResult<(MemviewSlice, usize)> {
     let ndim = usize::try_from(b.ndim).unwrap_or(usize::MAX);
     validate::check_buffer_ndim(ndim, decl.specs().len()).map_err(to_py)?;
     if ndim > MAX_DIMS {
@@ -261,8 +282,8 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
     let fmt: &[u8] = if b.format.is_null() {
         b"B"
     } else {
-        // SAFETY: a non-null `format` of a granted buffer is a NUL-terminated string that
-        // lives as long as the buffer.
+        // SAFETY: a non-null `format` of a granted buffer (the caller's contract) is a
+        // NUL-terminated string that lives as long as the buffer.
         unsafe { CStr::from_ptr(b.format) }.to_bytes()
     };
     format::check_format(fmt, decl.dtype).map_err(to_py)?;
@@ -290,8 +311,6 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
         suboffsets,
     };
     validate::check_axes(&info, decl.specs(), validate::contiguity(decl.specs())).map_err(to_py)?;
-    let slice = validate::init_slice(&info, std::ptr::null_mut()).map_err(to_py)?;
-    view.slice = slice;
-    view.ndim = ndim;
-    Ok(view)
+    let slice = validate::init_slice(&info, memview).map_err(to_py)?;
+    Ok((slice, ndim))
 }

@@ -165,6 +165,29 @@ const BUILTINS: &[(&str, &TypeInfo)] = &[
     ("double complex", &format::DOUBLE_COMPLEX),
 ];
 
+/// [`BUILTINS`] as Cython names them in a `const` declaration's messages (`Buffer dtype
+/// mismatch, expected 'const double' but got 'float'`): same order.
+const CONST_BUILTINS: [&TypeInfo; 18] = [
+    &format::CHAR.named("const char"),
+    &format::SIGNED_CHAR.named("const signed char"),
+    &format::UNSIGNED_CHAR.named("const unsigned char"),
+    &format::SHORT.named("const short"),
+    &format::UNSIGNED_SHORT.named("const unsigned short"),
+    &format::INT.named("const int"),
+    &format::UNSIGNED_INT.named("const unsigned int"),
+    &format::LONG.named("const long"),
+    &format::UNSIGNED_LONG.named("const unsigned long"),
+    &format::LONG_LONG.named("const long long"),
+    &format::UNSIGNED_LONG_LONG.named("const unsigned long long"),
+    &format::PY_SSIZE_T.named("const Py_ssize_t"),
+    &format::SIZE_T.named("const size_t"),
+    &format::FLOAT.named("const float"),
+    &format::DOUBLE.named("const double"),
+    &format::LONG_DOUBLE.named("const long double"),
+    &format::FLOAT_COMPLEX.named("const float complex"),
+    &format::DOUBLE_COMPLEX.named("const double complex"),
+];
+
 const fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -411,6 +434,24 @@ impl<'t> MemviewDecl<'t> {
         while k < BUILTINS.len() {
             if words_eq(name, BUILTINS[k].0.as_bytes()) {
                 return Some(BUILTINS[k].1);
+            }
+            k += 1;
+        }
+        None
+    }
+
+    /// [`MemviewDecl::builtin_dtype`] named as Cython names the element type in this
+    /// declaration's messages: `const double` for `const double[:]`, whose acquisition
+    /// fails with `Buffer dtype mismatch, expected 'const double' but got 'float'`.
+    pub const fn builtin_element_type(&self) -> Option<&'static TypeInfo> {
+        if !self.is_const {
+            return self.builtin_dtype();
+        }
+        let name = self.dtype_name.as_bytes();
+        let mut k = 0;
+        while k < BUILTINS.len() {
+            if words_eq(name, BUILTINS[k].0.as_bytes()) {
+                return Some(CONST_BUILTINS[k]);
             }
             k += 1;
         }
