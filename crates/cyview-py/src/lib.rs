@@ -47,6 +47,7 @@ mod capi;
 mod cython_slice;
 mod element;
 mod memview_abi;
+mod memview_type;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 #[cfg(feature = "numpy")]
@@ -57,12 +58,16 @@ mod rust_buffer;
 #[cfg_attr(docsrs, doc(cfg(feature = "ndarray")))]
 pub use self::ndarray::view_as_array;
 pub use acquire::{acquire, acquire_optional, BufferSlice, Declaration};
-pub use capi::{capi_function, capi_pointer};
+pub use capi::{
+    capi_function, capi_pointer, Arg, Args, CFunctionPointer, CReturn, CSignature, CType,
+    CallContext, CythonFunction, Memview, Object, Param, Return, Signature, ViewDecl,
+};
 pub use cython_slice::CythonSlice;
 #[doc(hidden)]
 pub use element::__padded;
 pub use element::CythonElement;
 pub use memview_abi::MemviewAbi;
+pub use memview_type::MemviewType;
 pub use rust_buffer::RustBuffer;
 
 #[doc(hidden)]
