@@ -379,7 +379,8 @@ fn error_returns_raise_what_the_def_twins_raise() {
                 &[("o", &o)],
             );
         }
-        // Arguments Cython refuses when it converts them
+        // Arguments Cython refuses when it converts them, and `None` (Cython's None view,
+        // which the function finds empty)
         for expr in [
             "np.ones(3)",
             "np.ones((2, 2), dtype=np.int64)",
@@ -435,7 +436,6 @@ fn error_returns_raise_what_the_def_twins_raise() {
 fn cython_slices_are_checked_as_cython_checks_views() {
     with_python(|py| {
         let view_of_1d = function::<ViewOf1d>(py, "capi_view_of_1d");
-        let view_of = function::<ViewOf>(py, "capi_view_of");
         let total = function::<Total>(py, "capi_total");
         let first = function::<First>(py, "capi_first");
         let maybe = function::<Maybe>(py, "capi_maybe");
@@ -467,6 +467,15 @@ fn cython_slices_are_checked_as_cython_checks_views() {
         let ro = ev(py, "ls.np_view('<f8', 80, 0, [10], [8], True)");
         let r = view_of_1d.call(py, (&ro,)).unwrap();
         assert!(r.readonly());
+        let twin: f64 = eval(py, "capi.first(ro)", &[("ro", &ro)])
+            .unwrap()
+            .extract()
+            .unwrap();
+        assert_eq!(
+            first.call(py, (&r,)).unwrap(),
+            twin,
+            "a const parameter takes it"
+        );
         let err = maybe.call(py, (&r, 1)).unwrap_err();
         assert_eq!(
             err.value(py).to_string(),
@@ -484,7 +493,6 @@ fn cython_slices_are_checked_as_cython_checks_views() {
         let refused = unsafe { out.view::<f64>() }.err().unwrap();
         assert_eq!(err_of(py, &err), err_of(py, &refused));
         assert_eq!(three.acquisition_count(), 2);
-        let _ = view_of;
         report(
             "capi: CythonSlice arguments checked as Cython checks views",
             5,

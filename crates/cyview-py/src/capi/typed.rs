@@ -80,7 +80,9 @@ mod sealed {
 
 /// The parameter types of a [`CythonFunction`] signature: the arithmetic types (`f64`,
 /// `i32`, `isize`, ... : see [`CType`]), `*const c_char` (`char const *`, passed as a
-/// `&CStr`), [`Memview<D>`] and [`Object`].
+/// `&CStr`), [`Memview<D>`] and [`Object`]. Other pointers cannot be passed safely (the
+/// function may read or write through them as far as it likes): call those functions
+/// through [`capi_function`](crate::capi_function)'s raw pointer.
 pub trait Param: sealed::Param + 'static {
     /// The C type passed.
     type Raw: CType + Copy;
