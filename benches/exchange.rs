@@ -27,11 +27,11 @@ use cyview_py::{capi_function, CythonSlice};
 use pyo3::prelude::*;
 
 type FirstView = unsafe extern "C" fn(MemviewSlice) -> f64;
-type FirstPtr = unsafe extern "C" fn(*const f64) -> f64;
+type FirstPtr = unsafe extern "C" fn(*mut f64) -> f64;
 type SumView = unsafe extern "C" fn(MemviewSlice) -> f64;
-type SumPtr = unsafe extern "C" fn(*const f64, isize, isize) -> f64;
-type CallView = unsafe extern "C" fn(*const c_void, MemviewSlice, isize) -> f64;
-type CallPtr = unsafe extern "C" fn(*const c_void, *const f64, isize) -> f64;
+type SumPtr = unsafe extern "C" fn(*mut f64, isize, isize) -> f64;
+type CallView = unsafe extern "C" fn(*mut c_void, MemviewSlice, isize) -> f64;
+type CallPtr = unsafe extern "C" fn(*mut c_void, *mut f64, isize) -> f64;
 type AsView = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice;
 
 /// What Cython calls with the view: reads the first element.
@@ -53,48 +53,16 @@ fn benches(c: &mut Criterion) {
         common::python_paths(py, true);
         let cb = py.import("callbench").expect("import callbench");
         let ex = py.import("exchange").expect("import exchange");
-        // SAFETY: each type is the C type of the signature it is checked against, with 2-d
-        // double views.
-        let (first_view, first_view_unchecked, first_ptr, call_view, call_ptr, as_view) = unsafe {
-            (
-                capi_function::<FirstView>(&cb, "cb_first_view", "double (__Pyx_memviewslice)")
-                    .unwrap(),
-                capi_function::<FirstView>(
-                    &cb,
-                    "cb_first_view_unchecked",
-                    "double (__Pyx_memviewslice)",
-                )
-                .unwrap(),
-                capi_function::<FirstPtr>(&cb, "cb_first_ptr", "double (double *)").unwrap(),
-                capi_function::<CallView>(
-                    &cb,
-                    "cb_call_view",
-                    "double (void *, __Pyx_memviewslice, Py_ssize_t)",
-                )
-                .unwrap(),
-                capi_function::<CallPtr>(
-                    &cb,
-                    "cb_call_ptr",
-                    "double (void *, double *, Py_ssize_t)",
-                )
-                .unwrap(),
-                capi_function::<AsView>(&ex, "exch_from_object", "__Pyx_memviewslice (PyObject *)")
-                    .unwrap(),
-            )
-        };
-        // SAFETY: the C types of those signatures, with a C-contiguous 2-d double view.
-        let (sum_view, sum_ptr) = unsafe {
-            (
-                capi_function::<SumView>(&cb, "cb_sum_view", "double (__Pyx_memviewslice)")
-                    .unwrap(),
-                capi_function::<SumPtr>(
-                    &cb,
-                    "cb_sum_ptr",
-                    "double (double *, Py_ssize_t, Py_ssize_t)",
-                )
-                .unwrap(),
-            )
-        };
+        // Each signature is derived from its type and checked against the capsule's.
+        let first_view: FirstView = capi_function(&cb, "cb_first_view").unwrap();
+        let first_view_unchecked: FirstView =
+            capi_function(&cb, "cb_first_view_unchecked").unwrap();
+        let first_ptr: FirstPtr = capi_function(&cb, "cb_first_ptr").unwrap();
+        let call_view: CallView = capi_function(&cb, "cb_call_view").unwrap();
+        let call_ptr: CallPtr = capi_function(&cb, "cb_call_ptr").unwrap();
+        let as_view: AsView = capi_function(&ex, "exch_from_object").unwrap();
+        let sum_view: SumView = capi_function(&cb, "cb_sum_view").unwrap();
+        let sum_ptr: SumPtr = capi_function(&cb, "cb_sum_ptr").unwrap();
         let array = py
             .import("numpy")
             .unwrap()
@@ -105,7 +73,7 @@ fn benches(c: &mut Criterion) {
         // SAFETY: `exch_from_object` returns an owned 2-d double slice (or an error slice).
         let v = unsafe { CythonSlice::from_returned(py, as_view(array.as_ptr()), 2) }.unwrap();
         let raw = *v.as_raw();
-        let p = raw.data.cast::<f64>().cast_const();
+        let p = raw.data.cast::<f64>();
 
         let mut g = c.benchmark_group("rust_to_cython");
         g.bench_function("view", |b| {
@@ -139,11 +107,11 @@ fn benches(c: &mut Criterion) {
         let fp = rust_first_ptr as extern "C" fn(*const f64) -> f64;
         g.bench_function("view", |b| {
             // SAFETY: `fv` has the C type `view_fn`; the slice is live and C-contiguous.
-            b.iter(|| unsafe { call_view(fv as *const c_void, black_box(raw), CALLS) })
+            b.iter(|| unsafe { call_view(fv as *mut c_void, black_box(raw), CALLS) })
         });
         g.bench_function("pointer", |b| {
             // SAFETY: `fp` has the C type `ptr_fn`; `p` is the first element.
-            b.iter(|| unsafe { call_ptr(fp as *const c_void, black_box(p), CALLS) })
+            b.iter(|| unsafe { call_ptr(fp as *mut c_void, black_box(p), CALLS) })
         });
         g.finish();
         drop(v);

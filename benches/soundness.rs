@@ -30,24 +30,9 @@ fn benches(c: &mut Criterion) {
     Python::attach(|py| {
         common::python_paths(py, true);
         let ex = py.import("exchange").expect("import exchange");
-        // SAFETY: the C types of the checked signatures (2-d double memoryviews).
-        let (from_object, slice) = unsafe {
-            (
-                capi_function::<FromObject>(
-                    &ex,
-                    "exch_from_object",
-                    "__Pyx_memviewslice (PyObject *)",
-                )
-                .unwrap(),
-                capi_function::<SliceFn>(
-                    &ex,
-                    "exch_slice",
-                    "__Pyx_memviewslice (__Pyx_memviewslice, Py_ssize_t, Py_ssize_t, Py_ssize_t, \
-                     Py_ssize_t, Py_ssize_t, Py_ssize_t)",
-                )
-                .unwrap(),
-            )
-        };
+        // The signatures are derived from the types and checked against the capsules'.
+        let from_object: FromObject = capi_function(&ex, "exch_from_object").unwrap();
+        let slice: SliceFn = capi_function(&ex, "exch_slice").unwrap();
         let arrays = [
             (
                 "direct",

@@ -7,7 +7,8 @@
 //! * Cython calling Rust: `mixed.weighted_sum` and `mixed.scale` on random strided NumPy
 //!   views, compared with NumPy's own results;
 //! * Rust calling Cython: the `cdef api` functions `as_view` and `row_sum` through
-//!   `cyview_py::capi_function`, with the view held as a `CythonSlice`.
+//!   `cyview_py::CythonFunction`, with the view held as a `CythonSlice` and a `RustBuffer`
+//!   passed through the module's own memoryview type.
 
 mod support;
 
@@ -15,8 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use cyview::MemviewSlice;
-use cyview_py::{capi_function, CythonSlice};
+use cyview_py::{view_decl, CythonFunction, Object, RustBuffer, SliceOf};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;
@@ -167,26 +167,21 @@ fn cython_calls_rust_kernels() {
     });
 }
 
+view_decl!(Grid = "const double[:, :]");
 /// `cdef api double row_sum(const double[:, :] v, Py_ssize_t i) except? -1`.
-type RowSum = unsafe extern "C" fn(MemviewSlice, isize) -> f64;
+type RowSum = fn(SliceOf<Grid>, isize) -> f64;
 /// `cdef api const double[:, :] as_view(object obj)`.
-type AsView = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice;
+type AsView = fn(Object) -> SliceOf<Grid>;
 
 #[test]
 fn rust_calls_cython_api() {
     with_python(|py| {
         let mixed = import_mixed(py);
-        // SAFETY: the types are the C types of the signatures, with 2-d double views.
+        // SAFETY: `Grid` is the declaration of `row_sum`'s `v` and of `as_view`'s result.
         let (row_sum, as_view) = unsafe {
             (
-                capi_function::<RowSum>(
-                    &mixed,
-                    "row_sum",
-                    "double (__Pyx_memviewslice, Py_ssize_t)",
-                )
-                .unwrap(),
-                capi_function::<AsView>(&mixed, "as_view", "__Pyx_memviewslice (PyObject *)")
-                    .unwrap(),
+                CythonFunction::<RowSum>::new(&mixed, "row_sum").unwrap(),
+                CythonFunction::<AsView>::new(&mixed, "as_view").unwrap(),
             )
         };
         let mut cases = 0;
@@ -197,13 +192,10 @@ fn rust_calls_cython_api() {
             "ls.direct(8, 0, [1, 1], [8, 8])",
         ] {
             let obj = eval(py, expr);
-            // SAFETY: `as_view` takes a borrowed object and returns an owned 2-d slice (or an
-            // error slice with the exception set).
-            let v = unsafe { CythonSlice::from_returned(py, as_view(obj.as_ptr()), 2) }.unwrap();
+            let v = as_view.call(py, (&obj,)).unwrap();
+            assert_eq!(v.ndim(), 2);
             let rows = v.as_raw().shape[0];
             for i in 0..rows {
-                // SAFETY: a live 2-d double slice, borrowed by the call.
-                let ours = unsafe { row_sum(*v.as_raw(), i) };
                 let numpy: f64 = obj
                     .get_item(i)
                     .unwrap()
@@ -211,25 +203,27 @@ fn rust_calls_cython_api() {
                     .unwrap()
                     .extract()
                     .unwrap();
-                assert_eq!(ours, numpy, "{expr}[{i}]");
+                // The view Rust holds, and the object itself (acquired by mixed's own
+                // memoryview type for the call).
+                assert_eq!(row_sum.call(py, (&v, i)).unwrap(), numpy, "{expr}[{i}]");
+                assert_eq!(row_sum.call(py, (&obj, i)).unwrap(), numpy, "{expr}[{i}]");
                 cases += 1;
             }
-            // SAFETY: as above; the row is out of range, so Cython raises and returns -1.
-            let r = unsafe { row_sum(*v.as_raw(), rows) };
-            assert_eq!(r, -1.0);
-            let err = PyErr::take(py).expect("row_sum raised");
+            // The row is out of range: Cython raises and returns -1 (`except? -1`).
+            let err = row_sum.call(py, (&v, rows)).unwrap_err();
+            assert!(err.is_instance_of::<pyo3::exceptions::PyIndexError>(py));
             assert_eq!(
                 err.value(py).to_string(),
                 format!("row {rows} out of range for {rows} rows")
             );
             assert_eq!(v.acquisition_count(), 1);
         }
+        // Rust memory, through a real memoryview object of the module.
+        let rb = RustBuffer::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[2, 2], true).unwrap();
+        let rb = Bound::new(py, rb).unwrap();
+        assert_eq!(row_sum.call(py, (&rb, 1)).unwrap(), 7.0);
         // An object Cython refuses: the error return carries its exception.
-        // SAFETY: as above.
-        let err =
-            unsafe { CythonSlice::from_returned(py, as_view(eval(py, "np.ones(3)").as_ptr()), 2) }
-                .err()
-                .unwrap();
+        let err = as_view.call(py, (&eval(py, "np.ones(3)"),)).unwrap_err();
         assert_eq!(
             err.value(py).to_string(),
             "Buffer has wrong number of dimensions (expected 2, got 1)"

@@ -54,30 +54,14 @@ fn api_of(py: Python<'_>, module: &str) -> Api {
     let m = py
         .import(module)
         .unwrap_or_else(|e| panic!("import {module}: {e}"));
-    // SAFETY: each type is the C type of the signature it is checked against, with the
-    // memoryview arguments and results `double[::view.generic, ::view.generic]` (2-d
-    // doubles), which is how the tests use them.
-    unsafe {
-        Api {
-            from_object: capi_function(&m, "exch_from_object", "__Pyx_memviewslice (PyObject *)")
-                .unwrap(),
-            addresses: capi_function(
-                &m,
-                "exch_addresses",
-                "Py_ssize_t (__Pyx_memviewslice, Py_ssize_t *)",
-            )
-            .unwrap(),
-            sum: capi_function(&m, "exch_sum", "double (__Pyx_memviewslice)").unwrap(),
-            slice: capi_function(
-                &m,
-                "exch_slice",
-                "__Pyx_memviewslice (__Pyx_memviewslice, Py_ssize_t, Py_ssize_t, Py_ssize_t, \
-                 Py_ssize_t, Py_ssize_t, Py_ssize_t)",
-            )
-            .unwrap(),
-            keep: capi_function(&m, "exch_keep", "int (__Pyx_memviewslice)").unwrap(),
-            forget: capi_function(&m, "exch_forget", "int (void)").unwrap(),
-        }
+    // Each C signature is derived from the field's type and checked against the capsule's.
+    Api {
+        from_object: capi_function(&m, "exch_from_object").unwrap(),
+        addresses: capi_function(&m, "exch_addresses").unwrap(),
+        sum: capi_function(&m, "exch_sum").unwrap(),
+        slice: capi_function(&m, "exch_slice").unwrap(),
+        keep: capi_function(&m, "exch_keep").unwrap(),
+        forget: capi_function(&m, "exch_forget").unwrap(),
     }
 }
 

@@ -396,18 +396,10 @@ fn random_operation_sequences_stay_inside_the_buffer() {
         .unwrap_or(0x5eed_cafe);
     with_python(|py| {
         let m = py.import("exchange").unwrap();
-        // SAFETY: the C types of the checked signatures, for 2-d double memoryviews.
-        let api = unsafe {
-            (
-                capi_function::<FromObject>(
-                    &m,
-                    "exch_from_object",
-                    "__Pyx_memviewslice (PyObject *)",
-                )
-                .unwrap(),
-                capi_function::<Sum>(&m, "exch_sum", "double (__Pyx_memviewslice)").unwrap(),
-            )
-        };
+        let api = (
+            capi_function::<FromObject>(&m, "exch_from_object").unwrap(),
+            capi_function::<Sum>(&m, "exch_sum").unwrap(),
+        );
         let mut rng = Rng(seed | 1);
         let mut stats = Stats {
             ops: 0,

@@ -266,22 +266,8 @@ const NOT_AN_ELEMENT: &str =
 fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
     with_python(|py| -> PyResult<()> {
         let m = py.import("exchange")?;
-        // SAFETY: the C types of the checked signatures (2-d double memoryviews).
-        let (from_object, cy_slice) = unsafe {
-            (
-                cyview_py::capi_function::<FromObject>(
-                    &m,
-                    "exch_from_object",
-                    "__Pyx_memviewslice (PyObject *)",
-                )?,
-                cyview_py::capi_function::<SliceFn>(
-                    &m,
-                    "exch_slice",
-                    "__Pyx_memviewslice (__Pyx_memviewslice, Py_ssize_t, Py_ssize_t, \
-                     Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t)",
-                )?,
-            )
-        };
+        let from_object: FromObject = cyview_py::capi_function(&m, "exch_from_object")?;
+        let cy_slice: SliceFn = cyview_py::capi_function(&m, "exch_slice")?;
         let a = support::eval(py, "__import__('numpy').arange(3.0).reshape(3, 1)")?;
         // SAFETY: exch_from_object returns an owned 2-d slice (or an error slice).
         let v = unsafe { cyview_py::CythonSlice::from_returned(py, from_object(a.as_ptr()), 2) }?;
@@ -337,14 +323,7 @@ fn cyslice_view_refuses_cython_slices_outside_the_buffer() {
 fn cyslice_slice_reads_no_pointer_through_a_slice_outside_the_buffer() {
     with_python(|py| -> PyResult<()> {
         let m = py.import("exchange")?;
-        // SAFETY: the C type of the checked signature (a 2-d double memoryview).
-        let from_object = unsafe {
-            cyview_py::capi_function::<FromObject>(
-                &m,
-                "exch_from_object",
-                "__Pyx_memviewslice (PyObject *)",
-            )?
-        };
+        let from_object: FromObject = cyview_py::capi_function(&m, "exch_from_object")?;
         let a = support::eval(
             py,
             "__import__('_testbuffer').ndarray([float(x) for x in range(6)], shape=[2, 3], \
@@ -356,7 +335,7 @@ fn cyslice_slice_reads_no_pointer_through_a_slice_outside_the_buffer() {
         let out = v.slice_with(&s![3..1;2, ..], cyview::Semantics::Cython).unwrap();
         assert_eq!(out.as_raw().shape[0], 1);
         assert_eq!(out.as_raw().data as usize, table + 16, "slot 2 of the 2-slot table");
-        let err = out.slice_with(&s![0, ..], cyview::Semantics::Cython).err().expect("refused");
+        let err = out.slice_with(&s![0, ..], cyview::Semantics::Cython).expect_err("refused");
         assert_eq!(
             err_of(py, &err),
             (

@@ -41,9 +41,8 @@ type FromObject = unsafe extern "C" fn(*mut pyo3::ffi::PyObject) -> MemviewSlice
 fn view_of(obj: &Bound<'_, PyAny>) -> PyResult<CythonSlice> {
     let py = obj.py();
     let m = py.import("exchange")?;
-    // SAFETY: `exch_from_object` has exactly this C signature (checked by the capsule name).
-    let from_object: FromObject =
-        unsafe { capi_function(&m, "exch_from_object", "__Pyx_memviewslice (PyObject *)") }?;
+    // The C signature is derived from the type and checked against the capsule's.
+    let from_object: FromObject = capi_function(&m, "exch_from_object")?;
     // SAFETY: the function takes a borrowed object and returns an owned 2-d slice or an error
     // slice with the exception set.
     unsafe { CythonSlice::from_returned(py, from_object(obj.as_ptr()), 2) }

@@ -22,6 +22,7 @@ use pyo3::prelude::*;
 /// assert_eq!(D.specs(), &[AxisSpec::FOLLOW_DIRECT, AxisSpec::CONTIG_DIRECT]);
 /// assert!(!D.writable());
 /// assert_eq!(D.dtype().name, "double");
+/// assert_eq!(D.element_type().name, "const double"); // as Cython's messages name it
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Declaration<'a> {
@@ -73,6 +74,17 @@ impl<'a> Declaration<'a> {
         self.writable
     }
 
+    /// The element type as Cython's messages name it: the dtype, named `const <name>` for a
+    /// `const` declaration (`Buffer dtype mismatch, expected 'const double' but got
+    /// 'float'`), as Cython's `__Pyx_TypeInfo` for a const dtype is named.
+    pub fn element_type(&self) -> TypeInfo {
+        if self.writable {
+            *self.dtype
+        } else {
+            self.dtype.named(const_name(self.dtype.name))
+        }
+    }
+
     /// The buffer request flags Cython passes for it.
     pub fn flags(&self) -> u32 {
         cyview::raw::pybuf::buffer_flags(self.specs(), self.writable)
@@ -82,9 +94,8 @@ impl<'a> Declaration<'a> {
 impl Declaration<'static> {
     /// The declaration Cython source text gives, `[const] dtype[axes]` with a C scalar
     /// dtype (`double`, `unsigned char`, `float complex`, ...), with the axis specs
-    /// Cython's compiler derives ([`cyview::decl::MemviewDecl::parse`]). In a `const` item
-    /// a text Cython rejects is a compile error with Cython's message; for a struct dtype
-    /// use [`Declaration::parse_for`].
+    /// Cython's compiler derives ([`cyview::decl::MemviewDecl::parse`]). In a `const` item a text Cython rejects is a compile error with Cython's message; for
+    /// a struct dtype use [`Declaration::parse_for`].
     ///
     /// # Panics
     ///
@@ -265,7 +276,26 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
         slice: MemviewSlice::EMPTY,
         ndim: 0,
     };
-    let b = &*view.buffer;
+    // SAFETY: `view.buffer` was just granted and is held until `view` drops.
+    let (slice, ndim) = unsafe { validate_buffer(&view.buffer, decl, std::ptr::null_mut()) }?;
+    view.slice = slice;
+    view.ndim = ndim;
+    Ok(view)
+}
+
+/// The checks of `__Pyx_ValidateAndInit_memviewslice` on a granted buffer, in Cython's
+/// order (ndim, format string, item size, per-axis strides and suboffsets and contiguity for
+/// a non-empty buffer), then the slice `__Pyx_init_memviewslice` builds, with `memview`
+/// stored in it, and its ndim.
+///
+/// # Safety
+///
+/// `b` was filled by a successful `PyObject_GetBuffer` and is still held.
+pub(crate) unsafe fn validate_buffer(
+    b: &pyo3::ffi::Py_buffer,
+    decl: &Declaration<'_>,
+    memview: *mut cyview::MemviewObject,
+) -> PyResult<(MemviewSlice, usize)> {
     let ndim = usize::try_from(b.ndim).unwrap_or(usize::MAX);
     validate::check_buffer_ndim(ndim, decl.specs().len()).map_err(to_py)?;
     if ndim > MAX_DIMS {
@@ -274,17 +304,13 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
     let fmt: &[u8] = if b.format.is_null() {
         b"B"
     } else {
-        // SAFETY: a non-null `format` of a granted buffer is a NUL-terminated string that
-        // lives as long as the buffer.
+        // SAFETY: a non-null `format` of a granted buffer (the caller's contract) is a
+        // NUL-terminated string that lives as long as the buffer.
         unsafe { CStr::from_ptr(b.format) }.to_bytes()
     };
     // Cython names the element type of a `const` declaration `const <name>` in its
     // messages (its `__Pyx_TypeInfo` for `const double` is named so).
-    let dtype = if decl.writable {
-        *decl.dtype
-    } else {
-        decl.dtype.named(const_name(decl.dtype.name))
-    };
+    let dtype = decl.element_type();
     format::check_format(fmt, &dtype).map_err(to_py)?;
     validate::check_itemsize(b.itemsize, dtype.name, dtype.size).map_err(to_py)?;
     // SAFETY: the exporter granted the buffer with `ndim` dimensions: `shape` (never NULL
@@ -310,8 +336,6 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
         suboffsets,
     };
     validate::check_axes(&info, decl.specs(), validate::contiguity(decl.specs())).map_err(to_py)?;
-    let slice = validate::init_slice(&info, std::ptr::null_mut()).map_err(to_py)?;
-    view.slice = slice;
-    view.ndim = ndim;
-    Ok(view)
+    let slice = validate::init_slice(&info, memview).map_err(to_py)?;
+    Ok((slice, ndim))
 }

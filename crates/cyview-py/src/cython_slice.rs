@@ -233,19 +233,79 @@ impl CythonSlice {
         self.counter().load(Ordering::Acquire)
     }
 
-    /// The item size of the object's buffer (`view.itemsize`).
-    pub fn itemsize(&self) -> isize {
-        let offset = self.abi.view_offset() + core::mem::offset_of!(ffi::Py_buffer, itemsize);
-        // SAFETY: the object is alive (our count); its `view` member is a `Py_buffer` at
-        // `view_offset` (checked against the release's layout when the ABI was identified).
+    /// The memoryview object's `Py_buffer view` member (for a `_memoryviewslice`, the copy of
+    /// its source's that Cython keeps: item size, format and read-only flag are the buffer's).
+    fn object_view(&self) -> &ffi::Py_buffer {
+        // SAFETY: the object is alive while `self` holds its count (and so for the borrow of
+        // `self`); its `view` member is a `Py_buffer` at `view_offset`, 8-aligned (checked
+        // against the release's layout when the ABI was identified), written before the
+        // object was handed out and not written by Cython afterwards.
         unsafe {
-            self.raw
+            &*self
+                .raw
                 .memview
                 .cast::<u8>()
-                .add(offset)
-                .cast::<isize>()
-                .read()
+                .add(self.abi.view_offset())
+                .cast::<ffi::Py_buffer>()
         }
+    }
+
+    /// The item size of the object's buffer (`view.itemsize`).
+    pub fn itemsize(&self) -> isize {
+        self.object_view().itemsize
+    }
+
+    /// Whether the object's buffer is read-only (`view.readonly`: the exporter granted it
+    /// read-only).
+    pub fn readonly(&self) -> bool {
+        self.object_view().readonly != 0
+    }
+
+    /// The PEP 3118 format string of the object's buffer (`view.format`; `B` when the
+    /// exporter gave none).
+    pub fn format(&self) -> &std::ffi::CStr {
+        let f = self.object_view().format;
+        if f.is_null() {
+            c"B"
+        } else {
+            // SAFETY: a non-NULL `format` of a buffer the object holds (while `self` holds
+            // its count) is a NUL-terminated string that lives as long as the buffer.
+            unsafe { std::ffi::CStr::from_ptr(f) }
+        }
+    }
+
+    /// Takes over a memoryview object just made by calling a Cython module's `memoryview`
+    /// type, with the slice `raw` built from its `view` (as `__Pyx_init_memviewslice` does
+    /// with a new reference): the object's reference becomes the one its slices hold, and
+    /// its acquisition count goes from 0 to 1.
+    ///
+    /// # Errors
+    ///
+    /// `RuntimeError` when the count was not 0 (the object is then released normally).
+    ///
+    /// # Safety
+    ///
+    /// `obj` is an object of a Cython memoryview type of layout `abi` that passed
+    /// [`MemviewAbi::check_object`]; `raw` is a slice of `ndim` (at most `MAX_DIMS`)
+    /// dimensions over the buffer the object holds, with `raw.memview` the object.
+    pub(crate) unsafe fn adopt_new(
+        obj: Bound<'_, PyAny>,
+        raw: MemviewSlice,
+        ndim: usize,
+        abi: MemviewAbi,
+    ) -> PyResult<Self> {
+        let s = CythonSlice { raw, ndim, abi };
+        let old = s.counter().fetch_add(1, Ordering::SeqCst);
+        if old != 0 {
+            s.counter().fetch_sub(1, Ordering::SeqCst);
+            std::mem::forget(s);
+            return Err(PyRuntimeError::new_err(format!(
+                "a new memoryview object has acquisition count {old}, not 0"
+            )));
+        }
+        // The object's one reference for its slices: ours, given to `s`.
+        let _ = obj.into_ptr();
+        Ok(s)
     }
 
     /// A sub-slice with Python semantics (NumPy's `a[items]`), as [`View::slice`]: it selects
@@ -374,7 +434,7 @@ impl CythonSlice {
 
     /// `Ok` when everything this slice reaches through in-bounds index prefixes (pointer
     /// slots, elements) is the buffer's ([`geometry::check_within`] against [`Self::source`]).
-    fn prove_within(&self) -> PyResult<()> {
+    pub(crate) fn prove_within(&self) -> PyResult<()> {
         let (source, source_ndim) = self.source()?;
         // SAFETY: `source` is the exporter's own geometry of a buffer the memoryview object
         // holds (alive while our count is): the pointer slots of its in-bounds index
@@ -479,6 +539,20 @@ impl ReadPointer for ProvenSlots<'_> {
         // in-bounds index prefixes, and slicing reads only at in-bounds integer indices; the
         // buffer is held by the memoryview object, alive while the slice's count is.
         unsafe { TrustedMemory::new() }.read_pointer(at)
+    }
+}
+
+impl std::fmt::Debug for CythonSlice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.ndim;
+        f.debug_struct("CythonSlice")
+            .field("memview", &self.raw.memview)
+            .field("data", &self.raw.data)
+            .field("shape", &&self.raw.shape[..n])
+            .field("strides", &&self.raw.strides[..n])
+            .field("suboffsets", &&self.raw.suboffsets[..n])
+            .field("abi", &self.abi)
+            .finish()
     }
 }
 

@@ -53,6 +53,7 @@ mod cython_slice;
 mod element;
 mod memview;
 mod memview_abi;
+mod memview_type;
 #[cfg(feature = "ndarray")]
 mod ndarray;
 #[cfg(feature = "numpy")]
@@ -66,13 +67,17 @@ pub use acquire::{acquire, acquire_optional, BufferSlice, Declaration};
 #[doc(hidden)]
 pub use axes::__axes_array;
 pub use axes::{Axes, Generic, Indirect, Strided, C, F};
-pub use capi::{capi_function, capi_pointer};
+pub use capi::{
+    capi_function, capi_pointer, Arg, Args, CFunctionPointer, CReturn, CSignature, CType,
+    CallContext, CythonFunction, Object, Param, Return, Signature, SliceOf, ViewDecl,
+};
 pub use cython_slice::CythonSlice;
 #[doc(hidden)]
 pub use element::__padded;
 pub use element::CythonElement;
 pub use memview::{ElementsMut, GilIter, GilRows, GilView, GilViewMut, MemView, MemViewMut};
 pub use memview_abi::MemviewAbi;
+pub use memview_type::MemviewType;
 pub use rust_buffer::RustBuffer;
 
 #[doc(hidden)]

@@ -106,6 +106,39 @@ impl MemviewAbi {
     ///
     /// `memview` is a live object for the duration of the call.
     pub unsafe fn identify(py: Python<'_>, memview: *mut ffi::PyObject) -> PyResult<Self> {
+        // SAFETY: `memview` is live (caller), so its type is a live type object.
+        let ty = unsafe { ffi::Py_TYPE(memview) };
+        // SAFETY: `ty` is a live type object.
+        let abi = unsafe { Self::identify_type(py, ty) }?;
+        // SAFETY: `memview` is live (caller) and an instance of `ty`, whose layout is `abi`.
+        let count = unsafe { abi.check_object(memview) }?;
+        // SAFETY: `count` points at the live object's count (checked by `check_object`), an
+        // aligned `int` that Cython modules with atomics only access atomically.
+        let n = unsafe { AtomicI32::from_ptr(count) }.load(Ordering::Acquire);
+        if n <= 0 {
+            return Err(PyRuntimeError::new_err(format!(
+                "'{}': acquisition count is {n} while a slice points at it",
+                // SAFETY: as above, a live type object with a NUL-terminated name.
+                unsafe { type_name(ty) }
+            )));
+        }
+        Ok(abi)
+    }
+
+    /// The type-level part of [`MemviewAbi::identify`] (steps 1 to 6, for the type `ty`
+    /// of a memoryview or `_memoryviewslice` object): the layout its instances have.
+    ///
+    /// # Errors
+    ///
+    /// As [`MemviewAbi::identify`], for the refusals that depend on the type alone.
+    ///
+    /// # Safety
+    ///
+    /// `ty` is a live type object.
+    pub(crate) unsafe fn identify_type(
+        py: Python<'_>,
+        ty: *mut ffi::PyTypeObject,
+    ) -> PyResult<Self> {
         // Once the GIL is known to be enabled it stays so (a free-threaded CPython may turn
         // it on at run time, never off again), so only that answer is remembered.
         static GIL_ENABLED: std::sync::atomic::AtomicBool =
@@ -121,12 +154,8 @@ impl MemviewAbi {
             }
             GIL_ENABLED.store(true, Ordering::Relaxed);
         }
-        // SAFETY: `memview` is live (caller), so its type is a live type object.
-        let ty = unsafe { ffi::Py_TYPE(memview) };
-        // SAFETY: `ty` is a live type object; `tp_name` is a NUL-terminated string.
-        let name = unsafe { std::ffi::CStr::from_ptr((*ty).tp_name) }
-            .to_string_lossy()
-            .into_owned();
+        // SAFETY: `ty` is a live type object (caller).
+        let name = unsafe { type_name(ty) };
         let (module, short) = name.rsplit_once('.').unwrap_or(("", name.as_str()));
         let base = match short {
             _ if module.is_empty() || module == "builtins" => std::ptr::null_mut(),
@@ -146,8 +175,8 @@ impl MemviewAbi {
             ))
         };
         if base != ty {
-            // SAFETY: `base` is a live type object; `tp_name` is a NUL-terminated string.
-            let base_name = unsafe { std::ffi::CStr::from_ptr((*base).tp_name) }.to_string_lossy();
+            // SAFETY: `base` is a live type object.
+            let base_name = unsafe { type_name(base) };
             let expected = format!("{module}.memoryview");
             if base_name != expected {
                 return Err(not_cython(format!(
@@ -155,56 +184,64 @@ impl MemviewAbi {
                 )));
             }
         }
-        let abi = match identified_type(ty, base) {
-            Some(abi) => abi,
-            None => {
-                // SAFETY: `ty` and `base` are live type objects (see above).
-                let abi =
-                    unsafe { Self::check_types(py, ty, base, module) }.map_err(|e| match e {
-                        TypeRefusal::NotCython(reason) => not_cython(reason),
-                        TypeRefusal::Size(size) => PyRuntimeError::new_err(format!(
-                            "'{name}' objects have {size} bytes, which no known Cython release \
-                         gives its memoryview (168: 0.29; 160: 3.0-3.3): unknown release, not \
-                         touching it"
-                        )),
-                    })?;
-                // SAFETY: as above; they passed every check of the types.
-                unsafe { remember_type(py, ty, base, abi) };
-                abi
-            }
-        };
+        if let Some(abi) = identified_type(ty, base) {
+            return Ok(abi);
+        }
+        // SAFETY: `ty` and `base` are live type objects (see above).
+        let abi = unsafe { Self::check_types(py, ty, base, module) }.map_err(|e| match e {
+            TypeRefusal::NotCython(reason) => not_cython(reason),
+            TypeRefusal::Size(size) => PyRuntimeError::new_err(format!(
+                "'{name}' objects have {size} bytes, which no known Cython release \
+                 gives its memoryview (168: 0.29; 160: 3.0-3.3): unknown release, not \
+                 touching it"
+            )),
+        })?;
+        // SAFETY: as above; they passed every check of the types.
+        unsafe { remember_type(py, ty, base, abi) };
+        Ok(abi)
+    }
+
+    /// The object-level part of [`MemviewAbi::identify`]: refuses a module built without
+    /// atomics (a lock in the object) and a 0.29 count pointer that does not point into the
+    /// object; returns the address of the count.
+    ///
+    /// # Errors
+    ///
+    /// `RuntimeError`, saying which.
+    ///
+    /// # Safety
+    ///
+    /// `memview` is a live object whose type passed [`MemviewAbi::identify_type`] with the
+    /// result `self`.
+    pub(crate) unsafe fn check_object(self, memview: *mut ffi::PyObject) -> PyResult<*mut i32> {
         let at = memview.cast::<u8>();
-        // SAFETY: the object has `abi.object_size()` bytes (its memoryview type's
+        // SAFETY: the object has `self.object_size()` bytes (its memoryview type's
         // basicsize, checked for this type), more than the lock's offset + 8; the field is
         // a pointer written at construction.
         let lock = unsafe { at.add(Self::LOCK_OFFSET).cast::<*mut u8>().read() };
+        // SAFETY: `memview` is live (caller), so its type is a live type object.
+        let name = || unsafe { type_name(ffi::Py_TYPE(memview)) };
         if !lock.is_null() {
             return Err(PyRuntimeError::new_err(format!(
-                "'{name}' comes from a module built without atomics (CYTHON_ATOMICS=0; its \
-                 memoryviews serialise the acquisition count with a lock): not supported"
+                "'{}' comes from a module built without atomics (CYTHON_ATOMICS=0; its \
+                 memoryviews serialise the acquisition count with a lock): not supported",
+                name()
             )));
         }
         // SAFETY: `memview` is live (caller) and has this layout's size.
-        let count = unsafe { abi.count_ptr(memview) };
-        if let Some(off) = abi.aligned_pointer_offset() {
-            let array = at.wrapping_add(abi.count_offset()) as usize;
+        let count = unsafe { self.count_ptr(memview) };
+        if let Some(off) = self.aligned_pointer_offset() {
+            let array = at.wrapping_add(self.count_offset()) as usize;
             let p = count as usize;
             if p != array && p != array + 4 {
                 return Err(PyRuntimeError::new_err(format!(
-                    "'{name}': acquisition_count_aligned_p (at {off}) does not point into the \
-                     object: not the 0.29 layout"
+                    "'{}': acquisition_count_aligned_p (at {off}) does not point into the \
+                     object: not the 0.29 layout",
+                    name()
                 )));
             }
         }
-        // SAFETY: `count` points at the live object's count (checked above for 0.29), an
-        // aligned `int` that Cython modules with atomics only access atomically.
-        let n = unsafe { AtomicI32::from_ptr(count) }.load(Ordering::Acquire);
-        if n <= 0 {
-            return Err(PyRuntimeError::new_err(format!(
-                "'{name}': acquisition count is {n} while a slice points at it"
-            )));
-        }
-        Ok(abi)
+        Ok(count)
     }
 
     /// Steps 2 to 6 of [`MemviewAbi::identify`] (the checks of the types, after their names):
@@ -476,4 +513,37 @@ fn shared_object_of(addr: *const std::ffi::c_void) -> Option<(usize, std::path::
 #[cfg(not(unix))]
 fn shared_object_of(_addr: *const std::ffi::c_void) -> Option<(usize, std::path::PathBuf)> {
     None
+}
+
+/// The `tp_name` of a type.
+///
+/// # Safety
+///
+/// `ty` is a live type object.
+unsafe fn type_name(ty: *mut ffi::PyTypeObject) -> String {
+    // SAFETY: `ty` is a live type object (caller); `tp_name` is a NUL-terminated string.
+    unsafe { std::ffi::CStr::from_ptr((*ty).tp_name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Whether the `tp_dealloc` of type `ty` lives in the shared object loaded from `file`
+/// (compared as given, else after resolving both with `realpath`).
+///
+/// # Safety
+///
+/// `ty` is a live type object.
+pub(crate) unsafe fn type_compiled_in(ty: *mut ffi::PyTypeObject, file: &std::path::Path) -> bool {
+    // SAFETY: `ty` is a live type object (caller): its slots are readable.
+    let Some(dealloc) = (unsafe { (*ty).tp_dealloc }) else {
+        return false;
+    };
+    let Some((_, object)) = shared_object_of(dealloc as *const std::ffi::c_void) else {
+        return false;
+    };
+    object == file
+        || matches!(
+            (std::fs::canonicalize(&object), std::fs::canonicalize(file)),
+            (Ok(a), Ok(b)) if a == b
+        )
 }
