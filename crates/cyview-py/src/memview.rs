@@ -27,9 +27,7 @@ use core::marker::PhantomData;
 use core::mem::{align_of, size_of};
 use core::ops::{Add, Deref};
 
-use cyview::{
-    FromBytes, IntoBytes, Iter, MemviewSlice, Rows, Semantics, SliceItem, View, ViewMut, MAX_DIMS,
-};
+use cyview::{FromBytes, IntoBytes, Iter, MemviewSlice, Rows, Semantics, SliceItem, View, ViewMut};
 use pyo3::prelude::*;
 
 use crate::axes::Axes;
@@ -43,7 +41,6 @@ type GilBound = PhantomData<*const ()>;
 /// [`MemViewMut`] (by `Deref`), or as a sub-view ([`GilView::rows`], [`GilView::slice`]).
 pub struct GilView<'a, T> {
     view: View<'a, T>,
-    shape: [usize; MAX_DIMS],
     _gil: GilBound,
 }
 
@@ -58,14 +55,8 @@ impl<T: FromBytes> core::fmt::Debug for GilView<'_, T> {
 
 impl<'a, T: FromBytes> GilView<'a, T> {
     fn new(view: View<'a, T>) -> Self {
-        let mut shape = [0usize; MAX_DIMS];
-        for (s, &n) in shape.iter_mut().zip(view.shape()) {
-            // A view's extents are never negative (its invariant).
-            *s = n.max(0) as usize;
-        }
         GilView {
             view,
-            shape,
             _gil: PhantomData,
         }
     }
@@ -77,7 +68,10 @@ impl<'a, T: FromBytes> GilView<'a, T> {
 
     /// The extent of each dimension (NumPy's `a.shape`).
     pub fn shape(&self) -> &[usize] {
-        &self.shape[..self.ndim()]
+        let shape = self.view.shape();
+        // SAFETY: `isize` and `usize` have the same size and alignment, and a view's
+        // extents are never negative (its invariant): each reads as the same number.
+        unsafe { core::slice::from_raw_parts(shape.as_ptr().cast::<usize>(), shape.len()) }
     }
 
     /// The byte stride of each dimension (`a.strides`).

@@ -258,6 +258,12 @@ pub(crate) fn sum<T: FromBytes + Add<Output = T> + Default>(raw: &MemviewSlice, 
         return T::default();
     }
     let item = size_of::<T>() as isize;
+    if ndim == 1 && raw.suboffsets[0] < 0 && raw.strides[0] == item {
+        // SAFETY: a direct 1-d view whose stride is the item size (a row of a C-contiguous
+        // view) has its `n` elements consecutive from `data`, each readable as an
+        // unaligned `T` by the view invariant.
+        return unsafe { sum_run(raw.data, n) };
+    }
     if ndim > 0 && is_direct(raw, ndim) {
         if contig::is_contig(raw, ndim, item, Order::C)
             || contig::is_contig(raw, ndim, item, Order::Fortran)
