@@ -1,7 +1,8 @@
 //! Builds `cython_fixtures/*.pyx` (top level only; `cython_fixtures/golden/` is ci/gen-golden's,
 //! which also compiles the top-level `live_slice_*.pyx`, the one copy of the compiled slicing
-//! functions) for the selected Python and Cython (`CYVIEW_PYTHON`, else `python3`) with
-//! cyview-build, and extracts Cython's memoryview layouts from `layout.pyx`'s generated C.
+//! functions; `cython_fixtures/bench/anchors.pyx` is built on its own, with `-O2`) for the
+//! selected Python and Cython (`CYVIEW_PYTHON`, else `python3`) with cyview-build, and
+//! extracts Cython's memoryview layouts from `layout.pyx`'s generated C.
 //!
 //! For the tests it emits:
 //! - `CYVIEW_FIXTURES_DIR`: the folder of the compiled modules (`$OUT_DIR/fixtures`);
@@ -13,6 +14,8 @@
 //!   `exchange_other` by the partner release (`CYVIEW_OTHER_PYTHON`), or empty;
 //! - `CYVIEW_NOATOMICS_FIXTURES_DIR`: `exchange.pyx` built as `exchange_noatomics` with
 //!   `-DCYTHON_ATOMICS=0`;
+//! - `CYVIEW_ANCHORS_FIXTURES_DIR`: `cython_fixtures/bench/anchors.pyx` built as
+//!   `bench_anchors` with `-O2` (Cython's own costs, for the benches);
 //! - `CYVIEW_ACQUIRE_C`: the C file Cython generated for `live_acquire.pyx`;
 //!
 //! and writes `$OUT_DIR/acquire_extractors.rs` (one `MemView`/`MemViewMut` type per
@@ -85,6 +88,19 @@ fn run() -> Result<(), Error> {
     println!(
         "cargo:rustc-env=CYVIEW_NOATOMICS_FIXTURES_DIR={}",
         no_atomics.out_dir().display()
+    );
+    // Cython's own costs that the benches compare with, compiled as extension modules
+    // usually are (-O2, after the fixtures' default -O1).
+    let anchors = build_copy(
+        &python,
+        &manifest_dir.join("cython_fixtures/bench/anchors.pyx"),
+        "bench_anchors",
+        &["-O2"],
+        &out_dir.join("anchors"),
+    )?;
+    println!(
+        "cargo:rustc-env=CYVIEW_ANCHORS_FIXTURES_DIR={}",
+        anchors.out_dir().display()
     );
     embed_the_same_libpython(&python);
     let cached = built.modules().iter().filter(|m| m.from_cache()).count();

@@ -4,7 +4,13 @@
 //!   per-axis checks), then the typed view `view::<f64>()`;
 //! * rust-numpy: `extract::<PyReadonlyArray2<f64>>()` (type check and shared borrow) then
 //!   `as_array()`;
-//! * PyO3's `PyBuffer::<f64>::get` (the baseline: `PyBUF_FULL_RO` and its own checks).
+//! * PyO3's `PyBuffer::<f64>::get` (the baseline: `PyBUF_FULL_RO` and its own checks);
+//! * `extract::<MemView<f64, C<2>>>()`, cyview-py's extractor: `acquire` as
+//!   `const double[:, ::1]` and, with the `numpy` feature (on here), a shared borrow
+//!   registered in rust-numpy's capsule (`cyview_acquire_const`: the acquisition alone);
+//! * Cython's own `cdef double[:, ::1] v = obj` (the anchor): `bench_anchors.bench_assign`
+//!   (`cython_fixtures/bench/anchors.pyx`, `-O2`) assigns the array to a typed view in a
+//!   compiled loop, `n` times per call.
 //!
 //! Group `acquire`: acquisition alone (and release). Group `acquire_sum`: acquisition and
 //! the sum of all elements. Sizes: a C-contiguous 1000x1000 array and a 4x4 one. The
@@ -18,7 +24,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use cyview::{format, AxisSpec};
-use cyview_py::{acquire, Declaration};
+use cyview_py::{acquire, Declaration, MemView, C};
 use numpy::PyReadonlyArray2;
 use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
@@ -90,13 +96,25 @@ fn benches(c: &mut Criterion) {
     Python::attach(|py| {
         setup(py);
         let decl = decl();
+        // `const double[:, ::1]`: what the extractor acquires, without its view and borrow.
+        let const_decl = MemView::<f64, C<2>>::declaration();
         let sizes = [1000usize, 4];
         let arrays: Vec<(usize, Bound<'_, PyAny>)> =
             sizes.iter().map(|&n| (n, array(py, n))).collect();
 
         // Every variant reads the same elements: the sums agree exactly (integers < 2^53).
+        let anchors = common::anchors(py);
+        let assign = anchors.getattr("bench_assign").expect("bench_assign");
         for (n, a) in &arrays {
             let expected = (n * n) as f64 * ((n * n) as f64 - 1.0) / 2.0;
+            let m = a
+                .extract::<MemView<'_, f64, C<2>>>()
+                .expect("extract MemView");
+            assert_eq!(m.sum(), expected);
+            assert_eq!(m.shape(), [*n, *n]);
+            drop(m);
+            let rows: usize = assign.call1((a, 3)).and_then(|r| r.extract()).unwrap();
+            assert_eq!(rows, *n);
             assert_eq!(sum_cyview(a, &decl), expected);
             assert_eq!(sum_cyview_ndarray(a, &decl), expected);
             assert_eq!(sum_numpy(a), expected);
@@ -126,6 +144,27 @@ fn benches(c: &mut Criterion) {
                         .expect("extract");
                     black_box(r.as_array());
                 })
+            });
+            g.bench_with_input(
+                BenchmarkId::new("cyview_acquire_const", &size),
+                a,
+                |b, a| {
+                    b.iter(|| {
+                        let v = acquire(black_box(a), &const_decl).expect("acquire");
+                        black_box(v.as_raw().data);
+                    })
+                },
+            );
+            g.bench_with_input(BenchmarkId::new("memview_extract", &size), a, |b, a| {
+                b.iter(|| {
+                    let m = black_box(a)
+                        .extract::<MemView<'_, f64, C<2>>>()
+                        .expect("extract");
+                    black_box(m.as_raw().data);
+                })
+            });
+            g.bench_with_input(BenchmarkId::new("cython_assign", &size), a, |b, a| {
+                b.iter_custom(|n| common::time_repetitions(n, |n| assign.call1((a, n))))
             });
         }
         g.finish();

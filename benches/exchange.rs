@@ -11,7 +11,12 @@
 //!   both calls carry the same information;
 //! * Cython -> Rust: `cb_call_view(f, v, n)` / `cb_call_ptr(f, p, n)` call a Rust `extern
 //!   "C"` function `n` times through a pointer, with the view by value or with the pointer;
-//!   time per call = time / n.
+//!   time per call = time / n;
+//! * the same Rust -> Cython calls (`cb_first_view`, `cb_first_view_unchecked`) made by
+//!   Cython code through the same capsule pointer (group `capi_call_view`):
+//!   `bench_anchors.bench_call_capsule(capsule, v, n)` (`cython_fixtures/bench/anchors.pyx`,
+//!   `-O2`) fetches the pointer from the `__pyx_capi__` capsule and calls it `n` times, the
+//!   view copied by value each time, as from Rust.
 //!
 //! The view is a `CythonSlice` Cython made of a C-contiguous 4x4 NumPy array. Run with `cargo
 //! bench --bench exchange` (see BENCHMARKS.md).
@@ -99,6 +104,35 @@ fn benches(c: &mut Criterion) {
             // SAFETY: the first element of the same live 4x4 C-contiguous array.
             b.iter(|| unsafe { sum_ptr(*black_box(&p), black_box(4), black_box(4)) })
         });
+        g.finish();
+
+        let anchors = common::anchors(py);
+        let call_capsule = anchors
+            .getattr("bench_call_capsule")
+            .expect("bench_call_capsule");
+        let capi = cb.getattr("__pyx_capi__").expect("__pyx_capi__");
+        let mut g = c.benchmark_group("capi_call_view");
+        for (name, f) in [
+            ("cb_first_view", first_view),
+            ("cb_first_view_unchecked", first_view_unchecked),
+        ] {
+            let capsule = capi.get_item(name).expect("the capsule");
+            let total: f64 = call_capsule
+                .call1((&capsule, &array, 3))
+                .and_then(|t| t.extract())
+                .expect("bench_call_capsule");
+            // SAFETY: as in `rust_to_cython`.
+            assert_eq!(total, 3.0 * unsafe { f(raw) });
+            g.bench_function(format!("rust/{name}"), |b| {
+                // SAFETY: a live C-contiguous 2-d double slice, borrowed by the call.
+                b.iter(|| unsafe { f(*black_box(&raw)) })
+            });
+            g.bench_function(format!("cython/{name}"), |b| {
+                b.iter_custom(|n| {
+                    common::time_repetitions(n, |n| call_capsule.call1((&capsule, &array, n)))
+                })
+            });
+        }
         g.finish();
 
         let mut g = c.benchmark_group("cython_to_rust");

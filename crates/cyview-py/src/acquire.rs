@@ -150,9 +150,16 @@ impl Declaration<'static> {
 /// can be read without the GIL; as with any buffer, Python code may still write to the
 /// memory while it is held.
 pub struct BufferSlice {
-    /// Owned: filled by a successful `PyObject_GetBuffer`, released in `Drop`. Boxed so its
-    /// address (which `shape`/`strides` of some exporters point into) never moves.
-    buffer: Box<pyo3::ffi::Py_buffer>,
+    /// Boxed: the buffer's address (which `shape`/`strides` of some exporters point into)
+    /// never moves, and moving a `BufferSlice` (or a `MemView` holding one) copies one
+    /// pointer, not the 300 bytes of buffer and slice.
+    inner: Box<Acquired>,
+}
+
+/// What a [`BufferSlice`] owns.
+struct Acquired {
+    /// Owned: filled by a successful `PyObject_GetBuffer`, released in `Drop`.
+    buffer: pyo3::ffi::Py_buffer,
     slice: MemviewSlice,
     ndim: usize,
 }
@@ -170,7 +177,7 @@ impl Drop for BufferSlice {
         let _ = Python::try_attach(|_| {
             // SAFETY: `buffer` was filled by a successful PyObject_GetBuffer and is released
             // exactly once, here, with the interpreter attached.
-            unsafe { pyo3::ffi::PyBuffer_Release(&mut *self.buffer) }
+            unsafe { pyo3::ffi::PyBuffer_Release(&mut self.inner.buffer) }
         });
     }
 }
@@ -179,17 +186,17 @@ impl BufferSlice {
     /// The slice Cython's `__Pyx_init_memviewslice` builds (its `memview` is null: no
     /// Cython memoryview object is involved).
     pub fn as_raw(&self) -> &MemviewSlice {
-        &self.slice
+        &self.inner.slice
     }
 
     /// Number of dimensions.
     pub fn ndim(&self) -> usize {
-        self.ndim
+        self.inner.ndim
     }
 
     /// Whether the exporter granted a read-only buffer.
     pub fn readonly(&self) -> bool {
-        self.buffer.readonly != 0
+        self.inner.buffer.readonly != 0
     }
 
     /// A typed view of the elements.
@@ -205,18 +212,18 @@ impl BufferSlice {
     /// `nogil` code, not other threads. A buffer is shared memory: a write concurrent with a
     /// read through the view is a data race.
     pub unsafe fn view<T: FromBytes>(&self) -> PyResult<View<'_, T>> {
-        if std::mem::size_of::<T>() as isize != self.buffer.itemsize {
+        if std::mem::size_of::<T>() as isize != self.inner.buffer.itemsize {
             return Err(PyValueError::new_err(format!(
                 "element type has {} bytes, the buffer's items have {}",
                 std::mem::size_of::<T>(),
-                self.buffer.itemsize
+                self.inner.buffer.itemsize
             )));
         }
         // SAFETY: the slice was built from a buffer the exporter granted and validated
         // (strides, suboffsets), which stays valid until `self` drops; the borrow of `self`
         // bounds the view's lifetime. The item size matches `T`. Nothing writes the
         // elements meanwhile (the caller's contract).
-        unsafe { View::from_raw(self.slice, self.ndim) }.map_err(to_py)
+        unsafe { View::from_raw(self.inner.slice, self.inner.ndim) }.map_err(to_py)
     }
 }
 
@@ -261,25 +268,26 @@ pub fn acquire_optional(
 ///
 /// The exporter's exception, or Cython's `ValueError` for a failed check.
 pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<BufferSlice> {
-    // SAFETY: a zeroed Py_buffer is the documented initial state for PyObject_GetBuffer.
-    let mut buffer: Box<pyo3::ffi::Py_buffer> = Box::new(unsafe { std::mem::zeroed() });
-    // SAFETY: `obj` is alive and the interpreter is attached (we hold a `Bound`); `buffer`
-    // is a valid out-parameter.
-    let rc =
-        unsafe { pyo3::ffi::PyObject_GetBuffer(obj.as_ptr(), &mut *buffer, decl.flags() as i32) };
+    let mut inner = Box::new(Acquired {
+        // SAFETY: a zeroed Py_buffer is the documented initial state for PyObject_GetBuffer.
+        buffer: unsafe { std::mem::zeroed() },
+        slice: MemviewSlice::EMPTY,
+        ndim: 0,
+    });
+    // SAFETY: `obj` is alive and the interpreter is attached (we hold a `Bound`); the
+    // buffer is a valid out-parameter.
+    let rc = unsafe {
+        pyo3::ffi::PyObject_GetBuffer(obj.as_ptr(), &mut inner.buffer, decl.flags() as i32)
+    };
     if rc != 0 {
         return Err(PyErr::fetch(obj.py()));
     }
     // From here on `view` owns the buffer: every early return releases it through Drop.
-    let mut view = BufferSlice {
-        buffer,
-        slice: MemviewSlice::EMPTY,
-        ndim: 0,
-    };
-    // SAFETY: `view.buffer` was just granted and is held until `view` drops.
-    let (slice, ndim) = unsafe { validate_buffer(&view.buffer, decl, std::ptr::null_mut()) }?;
-    view.slice = slice;
-    view.ndim = ndim;
+    let mut view = BufferSlice { inner };
+    // SAFETY: `view.inner.buffer` was just granted and is held until `view` drops.
+    let (slice, ndim) = unsafe { validate_buffer(&view.inner.buffer, decl, std::ptr::null_mut()) }?;
+    view.inner.slice = slice;
+    view.inner.ndim = ndim;
     Ok(view)
 }
 
@@ -308,11 +316,21 @@ pub(crate) unsafe fn validate_buffer(
         // NUL-terminated string that lives as long as the buffer.
         unsafe { CStr::from_ptr(b.format) }.to_bytes()
     };
-    // Cython names the element type of a `const` declaration `const <name>` in its
-    // messages (its `__Pyx_TypeInfo` for `const double` is named so).
-    let dtype = decl.element_type();
-    format::check_format(fmt, &dtype).map_err(to_py)?;
-    validate::check_itemsize(b.itemsize, dtype.name, dtype.size).map_err(to_py)?;
+    let check = |dtype: &TypeInfo| {
+        format::check_format(fmt, dtype)?;
+        validate::check_itemsize(b.itemsize, dtype.name, dtype.size)
+    };
+    if let Err(e) = check(decl.dtype) {
+        if decl.writable {
+            return Err(to_py(e));
+        }
+        // Cython names the element type of a `const` declaration `const <name>` in its
+        // messages ([`Declaration::element_type`]). The name is in the messages only, never
+        // in the decision (the root's name is compared with nothing): name it for the
+        // message, off the path of a buffer that passes.
+        let e = check(&decl.element_type()).err().unwrap_or(e);
+        return Err(to_py(e));
+    }
     // SAFETY: the exporter granted the buffer with `ndim` dimensions: `shape` (never NULL
     // for the flags Cython requests, which all include PyBUF_ND), `strides` and
     // `suboffsets` (when non-NULL) point to `ndim` entries valid while the buffer is held.

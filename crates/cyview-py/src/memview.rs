@@ -8,7 +8,6 @@ use core::ops::{Add, Deref};
 
 use cyview::{
     FromBytes, IntoBytes, Iter, IterMut, MemviewSlice, Rows, Semantics, SliceItem, View, ViewMut,
-    MAX_DIMS,
 };
 
 /// The element proxies of [`GilViewMut::iter_mut`] (`cyview::IterMut`: neither `Send` nor
@@ -48,7 +47,6 @@ type GilBound = PhantomData<*const ()>;
 /// round, with rust-numpy's `BorrowError`.
 pub struct GilView<'a, T> {
     view: View<'a, T>,
-    shape: [usize; MAX_DIMS],
     _gil: GilBound,
 }
 
@@ -63,14 +61,8 @@ impl<T: FromBytes> core::fmt::Debug for GilView<'_, T> {
 
 impl<'a, T: FromBytes> GilView<'a, T> {
     fn new(view: View<'a, T>) -> Self {
-        let mut shape = [0usize; MAX_DIMS];
-        for (s, &n) in shape.iter_mut().zip(view.shape()) {
-            // A view's extents are never negative (its invariant).
-            *s = n.max(0) as usize;
-        }
         GilView {
             view,
-            shape,
             _gil: PhantomData,
         }
     }
@@ -82,7 +74,10 @@ impl<'a, T: FromBytes> GilView<'a, T> {
 
     /// The extent of each dimension (NumPy's `a.shape`).
     pub fn shape(&self) -> &[usize] {
-        &self.shape[..self.ndim()]
+        let shape = self.view.shape();
+        // SAFETY: `isize` and `usize` have the same size and alignment, and a view's
+        // extents are never negative (its invariant): each reads as the same number.
+        unsafe { core::slice::from_raw_parts(shape.as_ptr().cast::<usize>(), shape.len()) }
     }
 
     /// The byte stride of each dimension (`a.strides`).

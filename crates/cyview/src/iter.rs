@@ -267,6 +267,12 @@ pub(crate) fn sum<T: FromBytes + Add<Output = T> + Default>(raw: &MemviewSlice, 
         return T::default();
     }
     let item = size_of::<T>() as isize;
+    if ndim == 1 && raw.suboffsets[0] < 0 && raw.strides[0] == item {
+        // SAFETY: a direct 1-d view whose stride is the item size (a row of a C-contiguous
+        // view) has its `n` elements consecutive from `data`, each readable as an
+        // unaligned `T` by the view invariant.
+        return unsafe { sum_run(raw.data, n) };
+    }
     if ndim > 0 && is_direct(raw, ndim) {
         if contig::is_contig(raw, ndim, item, Order::C)
             || contig::is_contig(raw, ndim, item, Order::Fortran)
@@ -282,24 +288,31 @@ pub(crate) fn sum<T: FromBytes + Add<Output = T> + Default>(raw: &MemviewSlice, 
 }
 
 /// Sums `n` consecutive unaligned `T`s at `p` in 8 interleaved lanes (element `k` goes to
-/// lane `k % 8`, the lanes are added pairwise, then the remainder in order): independent
-/// additions that the processor overlaps, as ndarray's `sum` does.
+/// lane `k % 8`; lane `i` and lane `i + 4` are added, those four sums in order, then the
+/// remainder in order): independent additions that the processor overlaps, in ndarray's
+/// order (`unrolled_fold`).
 ///
 /// # Safety
 ///
 /// `p .. p + n * size_of::<T>()` must hold `n` initialised `T`s readable for the call.
 unsafe fn sum_run<T: FromBytes + Add<Output = T> + Default>(p: *const u8, n: usize) -> T {
     let p = p.cast::<T>();
-    let mut lanes = [T::default(); 8];
+    let z = T::default();
+    let (mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h) = (z, z, z, z, z, z, z, z);
     let chunks = n / 8;
-    for c in 0..chunks {
-        for (k, lane) in lanes.iter_mut().enumerate() {
-            // SAFETY: `c * 8 + k < chunks * 8 <= n`: inside the run (the caller's contract).
-            *lane = *lane + unsafe { p.add(c * 8 + k).read_unaligned() };
-        }
+    for k in 0..chunks {
+        // One read of 8 elements, then 8 independent additions into named accumulators:
+        // the shape the compiler turns into packed additions without shuffles (as for
+        // ndarray's unrolled fold).
+        // SAFETY: elements `k * 8 .. k * 8 + 8 <= chunks * 8 <= n` are inside the run (the
+        // caller's contract), and `[T; 8]` has the layout of 8 consecutive `T`s.
+        let [x0, x1, x2, x3, x4, x5, x6, x7] =
+            unsafe { p.add(k * 8).cast::<[T; 8]>().read_unaligned() };
+        (a, b, c, d) = (a + x0, b + x1, c + x2, d + x3);
+        (e, f, g, h) = (e + x4, f + x5, g + x6, h + x7);
     }
-    let [a, b, c, d, e, f, g, h] = lanes;
-    let mut acc = ((a + e) + (b + f)) + ((c + g) + (d + h));
+    // Combined as ndarray combines its lanes.
+    let mut acc = (((z + (a + e)) + (b + f)) + (c + g)) + (d + h);
     for k in chunks * 8..n {
         // SAFETY: `k < n`: inside the run.
         acc = acc + unsafe { p.add(k).read_unaligned() };

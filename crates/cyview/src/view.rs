@@ -208,8 +208,8 @@ macro_rules! read_methods {
         /// The sum of the elements (zero for an empty view): NumPy's `a.sum()`, as fast as
         /// ndarray's `sum`. Consecutive elements (a contiguous view, or the rows of one
         /// whose last stride is the item size) are added in 8 interleaved lanes, combined
-        /// pairwise, so a floating-point result may differ in the last bits from a
-        /// sequential `iter().sum()`, as NumPy's and ndarray's do.
+        /// as ndarray combines them, so a floating-point result may differ in the last
+        /// bits from a sequential `iter().sum()`, as NumPy's and ndarray's do.
         pub fn sum(&self) -> T
         where
             T: core::ops::Add<Output = T> + Default,

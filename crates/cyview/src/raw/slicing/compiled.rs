@@ -77,6 +77,7 @@ pub fn slice_in_bounds<R: ReadPointer>(
     slice_impl(src, ndim, items, semantics, mem, false)
 }
 
+#[inline]
 fn slice_impl<R: ReadPointer>(
     src: &MemviewSlice,
     ndim: usize,
@@ -85,28 +86,63 @@ fn slice_impl<R: ReadPointer>(
     mem: R,
     exact: bool,
 ) -> Result<(MemviewSlice, usize)> {
-    let expanded = expand(items, ndim)?;
-    let all_indexed = expanded
-        .as_slice()
-        .iter()
-        .all(|e| matches!(e, Expanded::Index(_)));
     let mut dst = MemviewSlice {
         memview: src.memview,
         data: src.data,
         ..MemviewSlice::EMPTY
     };
-    if all_indexed && ndim > 0 {
-        let mut idx = [0isize; MAX_DIMS];
-        for (slot, e) in idx.iter_mut().zip(expanded.as_slice()) {
-            if let Expanded::Index(i) = e {
-                *slot = *i;
+    // Whether the refusal of a selection outside the source is needed below.
+    let track_outside = !(exact && semantics == Semantics::Cython);
+    let n_indices = items
+        .iter()
+        .filter(|i| matches!(i, SliceItem::Index(_)))
+        .count();
+    let plain = items
+        .iter()
+        .all(|i| matches!(i, SliceItem::Index(_) | SliceItem::Slice(_)));
+    let (new_ndim, indirect_kept, outside) = if plain
+        && ndim <= MAX_DIMS
+        && items.len() <= ndim
+        && n_indices < ndim
+        && ndim - n_indices < MAX_DIMS
+    {
+        // The common case, without the expansion's list: no `...` or new axis, at most
+        // one item per dimension and not all of them indices. `expand` would return the
+        // items themselves followed by `:` for the missing trailing dimensions (no error:
+        // `ndim` and the result's ndim are within the limits checked above), so this is
+        // the same walk over the same items.
+        let expanded = items
+            .iter()
+            .map(|item| match *item {
+                SliceItem::Index(i) => Expanded::Index(i),
+                SliceItem::Slice(s) => Expanded::Slice(s),
+                // Excluded by `plain`.
+                _ => Expanded::Slice(crate::items::Slice::FULL),
+            })
+            .chain(core::iter::repeat_n(
+                Expanded::Slice(crate::items::Slice::FULL),
+                ndim - items.len(),
+            ));
+        slice_expanded(src, &mut dst, expanded, semantics, &mem, track_outside)?
+    } else {
+        let expanded = expand(items, ndim)?;
+        let all_indexed = expanded
+            .as_slice()
+            .iter()
+            .all(|e| matches!(e, Expanded::Index(_)));
+        if all_indexed && ndim > 0 {
+            let mut idx = [0isize; MAX_DIMS];
+            for (slot, e) in idx.iter_mut().zip(expanded.as_slice()) {
+                if let Expanded::Index(i) = e {
+                    *slot = *i;
+                }
             }
+            dst.data = element_ptr(src, ndim, &idx[..ndim], mem)?;
+            return Ok((dst, 0));
         }
-        dst.data = element_ptr(src, ndim, &idx[..ndim], mem)?;
-        return Ok((dst, 0));
-    }
-    let (new_ndim, indirect_kept, outside) =
-        slice_expanded(src, &mut dst, expanded.as_slice(), semantics, &mem)?;
+        let items = expanded.as_slice().iter().copied();
+        slice_expanded(src, &mut dst, items, semantics, &mem, track_outside)?
+    };
     if exact && semantics == Semantics::Cython {
         return Ok((dst, new_ndim));
     }
@@ -149,12 +185,16 @@ fn slice_impl<R: ReadPointer>(
 /// So result element `(j..)` is source element `(a_k + j_d * step_d ..)`, in bounds when
 /// every selection is, and as long as no kept indirect suboffset turned negative (which
 /// would make it direct).
+///
+/// With `track_outside` false the third result is always `None` (the check is skipped).
+#[inline]
 pub(super) fn slice_expanded<R: ReadPointer>(
     src: &MemviewSlice,
     dst: &mut MemviewSlice,
-    items: &[Expanded],
+    items: impl IntoIterator<Item = Expanded>,
     semantics: Semantics,
     mem: &R,
+    track_outside: bool,
 ) -> Result<(usize, u32, Option<Error>)> {
     let mut outside = None;
     // suboffset_dim: the last kept dimension that is indirect, where later offsets must go.
@@ -164,7 +204,7 @@ pub(super) fn slice_expanded<R: ReadPointer>(
     let mut new_ndim = 0usize;
     let mut dim = 0usize;
     for item in items {
-        let (start, stride, suboffset) = match *item {
+        let (start, stride, suboffset) = match item {
             Expanded::NewAxis => {
                 dst.shape[new_ndim] = 1;
                 dst.strides[new_ndim] = 0;
@@ -178,7 +218,7 @@ pub(super) fn slice_expanded<R: ReadPointer>(
             }
             Expanded::Slice(s) => {
                 let r = resolve(s, src.shape[dim], dim, semantics)?;
-                if outside.is_none() {
+                if track_outside && outside.is_none() {
                     outside = check_selection(r, src.shape[dim], dim).err();
                 }
                 let (stride, suboffset) = (src.strides[dim], src.suboffsets[dim]);

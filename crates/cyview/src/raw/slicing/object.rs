@@ -242,8 +242,14 @@ pub fn getitem_object<R: ReadPointer>(
         data: src.data,
         ..MemviewSlice::EMPTY
     };
-    let (new_ndim, _, _) =
-        slice_expanded(src, &mut dst, expanded.as_slice(), Semantics::Cython, &mem)?;
+    let (new_ndim, _, _) = slice_expanded(
+        src,
+        &mut dst,
+        expanded.as_slice().iter().copied(),
+        Semantics::Cython,
+        &mem,
+        false,
+    )?;
     Ok(ObjectItem::View(dst, new_ndim))
 }
 

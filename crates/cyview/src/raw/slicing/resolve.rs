@@ -26,6 +26,7 @@ pub struct Resolved {
 /// # Errors
 ///
 /// `IndexError: Index out of bounds (axis {axis})` unless `-extent <= index < extent`.
+#[inline]
 pub fn resolve_index(index: isize, extent: isize, axis: usize) -> Result<isize> {
     let i = geometry::wrap_index(index, extent);
     if 0 <= i && i < extent {
@@ -35,6 +36,7 @@ pub fn resolve_index(index: isize, extent: isize, axis: usize) -> Result<isize> 
     }
 }
 
+#[inline]
 fn step_of(slice: Slice, axis: usize) -> Result<isize> {
     match slice.step {
         Some(0) => Err(Error::value(format!("Step may not be zero (axis {axis})"))),
@@ -58,6 +60,7 @@ fn step_of(slice: Slice, axis: usize) -> Result<isize> {
 /// # Errors
 ///
 /// `ValueError: Step may not be zero (axis {axis})`.
+#[inline]
 pub fn resolve_cython(slice: Slice, extent: isize, axis: usize) -> Result<Resolved> {
     let step = step_of(slice, axis)?;
     // `negative_step` is false when the step is omitted (Cython: `have_step && step < 0`).
@@ -120,6 +123,7 @@ pub fn resolve_cython(slice: Slice, extent: isize, axis: usize) -> Result<Resolv
 ///
 /// `ValueError: Step may not be zero (axis {axis})` — Cython's message, so that both
 /// semantics report errors alike (CPython says `slice step cannot be zero`).
+#[inline]
 pub fn resolve_python(slice: Slice, extent: isize, axis: usize) -> Result<Resolved> {
     let mut step = step_of(slice, axis)?;
     // PySlice_Unpack: a step of PY_SSIZE_T_MIN becomes -PY_SSIZE_T_MAX so that -step fits.
@@ -180,6 +184,7 @@ pub fn resolve_python(slice: Slice, extent: isize, axis: usize) -> Result<Resolv
 /// # Errors
 ///
 /// As [`resolve_cython`](super::resolve_cython) / [`resolve_python`].
+#[inline]
 pub fn resolve(slice: Slice, extent: isize, axis: usize, semantics: Semantics) -> Result<Resolved> {
     match semantics {
         Semantics::Cython => resolve_cython(slice, extent, axis),
