@@ -11,8 +11,8 @@
 //!
 //! A wrong argument raises what Cython raises for the same argument: `ValueError: ndarray is
 //! not C-contiguous`, `ValueError: Buffer dtype mismatch, expected 'const double' but got
-//! 'long'`, `ValueError: buffer source array is read-only`... (PyO3 prefixes a `TypeError`
-//! raised while extracting an argument with `argument 'a': `).
+//! 'long'`, `ValueError: buffer source array is read-only`... (PyO3 0.30 keeps the message
+//! and adds a note naming the argument).
 
 use cyview::MemviewSlice;
 use cyview_py::{capi_function, MemView, MemViewMut, Strided, C};
@@ -70,10 +70,10 @@ fn cyfuncs_total(py: Python<'_>) -> PyResult<Total> {
     TOTAL
         .get_or_try_init(py, || {
             let module = py.import("cyfuncs")?;
-            // SAFETY: `Total` is the C type of the signature Cython gives `total`,
-            // "double (__Pyx_memviewslice)", and its memoryview argument is a 2-d view of
-            // doubles (`cyfuncs.pyx`), which is what `cython_total` passes.
-            unsafe { capi_function::<Total>(&module, "total", "double (__Pyx_memviewslice)") }
+            // The C signature, "double (__Pyx_memviewslice)", is derived from `Total` and
+            // checked against the capsule; the dtype and ndim of the view are this crate's
+            // word (`cyfuncs.pyx`), which `cython_total`'s SAFETY comment relies on.
+            capi_function::<Total>(&module, "total")
         })
         .copied()
 }
