@@ -8,7 +8,7 @@ mod support;
 
 use cyview::AxisSpec;
 use cyview_py::{Axes, Declaration, Generic, Indirect, MemView, MemViewMut, Strided, C, F};
-use numpy::{PyReadonlyArray2, PyReadwriteArray2};
+use numpy::{PyReadonlyArray2, PyReadwriteArray1, PyReadwriteArray2};
 use pyo3::prelude::*;
 use support::{err_of, eval, with_python};
 
@@ -392,4 +392,38 @@ fn readme_comparison_table_is_this_run() {
             "README's row_sums comparison differs from this run (CYVIEW_PRINT_TABLE=1 prints it):\n{table}"
         );
     }
+}
+
+#[test]
+fn python_changing_a_borrowed_arrays_strides_leaves_the_registry_whole() {
+    // rust-numpy finds a borrow again from the array's current geometry at release; NumPy 2
+    // lets Python change an exported array's strides (with a deprecation warning). The
+    // borrow is registered on a private view, so this neither aborts nor leaves the array
+    // borrowed.
+    with_python(|py| {
+        let x = eval(py, "np.arange(8.0)[:4]").unwrap();
+        let globals = pyo3::types::PyDict::new(py);
+        globals.set_item("x", &x).unwrap();
+        {
+            let v = MemView::<f64, Strided<1>>::new(&x).unwrap();
+            let mut w = Some(MemViewMut::<f64, Strided<1>>::new(&x));
+            assert!(
+                w.take().unwrap().is_err(),
+                "a writer conflicts with the reader"
+            );
+            py.run(
+                c"import warnings\nwith warnings.catch_warnings():\n    warnings.simplefilter('ignore')\n    x.strides = (16,)",
+                Some(&globals),
+                None,
+            )
+            .unwrap();
+            let strides: (isize,) = x.getattr("strides").unwrap().extract().unwrap();
+            assert_eq!(strides, (16,), "NumPy let Python change the strides");
+            // The view keeps the geometry it acquired.
+            assert_eq!(v.to_vec().unwrap(), vec![0.0, 1.0, 2.0, 3.0]);
+        }
+        // Released: rust-numpy may borrow the array mutably again.
+        let mut rw = x.extract::<PyReadwriteArray1<f64>>().unwrap();
+        rw.as_array_mut()[0] = 9.0;
+    });
 }

@@ -75,7 +75,9 @@ pub use cython_slice::CythonSlice;
 #[doc(hidden)]
 pub use element::__padded;
 pub use element::CythonElement;
-pub use memview::{ElementsMut, GilIter, GilRows, GilView, GilViewMut, MemView, MemViewMut};
+pub use memview::{
+    ElementsMut, GilElementMut, GilIter, GilRows, GilView, GilViewMut, MemView, MemViewMut,
+};
 pub use memview_abi::MemviewAbi;
 pub use memview_type::MemviewType;
 pub use rust_buffer::RustBuffer;

@@ -7,19 +7,18 @@ use core::mem::{align_of, size_of};
 use core::ops::{Add, Deref};
 
 use cyview::{
-    FromBytes, IntoBytes, Iter, IterMut, MemviewSlice, Rows, Semantics, SliceItem, View, ViewMut,
+    ElementMut, FromBytes, IntoBytes, Iter, IterMut, MemviewSlice, Rows, Semantics, SliceItem,
+    View, ViewMut,
 };
 
-/// The element proxies of [`GilViewMut::iter_mut`] (`cyview::IterMut`: neither `Send` nor
-/// `Sync`).
-pub type ElementsMut<'v, T> = IterMut<'v, T>;
 use pyo3::prelude::*;
 
 use crate::axes::Axes;
 use crate::{acquire, to_py, BufferSlice, CythonElement, Declaration};
 
-/// Not `Send`, not `Sync`: what ties a view to the thread that holds the GIL.
-type GilBound = PhantomData<*const ()>;
+/// Not `Send`, not `Sync`, and not `Ungil` under PyO3's `nightly` feature either (which
+/// excludes `Python` itself): what ties a view to the thread that holds the GIL.
+type GilBound = PhantomData<(*const (), Python<'static>)>;
 
 /// A read-only view of a buffer's elements, usable while the GIL is held: elements are
 /// read by value. Reached through [`MemView`] and [`MemViewMut`] (by `Deref`), or as a
@@ -315,6 +314,58 @@ impl<T: FromBytes> DoubleEndedIterator for GilRows<'_, T> {
 
 impl<T: FromBytes> ExactSizeIterator for GilRows<'_, T> {}
 
+/// The elements of a [`GilViewMut`] in C order, as by-value proxies
+/// ([`GilViewMut::iter_mut`]).
+pub struct ElementsMut<'v, T> {
+    inner: IterMut<'v, T>,
+    _gil: GilBound,
+}
+
+impl<'v, T: FromBytes> Iterator for ElementsMut<'v, T> {
+    type Item = GilElementMut<'v, T>;
+
+    #[inline]
+    fn next(&mut self) -> Option<GilElementMut<'v, T>> {
+        self.inner.next().map(|e| GilElementMut {
+            inner: e,
+            _gil: PhantomData,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<T: FromBytes> ExactSizeIterator for ElementsMut<'_, T> {}
+
+/// One element of a [`GilViewMut`], read and written by value (`cyview::ElementMut`, bound
+/// to the GIL).
+pub struct GilElementMut<'v, T> {
+    inner: ElementMut<'v, T>,
+    _gil: GilBound,
+}
+
+impl<T: FromBytes + IntoBytes> GilElementMut<'_, T> {
+    /// The element's value.
+    #[inline]
+    pub fn get(&self) -> T {
+        self.inner.get()
+    }
+
+    /// Writes `value` to the element.
+    #[inline]
+    pub fn set(&self, value: T) {
+        self.inner.set(value)
+    }
+
+    /// Replaces the element's value `x` by `f(x)`.
+    #[inline]
+    pub fn update(&self, f: impl FnOnce(T) -> T) {
+        self.inner.update(f)
+    }
+}
+
 /// A writable view of a buffer's elements, usable while the GIL is held: reads (through
 /// `Deref` to [`GilView`]) and writes are by value ([the model](GilView#the-readwrite-model)), so
 /// writes take `&self`, as with `Cell`.
@@ -372,7 +423,10 @@ impl<T: FromBytes + IntoBytes> GilViewMut<'_, T> {
     /// `for x in a.iter_mut() { x.update(|v| v.abs()) }`. [`GilViewMut::map_inplace`] is
     /// the faster way to do the same to every element.
     pub fn iter_mut(&self) -> ElementsMut<'_, T> {
-        self.writer().into_iter_mut()
+        ElementsMut {
+            inner: self.writer().into_iter_mut(),
+            _gil: PhantomData,
+        }
     }
 
     /// Copies `src` (same shape, or broadcast as NumPy does) into this view, as if through

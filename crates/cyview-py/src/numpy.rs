@@ -7,7 +7,7 @@
 //! [`RustBuffer::from_ndarray`](crate::RustBuffer::from_ndarray) exports an owned array.
 
 use ::ndarray::{Array, IxDyn};
-use ::numpy::npyffi::PyArrayObject;
+use ::numpy::npyffi::{PyArrayObject, PY_ARRAY_API};
 use ::numpy::{BorrowError, PyArray, PyArrayDyn, PyArrayMethods, PyUntypedArray};
 use cyview::FromBytes;
 use pyo3::exceptions::PyValueError;
@@ -113,6 +113,13 @@ fn shared_api(py: Python<'_>) -> PyResult<&'static SharedApi> {
 /// A borrow of a NumPy array registered in rust-numpy's capsule, released on drop: what
 /// makes a [`MemViewMut`](crate::MemViewMut) conflict with a `PyReadonlyArray` (and a
 /// [`MemView`](crate::MemView) with a `PyReadwriteArray`) of the same memory.
+///
+/// The borrow is registered on a private view of the array (same memory, shape and
+/// strides, base class `ndarray`), not on the argument itself: rust-numpy finds the borrow
+/// again at release from the array's *current* geometry, and Python code may change an
+/// argument's strides while it is borrowed (`x.strides = ..`, allowed with a deprecation
+/// warning by NumPy 2), which would make rust-numpy's release miss its entry and abort the
+/// process. No Python code can reach the private view.
 pub(crate) struct NumpyBorrow {
     array: Py<PyAny>,
     exclusive: bool,
@@ -125,18 +132,33 @@ impl NumpyBorrow {
         if !obj.is_instance_of::<PyUntypedArray>() {
             return Ok(None);
         }
-        let api = shared_api(obj.py())?;
+        let py = obj.py();
+        let api = shared_api(py)?;
+        // SAFETY: `obj` is a live ndarray (checked above) and the interpreter is attached;
+        // a null descriptor keeps the dtype, and `PyArray_Type` makes a base-class view, so
+        // no subclass hook (Python code) runs. The result is a new reference or NULL with
+        // an exception set.
+        let private = unsafe {
+            let ndarray = ndarray_type(py);
+            let view = PY_ARRAY_API.PyArray_View(
+                py,
+                obj.as_ptr().cast::<PyArrayObject>(),
+                std::ptr::null_mut(),
+                ndarray,
+            );
+            Bound::from_owned_ptr_or_err(py, view)?
+        };
         let f = if exclusive {
             api.acquire_mut
         } else {
             api.acquire
         };
         // SAFETY: the API's contract: called attached, with its own `flags` and a live
-        // array (`obj` is one, checked above).
-        let rc = unsafe { f(api.flags, obj.as_ptr().cast::<PyArrayObject>()) };
+        // array (the private view).
+        let rc = unsafe { f(api.flags, private.as_ptr().cast::<PyArrayObject>()) };
         match rc {
             0 => Ok(Some(NumpyBorrow {
-                array: obj.clone().unbind(),
+                array: private.unbind(),
                 exclusive,
             })),
             -1 => Err(BorrowError::AlreadyBorrowed.into()),
@@ -146,6 +168,16 @@ impl NumpyBorrow {
             ))),
         }
     }
+}
+
+/// NumPy's `ndarray` type object.
+///
+/// # Safety
+///
+/// The interpreter is attached (`py`).
+unsafe fn ndarray_type(py: Python<'_>) -> *mut pyo3::ffi::PyTypeObject {
+    // SAFETY: the caller's contract; NumPy's C API is imported by rust-numpy on first use.
+    unsafe { ::numpy::npyffi::get_type_object(py, ::numpy::npyffi::NpyTypes::PyArray_Type) }
 }
 
 impl Drop for NumpyBorrow {

@@ -357,6 +357,9 @@ pub struct Rows<'v, T> {
     ndim: usize,
     next: usize,
     end: usize,
+    /// The view has no element: its rows are empty and no pointer slot is read for them
+    /// (a view's contract may not make the slots of an empty view readable).
+    empty: bool,
     _marker: PhantomData<&'v T>,
 }
 
@@ -372,6 +375,7 @@ impl<T> Rows<'_, T> {
             ndim,
             next: 0,
             end,
+            empty: element_count(&raw, ndim) == 0,
             _marker: PhantomData,
         }
     }
@@ -382,9 +386,9 @@ impl<T> Rows<'_, T> {
         let mut row = MemviewSlice::EMPTY;
         let (s0, sub0) = (self.raw.strides[0], self.raw.suboffsets[0]);
         let mut data = self.raw.data.wrapping_offset((i as isize).wrapping_mul(s0));
-        if sub0 >= 0 {
-            // SAFETY: the view invariant makes the pointer slot reached with the in-bounds
-            // index prefix `(i,)` readable.
+        if sub0 >= 0 && !self.empty {
+            // SAFETY: the view has elements, so `(i,)` is the prefix of an in-bounds index,
+            // and the view invariant makes the pointer slot it reaches readable.
             let mem = unsafe { TrustedMemory::new() };
             // `TrustedMemory` never fails; `?` only ends the iteration if it ever did.
             data = mem.read_pointer(data).ok()?.wrapping_offset(sub0);

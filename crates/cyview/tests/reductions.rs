@@ -116,3 +116,21 @@ fn float_sums_use_lanes_and_match_numpy_order_within_rounding() {
         0
     );
 }
+
+#[test]
+fn rows_of_an_empty_indirect_view_read_no_pointer_slot() {
+    // Shape (3, 0), dimension 0 indirect, over a pointer table that does not exist: a view
+    // without elements addresses nothing, and its rows must not read the table (an
+    // exporter's `RustBuffer::from_raw` contract only covers slots reached by elements).
+    let mut raw = cyview::MemviewSlice::EMPTY;
+    raw.data = std::ptr::NonNull::<u64>::dangling().as_ptr().cast();
+    raw.shape[..2].copy_from_slice(&[3, 0]);
+    raw.strides[..2].copy_from_slice(&[8, 8]);
+    raw.suboffsets[..2].copy_from_slice(&[0, -1]);
+    // SAFETY: the view has no element, so no element or pointer slot is ever read.
+    let v = unsafe { View::<f64>::from_raw(raw, 2) }.unwrap();
+    let lens: Vec<usize> = v.rows().map(|r| r.len()).collect();
+    assert_eq!(lens, vec![0, 0, 0]);
+    assert_eq!(v.rows().rev().count(), 3);
+    assert_eq!(v.sum(), 0.0);
+}

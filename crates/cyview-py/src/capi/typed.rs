@@ -202,14 +202,18 @@ pub trait Args<'py, S: Signature> {
 ///   buffer exporter (`&Bound`, e.g. a [`RustBuffer`](crate::RustBuffer) or a NumPy array)
 ///   is acquired through the module's memoryview type ([`MemviewType::acquire`], Cython's
 ///   checks and exceptions) for the call, so the function may also make a Python object of
-///   it; a `&CythonSlice` is checked against `D` (layout family of its memoryview object,
-///   ndim, format, item size, `const`, axes, and that it lies in its buffer).
+///   it; a `&CythonSlice` is checked against `D` (its memoryview object is of the callee
+///   module's own memoryview type, ndim, format, item size, `const`, axes, and that it lies
+///   in its buffer); a view of another module is refused (pass its buffer object).
 /// * **Memoryview results** are [`CythonSlice`]s of `D`'s number of dimensions, owning the
 ///   acquisition Cython gave the caller.
 pub struct CythonFunction<S: Signature> {
     raw: S::RawFn,
     qualified: String,
     memview_type: Option<MemviewType>,
+    /// The module, kept alive with the code and state `raw` belongs to (a module removed
+    /// from `sys.modules` and collected could free them).
+    _module: std::sync::Arc<Py<PyModule>>,
 }
 
 impl<S: Signature> std::fmt::Debug for CythonFunction<S> {
@@ -227,6 +231,7 @@ impl<S: Signature> Clone for CythonFunction<S> {
             raw: self.raw,
             qualified: self.qualified.clone(),
             memview_type: self.memview_type.clone(),
+            _module: self._module.clone(),
         }
     }
 }
@@ -250,6 +255,16 @@ impl<S: Signature> CythonFunction<S> {
     /// its own declaration); for a [`SliceOf<D>`] result, the function returns views of `D`'s
     /// number of dimensions. The function does not keep a `char const *` argument beyond the
     /// call.
+    ///
+    /// And, since `call` is safe, the function must be memory-safe for every argument a safe
+    /// caller can give it:
+    /// * every [`Object`] parameter is declared plain `object` in Cython: Cython writes
+    ///   `PyObject *` in the capsule for `list`, `dict`, `tuple`, `str`, ... parameters too,
+    ///   and such a function trusts the type its own callers checked;
+    /// * any value of an integer parameter (an index used without `boundscheck` or
+    ///   `wraparound` reads where the caller says);
+    /// * `None` for a memoryview parameter, which becomes Cython's None view (null data,
+    ///   extents 0), as Cython's `def` wrappers pass for a parameter without `not None`.
     pub unsafe fn new(module: &Bound<'_, PyModule>, name: &str) -> PyResult<Self> {
         const {
             assert!(std::mem::size_of::<S::RawFn>() == std::mem::size_of::<*const c_void>());
@@ -267,6 +282,7 @@ impl<S: Signature> CythonFunction<S> {
             // size (asserted above); the capsule holds the address of a function of a C type
             // with that ABI (the signature matched, see `CType`'s contract).
             raw: unsafe { std::mem::transmute_copy::<*mut c_void, S::RawFn>(&p.as_ptr()) },
+            _module: std::sync::Arc::new(module.clone().unbind()),
             qualified: c.qualified,
             memview_type,
         })
@@ -478,11 +494,11 @@ impl sealed::Arg for &CythonSlice {}
 impl<'py, D: ViewDecl> Arg<'py, SliceOf<D>> for &CythonSlice {
     fn lower(
         self,
-        _: Python<'py>,
+        py: Python<'py>,
         cx: &CallContext<'_>,
         index: usize,
     ) -> PyResult<Lowered<MemviewSlice>> {
-        check_slice(self, &D::DECLARATION, cx, index)?;
+        check_slice(py, self, &D::DECLARATION, cx, index)?;
         // Borrowed, as Cython borrows memoryview arguments: `self` holds the acquisition.
         Ok(Lowered::plain(*self.as_raw()))
     }
@@ -505,22 +521,40 @@ fn family(abi: MemviewAbi) -> &'static str {
 }
 
 /// Checks that `s` may be passed as argument `index` declared `decl` to the function of
-/// `cx`, as Cython would check a buffer for that declaration: the layout family of its
-/// memoryview object (the function counts it by its own release's layout), ndim, format,
-/// item size, writability, per-axis strides and suboffsets, contiguity; and that every
-/// element lies in the buffer (a Cython-semantics slice may not).
+/// `cx`, as Cython would check a buffer for that declaration: its memoryview object is of
+/// the callee's own memoryview type (or a subtype, `_memoryviewslice`: the function calls
+/// the object's `cdef` methods through its type's vtable, whose entries differ between
+/// releases of one layout family, 3.3 added one), ndim, format, item size, writability,
+/// per-axis strides and suboffsets, contiguity; and that every element lies in the buffer
+/// (a Cython-semantics slice may not).
 fn check_slice(
+    py: Python<'_>,
     s: &CythonSlice,
     decl: &Declaration<'_>,
     cx: &CallContext<'_>,
     index: usize,
 ) -> PyResult<()> {
-    let callee = memview_type(cx)?.abi();
+    let callee_type = memview_type(cx)?;
+    let callee = callee_type.abi();
     let at = || format!("argument {index} of '{}'", cx.qualified);
-    if s.abi() != callee {
+    let memview = s.as_raw().memview.cast::<ffi::PyObject>();
+    // SAFETY: a CythonSlice holds an acquisition of its (non-null, live) memoryview
+    // object, whose type is a live type object; the interpreter is attached (`py`).
+    let same_type = !memview.is_null()
+        && unsafe {
+            ffi::PyType_IsSubtype(
+                ffi::Py_TYPE(memview),
+                callee_type
+                    .type_object(py)
+                    .as_ptr()
+                    .cast::<ffi::PyTypeObject>(),
+            )
+        } != 0;
+    if !same_type {
         return Err(PyTypeError::new_err(format!(
-            "{}: a view made by a {} module cannot be passed to a {} module (their \
-             memoryview objects differ); pass the buffer object instead",
+            "{}: a view made by another Cython module ({}) cannot be passed to this one ({}): \
+             the function calls its memoryview object's methods through its own module's \
+             type; pass the buffer object instead",
             at(),
             family(s.abi()),
             family(callee)
@@ -591,7 +625,7 @@ macro_rules! signatures {
                 // the raw types (`CythonFunction::new`); every argument was converted to its
                 // raw type by its `Arg`: arithmetic values, a C string borrowed for the call,
                 // objects borrowed for the call, memoryview slices of real memoryview objects
-                // of the callee's layout family, checked against the declaration the callee
+                // of the callee module's own type, checked against the declaration the callee
                 // has (`new`'s contract) and held (acquired) until after the call. The GIL is
                 // held (`py`) and no exception is set.
                 let raw = unsafe { (f.raw)($($x.raw),*) };
