@@ -264,6 +264,138 @@ class Tables(unittest.TestCase):
         self.assertEqual(e.exception.code, 2)
 
 
+class MatrixOutput:
+    """A folder as `ci/matrix --cython X ...` leaves it (runs/, golden-findings.log, report.json,
+    report.md), made the way ci/matrix makes it: meta files and test logs, then `report`."""
+
+    def __init__(self, root, name, golden_log=None):
+        self.dir = os.path.join(root, name)
+        self.runs = os.path.join(self.dir, "runs")
+        os.makedirs(self.runs)
+        if golden_log is not None:
+            shutil.copy(golden_log, os.path.join(self.dir, "golden-findings.log"))
+
+    def add(self, release, meta, log=None):
+        d = os.path.join(self.runs, release)
+        os.makedirs(d)
+        with open(os.path.join(d, "meta"), "w") as f:
+            f.writelines("%s=%s\n" % kv for kv in meta.items())
+        if log is not None:
+            shutil.copy(log, os.path.join(d, "test.log"))
+
+    def report(self, wall):
+        args = ["report", "--runs", self.runs, "--out", self.dir, "--wall-seconds", str(wall),
+                "--golden-findings", os.path.join(self.dir, "golden-findings.log")]
+        for r in sorted(os.listdir(self.runs)):
+            args += ["--release", r]
+        with contextlib.redirect_stdout(io.StringIO()):
+            status = report.main(args)
+        if status != 0:
+            raise AssertionError("ci/report.py report exited with %r" % status)
+
+
+# What ci/matrix records for a release whose build failed (see Tables.test_a_build_failure).
+BUILD_FAILED_META = {"venv_status": "ok", "venv_s": "1", "cython": "3.0.12", "build_status": "failed",
+                     "build_s": "48", "status": "failed", "reason": "build failed: error[E0308]: mismatched types",
+                     "wall": "49"}
+
+
+class Merge(unittest.TestCase):
+    """merge: the reports of one CI job per release, as one report."""
+
+    def setUp(self):
+        self.root = tempfile.mkdtemp()
+        self.golden_log = os.path.join(self.root, "golden-findings.log")
+        with open(self.golden_log, "w") as f:
+            for rel in ("0.29.37", "3.3.1"):
+                f.write(report.finding_line({"id": "golden/x", "kind": "crash", "release": rel,
+                                             "reproducer": "r", "detail": "d"}) + "\n")
+        self.out = os.path.join(self.root, "merged")
+
+    def tearDown(self):
+        shutil.rmtree(self.root)
+
+    def job(self, name, release, meta, log=None, wall=0, report_json=True):
+        """The artifact of one CI job: `ci/matrix --cython release`."""
+        o = MatrixOutput(self.root, name, self.golden_log)
+        o.add(release, meta, log)
+        if report_json:
+            o.report(wall)
+        return o.dir
+
+    def merge(self, *args):
+        """Runs ci/report.py merge; returns (status, stdout, stderr)."""
+        stdout, stderr = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            status = report.main(["merge", "--out", self.out] + list(args))
+        return status, stdout.getvalue(), stderr.getvalue()
+
+    def merged(self):
+        with open(os.path.join(self.out, "report.md")) as f:
+            md = f.read().split("\n")
+        with open(os.path.join(self.out, "report.json")) as f:
+            return md, json.load(f)
+
+    def test_the_merge_of_one_job_per_release_is_the_report_of_one_run_of_both(self):
+        a = self.job("report-cython-3.3.1", "3.3.1", PASSED_META, data("passing.log"), wall=649)
+        b = self.job("report-cython-3.0.12", "3.0.12", BUILD_FAILED_META, wall=52)
+        status, summary, _ = self.merge(a, b)
+        self.assertEqual(status, 0)
+        md, doc = self.merged()
+        # The same runs as one ci/matrix run of both releases.
+        one = MatrixOutput(self.root, "one-run", self.golden_log)
+        one.add("3.3.1", PASSED_META, data("passing.log"))
+        one.add("3.0.12", BUILD_FAILED_META)
+        one.report(701)
+        with open(os.path.join(one.dir, "report.json")) as f:
+            single = json.load(f)
+        for key in ("releases_selected", "releases", "layout", "findings"):
+            self.assertEqual(doc[key], single[key], key)
+        with open(os.path.join(one.dir, "report.md")) as f:
+            self.assertEqual(md[3:], f.read().split("\n")[3:])
+        # Only the origin differs.
+        self.assertEqual((doc["generated_by"], doc["merged_from"], doc["wall_seconds"]),
+                         ("ci/report.py merge", 2, 649))
+        self.assertTrue(md[2].startswith("Merged by `ci/report.py merge` from 2 `ci/matrix` runs for Cython "
+                                         "3.0.12, 3.3.1 (the longest run's wall time 10m 49s). "), md[2])
+        self.assertEqual(summary, "ci/report.py merge: 2 releases, 142 checks, 6 findings; failed: 3.0.12; "
+                                  "skipped: none\n")
+        self.assertEqual(row(md, "3.0.12"), "| 3.0.12 | failed: build failed: error[E0308]: mismatched types "
+                                            "| 49s | - | - | 27 | %d | 0 | 0 |"
+                         % sum(c["cases"] for c in marked(data("passing.log"), "cyview-report: ")
+                               if c["release"] == "3.0.12"))
+        self.assertEqual(row(md, "`golden/x`"), "| `golden/x` | crash | 0.29.37, 3.3.1 |")
+
+    def test_a_job_that_left_no_artifact_and_one_that_stopped_before_its_report(self):
+        # 3.3.1's job was killed after its tests (no report.json): its wall time is its meta's.
+        a = self.job("report-cython-3.3.1", "3.3.1", PASSED_META, data("passing.log"), report_json=False)
+        b = self.job("report-cython-3.0.12", "3.0.12", BUILD_FAILED_META, wall=52)
+        status, summary, _ = self.merge("--release", "3.0.12", "--release", "3.2.9", "--release", "3.3.1", a, b)
+        self.assertEqual(status, 0)
+        md, doc = self.merged()
+        self.assertEqual(doc["wall_seconds"], 646)
+        self.assertEqual(doc["releases_selected"], ["3.0.12", "3.2.9", "3.3.1"])
+        self.assertTrue(row(md, "3.2.9").startswith("| 3.2.9 | failed: its run left no record (no meta file, or "
+                                                    "an empty one) | 0s | - | - | 27 | "), row(md, "3.2.9"))
+        self.assertTrue(row(md, "3.3.1").startswith("| 3.3.1 | passed | 10m 46s | 244 | 0 | 34 |"), row(md, "3.3.1"))
+        self.assertIn("failed: 3.0.12, 3.2.9;", summary)
+
+    def test_a_release_in_two_folders_is_an_error(self):
+        a = self.job("a", "3.3.1", PASSED_META, data("passing.log"), wall=649)
+        b = self.job("b", "3.3.1", PASSED_META, wall=649)
+        status, out, err = self.merge(a, b)
+        self.assertEqual((status, out), (2, ""))
+        self.assertEqual(err, "ci/report.py merge: Cython 3.3.1 was run in both %s and %s: merge one run of "
+                              "each release\n" % (a, b))
+        self.assertFalse(os.path.exists(self.out))
+
+    def test_a_folder_that_is_not_a_ci_matrix_output(self):
+        status, _, err = self.merge(self.root + "/absent")
+        self.assertEqual(status, 2)
+        self.assertEqual(err, "ci/report.py merge: %s/absent has no runs/ folder: give the folders ci/matrix "
+                              "writes (target/cyview-report)\n" % self.root)
+
+
 class GoldenFindings(unittest.TestCase):
     """golden-findings on data/golden/cython.json (one release, 3.3.1) (5 slice cases and 1 compile probe of the real file)."""
 
