@@ -3,25 +3,18 @@
 //! the right memoryview layout; a changed description of cyview's side fails, naming the
 //! field and both sides' numbers (clang's, for the release's generated C).
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use common::python;
 use cyview::MemviewObjectLayout;
 use cyview_build::abi::{Extent, SLICE_STRUCT};
 use cyview_build::{compare_layouts, AbiCheck, CyviewAbi, Error, Layouts, Mismatch, Python};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A fresh cache folder for one test under Cargo's scratch space.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("cyview-build-abi")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create scratch folder");
-    dir
 }
 
 /// The pinned releases (ci/cython-versions.txt).
@@ -42,10 +35,6 @@ fn expected_layout(release: &str) -> MemviewObjectLayout {
     }
 }
 
-fn python() -> Python {
-    Python::find().unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Cython's layouts for the selected interpreter (cached in `cache`).
 fn cython_layouts(python: &Python, cache: &Path) -> Layouts {
     AbiCheck::new(python)
@@ -63,7 +52,7 @@ fn mismatches(err: Error) -> Vec<Mismatch> {
 
 #[test]
 fn every_installed_release_passes_with_its_memview_layout() {
-    let cache = scratch("releases");
+    let cache = scratch_in("releases");
     let mut checked = Vec::new();
     let mut absent = Vec::new();
     for release in pinned_releases() {
@@ -113,7 +102,7 @@ fn every_installed_release_passes_with_its_memview_layout() {
 fn check_abi_accepts_the_selected_release() {
     let python = python();
     let report = AbiCheck::new(&python)
-        .cache_dir(scratch("selected"))
+        .cache_dir(scratch_in("selected"))
         .run()
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -135,7 +124,7 @@ fn check_abi_accepts_the_selected_release() {
 #[test]
 fn a_moved_slice_field_fails_naming_it_with_both_offsets() {
     let python = python();
-    let layouts = cython_layouts(&python, &scratch("moved"));
+    let layouts = cython_layouts(&python, &scratch_in("moved"));
     let shape = layouts
         .get(SLICE_STRUCT)
         .and_then(|s| s.field("shape"))
@@ -192,7 +181,7 @@ fn a_moved_slice_field_fails_naming_it_with_both_offsets() {
 #[test]
 fn a_field_cyview_lacks_and_a_wrong_size_are_both_reported() {
     let python = python();
-    let layouts = cython_layouts(&python, &scratch("lacks"));
+    let layouts = cython_layouts(&python, &scratch_in("lacks"));
     let slice = layouts.get(SLICE_STRUCT).unwrap();
     let suboffsets = slice.field("suboffsets").unwrap();
     let mut cyview = CyviewAbi::current();
@@ -221,7 +210,7 @@ fn a_field_cyview_lacks_and_a_wrong_size_are_both_reported() {
 #[test]
 fn a_memview_object_matching_none_of_cyviews_layouts_is_refused() {
     let python = python();
-    let layouts = cython_layouts(&python, &scratch("object"));
+    let layouts = cython_layouts(&python, &scratch_in("object"));
     let release = python.cython_version().unwrap().to_string();
     let right = expected_layout(&release);
     let object = layouts.get("__pyx_memoryview_obj").unwrap();
@@ -275,4 +264,9 @@ fn a_memview_object_matching_none_of_cyviews_layouts_is_refused() {
         )),
         "{text}"
     );
+}
+
+/// A fresh scratch folder of this test file.
+fn scratch_in(name: &str) -> PathBuf {
+    common::scratch("cyview-build-abi", name, &[])
 }

@@ -2,25 +2,14 @@
 //! Cython: build a folder of fixtures, reuse the cache, report Cython's errors, extract the
 //! memoryview layouts.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use cyview_build::{Error, Fixtures, Python, MEMORYVIEW_STRUCTS};
-
-/// A fresh folder for one test under Cargo's scratch space.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("cyview-build-tests")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("src")).expect("create scratch folder");
-    dir
-}
-
-fn python() -> Python {
-    Python::find().unwrap_or_else(|e| panic!("{e}"))
-}
+use common::python;
+use cyview_build::{Error, Fixtures, MEMORYVIEW_STRUCTS};
 
 const SUM_PYX: &str = "\
 # cython: language_level=3
@@ -35,7 +24,7 @@ def total(double[:] v):
 #[test]
 fn builds_importable_modules_and_reuses_the_cache() {
     let python = python();
-    let dir = scratch("cache");
+    let dir = scratch_in("cache");
     fs::write(dir.join("src/summing.pyx"), SUM_PYX).unwrap();
     fs::create_dir_all(dir.join("src/sub")).unwrap();
     fs::write(dir.join("src/sub/ignored.pyx"), "this is not Cython").unwrap();
@@ -97,7 +86,7 @@ fn builds_importable_modules_and_reuses_the_cache() {
 #[test]
 fn cython_errors_name_the_file_and_carry_cythons_message() {
     let python = python();
-    let dir = scratch("broken");
+    let dir = scratch_in("broken");
     fs::write(dir.join("src/broken.pyx"), "cdef int f(:\n").unwrap();
     let err = Fixtures::new(&python, dir.join("src"), dir.join("out"))
         .cache_dir(dir.join("cache"))
@@ -121,7 +110,7 @@ fn cython_errors_name_the_file_and_carry_cythons_message() {
 #[test]
 fn extracts_the_four_memoryview_structs() {
     let python = python();
-    let dir = scratch("extract");
+    let dir = scratch_in("extract");
     fs::write(dir.join("src/summing.pyx"), SUM_PYX).unwrap();
     let built = Fixtures::new(&python, dir.join("src"), dir.join("out"))
         .cache_dir(dir.join("cache"))
@@ -171,4 +160,9 @@ fn extracts_the_four_memoryview_structs() {
             dir.join("src").display()
         )
     );
+}
+
+/// A fresh scratch folder of this test file.
+fn scratch_in(name: &str) -> PathBuf {
+    common::scratch("cyview-build-tests", name, &["src"])
 }

@@ -2,26 +2,14 @@
 //! math library, built with the real Cython and C compiler for the selected interpreter
 //! (`CYVIEW_PYTHON`, else `PYO3_PYTHON`, else `python3`) and run there.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::python;
 use cyview_build::{CythonModule, Error, Python};
-
-/// A fresh folder for one test under Cargo's scratch space.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("cyview-build-module")
-        .join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("src")).expect("create scratch folder");
-    fs::create_dir_all(dir.join("include")).expect("create scratch folder");
-    dir
-}
-
-fn python() -> Python {
-    Python::find().unwrap_or_else(|e| panic!("{e}"))
-}
 
 const PYX: &str = "\
 # cython: language_level=3
@@ -80,7 +68,7 @@ fn run_python(python: &Python, dir: &Path, script: &str) -> String {
 #[test]
 fn builds_a_module_with_a_c_source_and_libm_that_runs_in_python() {
     let python = python();
-    let dir = scratch("cbrt");
+    let dir = scratch_in("cbrt");
     write_sources(&dir);
     let built = module(&python, &dir)
         .build()
@@ -139,7 +127,7 @@ fn builds_a_module_with_a_c_source_and_libm_that_runs_in_python() {
 #[test]
 fn a_missing_extra_source_is_named() {
     let python = python();
-    let dir = scratch("missing");
+    let dir = scratch_in("missing");
     write_sources(&dir);
     let err = module(&python, &dir)
         .source(dir.join("src/absent.c"))
@@ -158,7 +146,7 @@ fn a_missing_extra_source_is_named() {
 #[test]
 fn a_c_error_in_an_extra_source_carries_the_compilers_message() {
     let python = python();
-    let dir = scratch("nolib");
+    let dir = scratch_in("nolib");
     write_sources(&dir);
     // Without -DSCALE the extra source does not compile.
     let err = CythonModule::new(&python, dir.join("src/cbrt_mod.pyx"), dir.join("out"))
@@ -176,4 +164,9 @@ fn a_c_error_in_an_extra_source_carries_the_compilers_message() {
         err.to_string().starts_with("cyview-build: compiling "),
         "{err}"
     );
+}
+
+/// A fresh scratch folder of this test file.
+fn scratch_in(name: &str) -> PathBuf {
+    common::scratch("cyview-build-module", name, &["src", "include"])
 }

@@ -549,11 +549,34 @@ fn gil_view<T: CythonElement>(buf: &BufferSlice) -> GilView<'static, T> {
 /// }
 /// ```
 pub struct MemView<'py, T: 'static, D> {
-    view: GilView<'static, T>,
+    held: Held<T>,
+    _marker: PhantomData<(Python<'py>, fn() -> D)>,
+}
+
+/// What both extractors hold: the acquired buffer, the view of it (written through only
+/// by [`MemViewMut`]) and, with the `numpy` feature, the registered borrow.
+struct Held<T: 'static> {
+    view: GilViewMut<'static, T>,
     buf: BufferSlice,
     #[cfg(feature = "numpy")]
     _borrow: Option<crate::numpy::NumpyBorrow>,
-    _marker: PhantomData<(Python<'py>, fn() -> D)>,
+}
+
+impl<T: CythonElement> Held<T> {
+    /// `acquire` with `T[D]` (`const` unless `writable`), then the borrow registration.
+    fn acquire<D: Axes>(obj: &Bound<'_, PyAny>, writable: bool) -> PyResult<Self> {
+        let buf = acquire(obj, &declaration::<T, D>(writable))?;
+        #[cfg(feature = "numpy")]
+        let _borrow = crate::numpy::NumpyBorrow::acquire(obj, writable)?;
+        Ok(Held {
+            view: GilViewMut {
+                read: gil_view::<T>(&buf),
+            },
+            buf,
+            #[cfg(feature = "numpy")]
+            _borrow,
+        })
+    }
 }
 
 impl<'py, T: CythonElement, D: Axes> MemView<'py, T, D> {
@@ -569,27 +592,21 @@ impl<'py, T: CythonElement, D: Axes> MemView<'py, T, D> {
     /// The exporter's exception or Cython's for a failed check ([`acquire`]); with the
     /// `numpy` feature, rust-numpy's `BorrowError` when the array is mutably borrowed.
     pub fn new(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
-        let buf = acquire(obj, &Self::declaration())?;
-        #[cfg(feature = "numpy")]
-        let _borrow = crate::numpy::NumpyBorrow::acquire(obj, false)?;
         Ok(MemView {
-            view: gil_view::<T>(&buf),
-            buf,
-            #[cfg(feature = "numpy")]
-            _borrow,
+            held: Held::acquire::<D>(obj, false)?,
             _marker: PhantomData,
         })
     }
 
     /// Whether the exporter granted a read-only buffer.
     pub fn readonly(&self) -> bool {
-        self.buf.readonly()
+        self.held.buf.readonly()
     }
 
     /// The acquired buffer (its raw slice is what a Cython `cdef` function taking
     /// `const T[D]` would receive).
     pub fn buffer(&self) -> &BufferSlice {
-        &self.buf
+        &self.held.buf
     }
 }
 
@@ -597,13 +614,15 @@ impl<T: FromBytes, D> Deref for MemView<'_, T, D> {
     type Target = GilView<'static, T>;
 
     fn deref(&self) -> &Self::Target {
-        &self.view
+        &self.held.view.read
     }
 }
 
 impl<T: FromBytes, D> core::fmt::Debug for MemView<'_, T, D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_tuple("MemView").field(&self.view).finish()
+        f.debug_tuple("MemView")
+            .field(&self.held.view.read)
+            .finish()
     }
 }
 
@@ -630,10 +649,7 @@ impl<'a, 'py, T: CythonElement, D: Axes> FromPyObject<'a, 'py> for MemView<'py, 
 /// }
 /// ```
 pub struct MemViewMut<'py, T: 'static, D> {
-    view: GilViewMut<'static, T>,
-    buf: BufferSlice,
-    #[cfg(feature = "numpy")]
-    _borrow: Option<crate::numpy::NumpyBorrow>,
+    held: Held<T>,
     _marker: PhantomData<(Python<'py>, fn() -> D)>,
 }
 
@@ -650,16 +666,8 @@ impl<'py, T: CythonElement, D: Axes> MemViewMut<'py, T, D> {
     /// As [`MemView::new`]; with the `numpy` feature, rust-numpy's `BorrowError` when the
     /// array is borrowed at all.
     pub fn new(obj: &Bound<'py, PyAny>) -> PyResult<Self> {
-        let buf = acquire(obj, &Self::declaration())?;
-        #[cfg(feature = "numpy")]
-        let _borrow = crate::numpy::NumpyBorrow::acquire(obj, true)?;
         Ok(MemViewMut {
-            view: GilViewMut {
-                read: gil_view::<T>(&buf),
-            },
-            buf,
-            #[cfg(feature = "numpy")]
-            _borrow,
+            held: Held::acquire::<D>(obj, true)?,
             _marker: PhantomData,
         })
     }
@@ -667,7 +675,7 @@ impl<'py, T: CythonElement, D: Axes> MemViewMut<'py, T, D> {
     /// The acquired buffer (its raw slice is what a Cython `cdef` function taking `T[D]`
     /// would receive).
     pub fn buffer(&self) -> &BufferSlice {
-        &self.buf
+        &self.held.buf
     }
 }
 
@@ -675,13 +683,13 @@ impl<T: FromBytes, D> Deref for MemViewMut<'_, T, D> {
     type Target = GilViewMut<'static, T>;
 
     fn deref(&self) -> &Self::Target {
-        &self.view
+        &self.held.view
     }
 }
 
 impl<T: FromBytes, D> core::fmt::Debug for MemViewMut<'_, T, D> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_tuple("MemViewMut").field(&self.view).finish()
+        f.debug_tuple("MemViewMut").field(&self.held.view).finish()
     }
 }
 

@@ -538,18 +538,16 @@ fn check_slice(
     let callee = callee_type.abi();
     let at = || format!("argument {index} of '{}'", cx.qualified);
     let memview = s.as_raw().memview.cast::<ffi::PyObject>();
-    // SAFETY: a CythonSlice holds an acquisition of its (non-null, live) memoryview
-    // object, whose type is a live type object; the interpreter is attached (`py`).
-    let same_type = !memview.is_null()
-        && unsafe {
-            ffi::PyType_IsSubtype(
-                ffi::Py_TYPE(memview),
-                callee_type
-                    .type_object(py)
-                    .as_ptr()
-                    .cast::<ffi::PyTypeObject>(),
-            )
-        } != 0;
+    let callee_ty = callee_type
+        .type_object(py)
+        .as_ptr()
+        .cast::<ffi::PyTypeObject>();
+    let same_type = !memview.is_null() && {
+        // SAFETY: a CythonSlice holds an acquisition of its (non-null, checked) live
+        // memoryview object, whose type is a live type object; the interpreter is attached
+        // (`py`).
+        unsafe { ffi::PyType_IsSubtype(ffi::Py_TYPE(memview), callee_ty) != 0 }
+    };
     if !same_type {
         return Err(PyTypeError::new_err(format!(
             "{}: a view made by another Cython module ({}) cannot be passed to this one ({}): \
