@@ -20,7 +20,7 @@ use std::sync::LazyLock;
 
 use cyview::raw::slicing::{self, ObjectItem};
 use cyview::Semantics;
-use cyview::{MemviewSlice, Slice, SliceItem};
+use cyview::{Slice, SliceItem};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use pyo3::prelude::*;

@@ -134,13 +134,24 @@ fn run_children(cases: &[Refused]) -> Vec<[Run; PADS]> {
             let line = line.unwrap();
             let v: Value = serde_json::from_str(&line)
                 .unwrap_or_else(|e| panic!("child output {line:?}: {e}"));
-            let (i, p) = (v[0].as_u64().unwrap() as usize, v[1].as_u64().unwrap() as usize);
+            let (i, p) = (
+                v[0].as_u64().unwrap() as usize,
+                v[1].as_u64().unwrap() as usize,
+            );
             runs.insert((i, p), Run::Outcome(v[2].clone()));
-            (case, pad) = if p + 1 == PADS { (i + 1, 0) } else { (i, p + 1) };
+            (case, pad) = if p + 1 == PADS {
+                (i + 1, 0)
+            } else {
+                (i, p + 1)
+            };
         }
         let out = child.wait_with_output().unwrap();
         if case >= cases.len() {
-            assert!(out.status.success(), "child: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "child: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             break;
         }
         // The child died in run (case, pad).
@@ -306,30 +317,34 @@ fn more_items_than_dimensions_match_cython_or_are_undefined_in_cython() {
                     let none = items.contains(&SliceItem::NewAxis);
                     matched_surplus += usize::from(addressing > ndim && !none);
                 }
-                Err(e) => mismatches.push(format!(
-                    "m[{items:?}] on {}: {e}",
-                    source.describe()
-                )),
+                Err(e) => mismatches.push(format!("m[{items:?}] on {}: {e}", source.describe())),
             }
         });
     }
     let outcomes = run_children(&refused);
-    let mut classes: Vec<(&str, usize)> =
-        [
-            CRASH,
-            DIFFER,
-            SAME_RESULT,
-            SAME_ERROR_PAST,
-            SAME_ERROR_NO_AXIS,
-            DETERMINISTIC,
-        ]
-            .iter()
-            .map(|c| (*c, 0))
-            .collect();
+    let mut classes: Vec<(&str, usize)> = [
+        CRASH,
+        DIFFER,
+        SAME_RESULT,
+        SAME_ERROR_PAST,
+        SAME_ERROR_NO_AXIS,
+        DETERMINISTIC,
+    ]
+    .iter()
+    .map(|c| (*c, 0))
+    .collect();
     let mut wrong: Vec<String> = Vec::new();
     for (case, runs) in refused.iter().zip(&outcomes) {
         let class = classify(case.ndim, runs);
-        classes.iter_mut().find(|(c, _)| *c == class).unwrap().1 += 1;
+        let slot = classes.iter_mut().find(|(c, _)| *c == class).unwrap();
+        if slot.1 == 0 {
+            println!(
+                "slicing: too many items: e.g. {class}: m[{:?}] on {}: {runs:?}",
+                case.items,
+                case.source.describe()
+            );
+        }
+        slot.1 += 1;
         if class == DETERMINISTIC {
             wrong.push(format!(
                 "m[{:?}] on {}: cyview refused ({}), Cython raised {:?} before reading past the dimensions",
@@ -375,4 +390,62 @@ fn more_items_than_dimensions_match_cython_or_are_undefined_in_cython() {
         matched_surplus > 0,
         "no case with more items than dimensions was matched: the strategy misses the zone"
     );
+}
+
+/// A 0-dimensional Cython memoryview (`as_mv_1d(a)[0, ...]`, a `_memoryviewslice` of
+/// `ndim == 0`) indexed with tuples of integers: cyview matches Cython (3.3's
+/// `pybuffer_index` 0-d branch: index 0 keeps the element, others raise naming the axis;
+/// 3.0-3.2's list assignment error) or refuses as Undefined (0.29's and 3.3's slice path,
+/// which starts with `assert memview.view.ndim > 0`; a negative index, which reads
+/// `view.shape[d]`). Refused keys are not run.
+#[test]
+fn zero_dimensional_views_index_as_cython_does() {
+    let keys: &[&[isize]] = &[&[0], &[1], &[0, 0], &[0, 0, 0], &[0, 3], &[2, 0], &[0, -1]];
+    let release = release_rules();
+    let (mut compared, mut refused) = (0usize, 0usize);
+    with_python(|py| {
+        let obj = support::eval(py, "ls.direct(64, 8, [3], [8])").unwrap();
+        let m1 = py
+            .import("live_core")
+            .unwrap()
+            .getattr("as_mv_1d")
+            .unwrap()
+            .call1((obj,))
+            .unwrap();
+        let m0 = m1
+            .get_item((1, py.Ellipsis()))
+            .expect("a 0-d view of element 1");
+        let buf = read_buffer(&m0).expect("the 0-d view's buffer");
+        assert_eq!(buf.ndim, 0);
+        for key in keys {
+            let items: Vec<SliceItem> = key.iter().map(|&i| SliceItem::Index(i)).collect();
+            let rust = slicing::getitem_object(
+                &buf.raw,
+                0,
+                &items,
+                Subscript::Tuple,
+                release,
+                Slots(&buf.slots),
+            );
+            if matches!(&rust, Err(e) if e.kind() == ErrorKind::Undefined) {
+                refused += 1;
+                continue;
+            }
+            let cy = m0.get_item(py_key(py, &items));
+            if let Err(e) = compare(py, &buf, cy, rust) {
+                panic!("m0[{key:?}]: {e}");
+            }
+            compared += 1;
+        }
+    });
+    report(
+        "slicing: 0-d views indexed by tuples",
+        compared + refused,
+        compared + refused,
+        0,
+    );
+    println!("slicing: 0-d views: {compared} keys matched Cython, {refused} refused as Undefined");
+    if release != cyview::Release::Cython0_29 {
+        assert!(compared > 0, "no key compared");
+    }
 }

@@ -110,7 +110,12 @@ pub fn value() -> impl Strategy<Value = isize> {
 }
 
 /// Compares Cython's result buffer with the core's slice.
-pub fn compare_view(cy: &Buffer, rust: &MemviewSlice, rust_ndim: usize, src: &Buffer) -> Result<(), String> {
+pub fn compare_view(
+    cy: &Buffer,
+    rust: &MemviewSlice,
+    rust_ndim: usize,
+    src: &Buffer,
+) -> Result<(), String> {
     let c = cy.cython_slice();
     let n = cy.ndim;
     if n != rust_ndim {
@@ -148,10 +153,10 @@ pub fn py_key<'py>(py: Python<'py>, items: &[SliceItem]) -> Bound<'py, PyTuple> 
         .map(|it| match *it {
             SliceItem::Index(i) => i.into_pyobject(py).unwrap().into_any(),
             SliceItem::Slice(s) => pyo3::types::PySlice::full(py)
-        .getattr("__class__")
-        .unwrap()
-        .call1((s.start, s.stop, s.step))
-        .unwrap(),
+                .getattr("__class__")
+                .unwrap()
+                .call1((s.start, s.stop, s.step))
+                .unwrap(),
             SliceItem::NewAxis => py.None().into_bound(py),
             SliceItem::Ellipsis => py.Ellipsis().into_bound(py),
         })
