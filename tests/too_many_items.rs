@@ -449,3 +449,52 @@ fn zero_dimensional_views_index_as_cython_does() {
         assert!(compared > 0, "no key compared");
     }
 }
+
+/// The tester's examples on an empty 1-d view: `m[1, 4:-2:-1]` and `m[0, -3]` raise on
+/// axis 0 before Cython reads past the dimension in 0.29 and 3.3 (3.0-3.2: `list assignment
+/// index out of range`); cyview gives the same exception and message (3.3 takes the element
+/// path for `m[0, -3]`, 0.29 the slice path).
+#[test]
+fn errors_on_axis_zero_come_before_the_surplus_items() {
+    let release = release_rules();
+    with_python(|py| {
+        let obj = support::eval(py, "ls.direct(16, 0, [0], [8])").unwrap();
+        let buf = read_buffer(&obj).unwrap();
+        let m = py
+            .import("live_core")
+            .unwrap()
+            .getattr("as_mv_1d")
+            .unwrap()
+            .call1((obj.clone(),))
+            .unwrap();
+        let keys: [&[SliceItem]; 2] = [
+            &[
+                SliceItem::Index(1),
+                SliceItem::Slice(Slice::new(Some(4), Some(-2), Some(-1))),
+            ],
+            &[SliceItem::Index(0), SliceItem::Index(-3)],
+        ];
+        for items in keys {
+            let rust = slicing::getitem_object(
+                &buf.raw,
+                1,
+                items,
+                Subscript::Tuple,
+                release,
+                Slots(&buf.slots),
+            );
+            let cy = m.get_item(py_key(py, items));
+            let Err(e) = &cy else {
+                panic!("m[{items:?}]: Cython returned a value");
+            };
+            let (_, message) = err_of(py, e);
+            // 3.0-3.2 raise `list assignment index out of range` in `_unellipsify` instead.
+            if release != cyview::Release::Cython3_0 {
+                assert_eq!(named_axis(&message), Some(0), "m[{items:?}]: {message}");
+            }
+            if let Err(e) = compare(py, &buf, cy, rust) {
+                panic!("m[{items:?}]: {e}");
+            }
+        }
+    });
+}
