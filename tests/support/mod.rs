@@ -7,6 +7,7 @@
 //! | [`geometry`] | element addresses and index orders of a geometry |
 //! | [`fixtures`] | what the fixtures of `cython_fixtures/` declare: the compiled slicing functions (`live_spec.json`) and the declarations of `live_acquire.pyx` |
 //! | [`dtypes`] | the Rust twins of the Cython structs of the fixtures, each defined once |
+//! | [`sources`] | the random buffer exporters, index values and index keys of the slicing checks, and the comparison of a result view |
 //! | [`report`] | the `cyview-report:` / `cyview-finding:` lines `ci/matrix` collects, and proptest runners |
 //! | [`behaviour`] | data-driven checks whose cases are grouped by the Cython behaviour they exercise, so that a failing test names the behaviour |
 #![allow(dead_code, unused_imports, unused_macros)]
@@ -18,6 +19,7 @@ pub mod fixtures;
 pub mod geometry;
 pub mod python;
 pub mod report;
+pub mod sources;
 
 pub use buffers::{read_buffer, Buffer, Slots};
 pub use dtypes::{PPair, Pair};

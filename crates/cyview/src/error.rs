@@ -24,10 +24,18 @@ pub enum ErrorKind {
     /// declared number of dimensions). The message is this crate's wording, since Cython's
     /// compile error names the declared C type, which this crate does not know.
     CompileError,
+    /// Cython's behaviour here depends on memory past the slice's dimensions (uninitialised
+    /// or out of bounds): its result or exception is not determined by the inputs, or it
+    /// crashes. cyview refuses such a case instead of guessing; the message says what Cython
+    /// would read. Example: Python-level `m[0, 0]` on a 1-dimensional Cython memoryview in
+    /// Cython 3.3, which reads the shape of dimension 1 (see
+    /// [`getitem_object`](crate::raw::slicing::getitem_object)).
+    Undefined,
 }
 
 impl ErrorKind {
-    /// The Python exception's name (`"IndexError"`, ...), or `"CompileError"`.
+    /// The Python exception's name (`"IndexError"`, ...), or `"CompileError"`, or
+    /// `"Undefined"`.
     pub const fn name(self) -> &'static str {
         match self {
             ErrorKind::IndexError => "IndexError",
@@ -37,6 +45,7 @@ impl ErrorKind {
             ErrorKind::MemoryError => "MemoryError",
             ErrorKind::OverflowError => "OverflowError",
             ErrorKind::CompileError => "CompileError",
+            ErrorKind::Undefined => "Undefined",
         }
     }
 }
@@ -87,6 +96,15 @@ impl Error {
         Self::index("list assignment index out of range")
     }
 
+    /// [`ErrorKind::Undefined`]: Cython's behaviour depends on memory past the slice's
+    /// dimensions; `what` says what Cython reads.
+    pub(crate) fn undefined(what: impl core::fmt::Display) -> Self {
+        Self::new(
+            ErrorKind::Undefined,
+            format!("Cython's behaviour is undefined here: {what}"),
+        )
+    }
+
     /// `MemoryError` with `what` could not be allocated (Cython's own `MemoryError`s, from
     /// `PyErr_NoMemory`, have an empty message: pass `""`).
     pub(crate) fn no_memory(what: impl Into<String>) -> Self {
@@ -115,7 +133,11 @@ impl std::error::Error for Error {}
 /// The Python exception Cython raises: `IndexError`, `TypeError`, `BufferError`,
 /// `MemoryError`, `OverflowError` by kind, `ValueError` for the rest (a
 /// [`ErrorKind::CompileError`], which Python code meets only through this crate, included),
-/// with the exact message. With it, `?` turns a cyview error into a `PyResult` error.
+/// with the exact message. An [`ErrorKind::Undefined`] (where Cython itself has no defined
+/// behaviour, for example reads past the slice's dimensions) becomes an `IndexError` whose
+/// message starts with `Cython's behaviour is undefined here:`: always an exception, never
+/// Cython's crash, and an `IndexError` because every such case is an index with more items
+/// than dimensions. With it, `?` turns a cyview error into a `PyResult` error.
 #[cfg(feature = "pyo3")]
 #[cfg_attr(docsrs, doc(cfg(feature = "pyo3")))]
 impl From<Error> for pyo3::PyErr {
@@ -125,7 +147,7 @@ impl From<Error> for pyo3::PyErr {
         };
         let msg = e.message;
         match e.kind {
-            ErrorKind::IndexError => PyIndexError::new_err(msg),
+            ErrorKind::IndexError | ErrorKind::Undefined => PyIndexError::new_err(msg),
             ErrorKind::TypeError => PyTypeError::new_err(msg),
             ErrorKind::BufferError => PyBufferError::new_err(msg),
             ErrorKind::MemoryError => PyMemoryError::new_err(msg),

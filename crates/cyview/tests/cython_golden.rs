@@ -328,10 +328,10 @@ fn slice_cases(
             )
         };
         if let Err(e) = &got {
-            if e.message().starts_with("too many indices") {
+            if e.kind() == cyview::ErrorKind::Undefined {
                 // Cython reads past the slice's dimensions here (uninitialised or
                 // out-of-struct entries; crashes for some): not comparable by design.
-                t.skip("Cython reads past ndim: refused by cyview");
+                t.skip("Cython reads past ndim: refused by cyview as Undefined");
                 continue;
             }
         }

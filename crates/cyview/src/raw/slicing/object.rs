@@ -82,10 +82,30 @@ pub enum ObjectItem {
 /// # Errors
 ///
 /// As described, plus those of `__pyx_memoryview_slice_memviewslice` (see [`slice()`](super::slice())).
-/// When the release's expansion leaves more items than `ndim`, Cython reads and writes past
-/// the slice's dimensions (its results there depend on uninitialised or out-of-bounds
-/// memory, and can crash); this function refuses with `IndexError: too many indices for
-/// a {ndim}-dimensional memoryview (Cython reads past the slice's dimensions here)`.
+///
+/// # More items than dimensions
+///
+/// When the release's expansion leaves more items than `ndim` (0.29: surplus items or
+/// Ellipses; 3.3: surplus items without an Ellipsis; never in 3.0-3.2, whose list of `ndim`
+/// entries raises `list assignment index out of range` instead), Cython walks the items in
+/// order and, at the first item past the last dimension, reads `shape`, `strides` and
+/// `suboffsets` entries past the slice's dimensions: `get_item_pointer` reads
+/// `view.shape[dim]` (the exporter's arrays for a `memoryview`, `from_slice` for a
+/// `_memoryviewslice`) and `memview_slice` passes `p_src.shape[dim]` (for a `memoryview`
+/// a stack `__Pyx_memviewslice` whose entries past `ndim` `slice_copy` never wrote; for a
+/// `_memoryviewslice` its `from_slice`, which this function cannot tell from the other).
+/// The result then depends on memory the inputs do not determine (results of more than 8
+/// dimensions are written past the struct's arrays; some cases crash). So this function
+/// walks the items below `ndim` exactly as Cython does, returns Cython's error when one of
+/// them raises it (`Out of bounds on buffer access (axis d)` on the element path,
+/// `Index out of bounds (axis d)`, `Step may not be zero (axis d)` or `All dimensions
+/// preceding dimension d must be indexed and not sliced` on the slice path), and refuses
+/// the rest with [`ErrorKind::Undefined`](crate::ErrorKind::Undefined). With `ndim == 0`:
+/// the slice path is Undefined (`memview_slice` starts with `assert memview.view.ndim > 0`:
+/// an `AssertionError`, or under `python -O` a read of dimension 0); the element path
+/// follows `pybuffer_index`'s 0-d branch (extent `view.len // itemsize`, which is 1):
+/// indices 0 keep the element, positive ones raise `Out of bounds on buffer access
+/// (axis d)`, a negative one reads `view.shape[d]` and is Undefined.
 pub fn getitem_object<R: ReadPointer>(
     src: &MemviewSlice,
     ndim: usize,
@@ -95,11 +115,6 @@ pub fn getitem_object<R: ReadPointer>(
     mem: R,
 ) -> Result<ObjectItem> {
     geometry::check_ndim_limit(ndim)?;
-    let too_many = || {
-        Error::index(format!(
-            "too many indices for a {ndim}-dimensional memoryview (Cython reads past the slice's dimensions here)"
-        ))
-    };
     let none_type = || {
         Error::new(
             ErrorKind::TypeError,
@@ -213,10 +228,12 @@ pub fn getitem_object<R: ReadPointer>(
             }
         }
     }
-    if result.len() > ndim {
-        return Err(too_many());
-    }
+    // More items than dimensions: Cython walks the items in order and reads entry `ndim` of
+    // the shape, strides and suboffsets at the first item past the dimensions (see the
+    // function's docs). The walks below stop there.
+    let surplus = result.len() > ndim;
     if !have_slices {
+        // `get_item_pointer`: `pybuffer_index` per item, dimension 0 first.
         let idx: Vec<isize> = result
             .iter()
             .map(|i| match i {
@@ -224,13 +241,32 @@ pub fn getitem_object<R: ReadPointer>(
                 _ => 0,
             })
             .collect();
+        if ndim == 0 && !idx.is_empty() {
+            return pybuffer_index_0d(src, &idx).map(ObjectItem::Element);
+        }
+        if surplus {
+            pybuffer_index_all(src, &idx[..ndim], &mem)?;
+            return Err(Error::undefined(format_args!(
+                "indexing a {ndim}-dimensional memoryview with {} indices reads the shape, \
+                 strides and suboffsets of dimension {ndim}, past the view's dimensions \
+                 (uninitialised or out-of-bounds memory)",
+                idx.len()
+            )));
+        }
         return pybuffer_index_all(src, &idx, &mem).map(ObjectItem::Element);
     }
     if ndim == 0 {
-        return Err(too_many());
+        // `memview_slice` starts with `assert memview.view.ndim > 0`.
+        return Err(Error::undefined(
+            "slicing a 0-dimensional memoryview fails Cython's `assert memview.view.ndim > 0` \
+             (an AssertionError), or, with assertions disabled, reads the shape of dimension 0, \
+             which the view does not have",
+        ));
     }
     let mut expanded = ExpandedItems::new();
-    for item in &result {
+    // `memview_slice` processes the items in order; those past the dimensions are reached
+    // only if all below succeed.
+    for item in &result[..result.len().min(ndim)] {
         expanded.push(match *item {
             SliceItem::Index(i) => Expanded::Index(i),
             SliceItem::Slice(s) => Expanded::Slice(s),
@@ -250,7 +286,33 @@ pub fn getitem_object<R: ReadPointer>(
         &mem,
         false,
     )?;
+    if surplus {
+        return Err(Error::undefined(format_args!(
+            "slicing a {ndim}-dimensional memoryview with {} items reads the shape, strides \
+             and suboffsets of dimension {ndim}, past the view's dimensions (uninitialised or \
+             out-of-bounds memory)",
+            result.len()
+        )));
+    }
     Ok(ObjectItem::View(dst, new_ndim))
+}
+
+/// `pybuffer_index` on a 0-dimensional view, per item: the extent is `view.len // itemsize`
+/// (1: one element), the stride the item size (added only for index 0: nothing moves); a
+/// negative index adds `view.shape[dim]`, which a 0-d view does not have.
+fn pybuffer_index_0d(src: &MemviewSlice, index: &[isize]) -> Result<*mut u8> {
+    for (dim, &i) in index.iter().enumerate() {
+        if i < 0 {
+            return Err(Error::undefined(format_args!(
+                "a negative index on a 0-dimensional memoryview reads the shape of dimension \
+                 {dim}, which the view does not have"
+            )));
+        }
+        if i >= 1 {
+            return Err(Error::buffer_access_out_of_bounds(dim));
+        }
+    }
+    Ok(src.data)
 }
 
 /// `get_item_pointer`: `pybuffer_index` on each dimension in turn (bounds checked per
