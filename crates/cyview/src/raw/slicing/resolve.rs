@@ -179,15 +179,38 @@ pub fn resolve_python(slice: Slice, extent: isize, axis: usize) -> Result<Resolv
     Ok(Resolved { start, len, step })
 }
 
+/// Resolves a slice against an extent as Cython with this project's slice-bounds fix does.
+///
+/// Mirrors the slice branch of `__pyx_memoryview_slice_memviewslice` as patched by
+/// `cython_patches/cython-3.3.1-slice-bounds.patch` (builds labelled `+cyview.slice1`):
+/// start, stop and length are those of CPython's `PySlice_AdjustIndices`
+/// ([`resolve_python`]), so every selected index lies in `0..extent`; the step is kept as
+/// given (the patched C code never negates it, so a step of `isize::MIN` stays one where
+/// `PySlice_Unpack` makes it `-isize::MAX`). Python `v[start:stop:step]`.
+///
+/// # Errors
+///
+/// `ValueError: Step may not be zero (axis {axis})`.
+#[inline]
+pub fn resolve_cython_patched(slice: Slice, extent: isize, axis: usize) -> Result<Resolved> {
+    let r = resolve_python(slice, extent, axis)?;
+    Ok(Resolved {
+        step: slice.step.unwrap_or(1),
+        ..r
+    })
+}
+
 /// Resolves a slice with the chosen semantics.
 ///
 /// # Errors
 ///
-/// As [`resolve_cython`](super::resolve_cython) / [`resolve_python`].
+/// As [`resolve_cython`](super::resolve_cython) / [`resolve_python`] /
+/// [`resolve_cython_patched`].
 #[inline]
 pub fn resolve(slice: Slice, extent: isize, axis: usize, semantics: Semantics) -> Result<Resolved> {
     match semantics {
         Semantics::Cython => resolve_cython(slice, extent, axis),
         Semantics::Python => resolve_python(slice, extent, axis),
+        Semantics::CythonPatched => resolve_cython_patched(slice, extent, axis),
     }
 }
