@@ -438,8 +438,14 @@ static COMPILED: LazyLock<Pass> = LazyLock::new(|| {
             }
             let args = PyTuple::new(py, args).unwrap();
             let cy = module.getattr(f.name.as_str()).unwrap().call1(args);
-            let rust = slicing::slice(&buf.raw, ndim, &items, support::cython_semantics(), Slots(&buf.slots))
-                .map(|(raw, n)| ObjectItem::View(raw, n));
+            let rust = slicing::slice(
+                &buf.raw,
+                ndim,
+                &items,
+                support::cython_semantics(),
+                Slots(&buf.slots),
+            )
+            .map(|(raw, n)| ObjectItem::View(raw, n));
             let what = format!(
                 "{}({}, {values:?}) = v[{}] on {}",
                 f.name,

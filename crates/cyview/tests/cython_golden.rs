@@ -29,8 +29,8 @@ fn extra() -> Option<&'static Value> {
     EXTRA
         .get_or_init(|| {
             let path = std::env::var("CYVIEW_GOLDEN_EXTRA").ok()?;
-            let text =
-                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("CYVIEW_GOLDEN_EXTRA={path}: {e}"));
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("CYVIEW_GOLDEN_EXTRA={path}: {e}"));
             Some(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}")))
         })
         .as_ref()

@@ -584,7 +584,11 @@ fn sl(start: Option<isize>, stop: Option<isize>, step: Option<isize>) -> SliceIt
 }
 
 fn both(spec: common::Spec, items: Vec<SliceItem>) {
-    for sem in [Semantics::Python, Semantics::Cython, Semantics::CythonPatched] {
+    for sem in [
+        Semantics::Python,
+        Semantics::Cython,
+        Semantics::CythonPatched,
+    ] {
         check_against_oracle(spec.clone(), items.clone(), sem).unwrap();
     }
 }
@@ -675,7 +679,11 @@ fn slicing_twice_composes_in_the_shrunk_cases() {
     ];
     for (spec, a, b) in cases {
         let s = Structure::build(spec);
-        for sem in [Semantics::Python, Semantics::Cython, Semantics::CythonPatched] {
+        for sem in [
+            Semantics::Python,
+            Semantics::Cython,
+            Semantics::CythonPatched,
+        ] {
             // SAFETY: the structure's memory is alive and its pointer slots are written.
             let mem = unsafe { TrustedMemory::new() };
             let Ok((first, n1)) = slicing::slice_in_bounds(&s.raw, s.ndim, &a, sem, mem) else {
@@ -822,7 +830,11 @@ fn empty_selection_start_still_moves_the_kept_indirect_suboffset() {
     ];
     both(spec(&[0, 4, 5], &[0, 8, -16], Some(0), 8), items.clone());
     let s = Structure::build(spec(&[0, 4, 5], &[0, 8, -16], Some(0), 8));
-    for sem in [Semantics::Python, Semantics::Cython, Semantics::CythonPatched] {
+    for sem in [
+        Semantics::Python,
+        Semantics::Cython,
+        Semantics::CythonPatched,
+    ] {
         let (raw, n) = run(&s, &items, sem).unwrap();
         assert_eq!((n, &raw.shape[..2], raw.suboffsets[0]), (2, &[0, 0][..], 0));
     }
