@@ -208,6 +208,7 @@ def main(argv):
     by_id = {c["id"]: c for c in patched["slice"]}
     changed = defaultdict(Counter)   # class -> Counter(path/what, "now Python"/"not Python")
     geometry_only = Counter()        # class -> changed cases with the same shape and elements
+    same_pointer = Counter()         # class -> changed cases with stock's data, strides, suboffsets
     totals = Counter()
     still = defaultdict(Counter)     # (class, path) -> Counter(build)
     numpy_checked = numpy_disagree = 0
@@ -246,6 +247,10 @@ def main(argv):
             so = outcome(c)
             if so[0] == po[0] == "ok" and (so[1], so[2]) == (po[1], po[2]):
                 geometry_only[k] += 1
+            if so[0] == po[0] == "ok":
+                keys = ("data", "strides", "suboffsets", "slice_suboffsets")
+                if all(c["expect"]["ok"].get(x) == p["expect"]["ok"].get(x) for x in keys):
+                    same_pointer[k] += 1
             if not ok:
                 bad += 1
                 if bad <= 10:
@@ -264,12 +269,12 @@ def main(argv):
     print("Class: the stock %s result against Python semantics. Changed: the patched result "
           "differs from the stock one; each changed case is compared with Python semantics."
           % stock["cython"])
-    print("Of the changed cases, \"same elements\" ones changed only in the data pointer or "
-          "strides (an empty result's start, e.g. `v[-100:-100:-1]`: `start` is now -1 as in "
-          "`PySlice_AdjustIndices`, the data pointer one element before the first; nothing is "
-          "addressed).")
-    print("\n| class (stock) | cases | changed | changed, now = Python | same elements | by path |")
-    print("|---|---:|---:|---:|---:|---|")
+    print("\"Same elements\": changed cases whose shape and elements did not change (only "
+          "the data pointer, strides or suboffsets). \"Same pointers\": changed cases whose "
+          "data pointer, strides and suboffsets are stock's (only the shape changed).")
+    print("\n| class (stock) | cases | changed | changed, now = Python | same elements "
+          "| same pointers | by path |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for k in sorted(totals):
         ch = changed.get(k, Counter())
         n_changed = sum(ch.values())
@@ -277,13 +282,13 @@ def main(argv):
         paths = Counter()
         for (w, ok), v in ch.items():
             paths[w] += v
-        print("| %s | %d | %d | %d | %d | %s |" % (
-            k, totals[k], n_changed, n_ok, geometry_only[k],
+        print("| %s | %d | %d | %d | %d | %d | %s |" % (
+            k, totals[k], n_changed, n_ok, geometry_only[k], same_pointer[k],
             ", ".join("%s %d" % kv for kv in sorted(paths.items())) or "—"))
-    print("| **all** | %d | %d | %d | %d | |" % (
+    print("| **all** | %d | %d | %d | %d | %d | |" % (
         sum(totals.values()), sum(sum(c.values()) for c in changed.values()),
         sum(v for c in changed.values() for (w, ok), v in c.items() if ok),
-        sum(geometry_only.values())))
+        sum(geometry_only.values()), sum(same_pointer.values())))
     print("\nRange model cross-checked with NumPy on %d direct cases: %d disagree."
           % (numpy_checked, numpy_disagree))
     print("\n## Slicing results that differ from Python semantics, per build\n")

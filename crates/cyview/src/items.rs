@@ -159,10 +159,11 @@ pub enum Semantics {
     Python,
     /// Cython built with this project's slice-bounds fix (`cython_patches/` in the
     /// repository; the build's `Cython.__version__` carries the local label
-    /// `+cyview.slice1`): each slice's start, stop and length are CPython's
-    /// ([`resolve_cython_patched`](crate::raw::slicing::resolve_cython_patched)), and
-    /// everything else is Cython's, as with [`Semantics::Cython`] (the indirect-dimension
-    /// bookkeeping, the errors, the step kept as given). Use
+    /// `+cyview.slice1`): each slice's length is CPython's, so it selects what Python
+    /// selects ([`resolve_cython_patched`](crate::raw::slicing::resolve_cython_patched)),
+    /// and everything else is Cython's, as with [`Semantics::Cython`] (the start, which
+    /// differs from Python's only for an empty result, the indirect-dimension bookkeeping,
+    /// the errors, the step kept as given). Use
     /// [`Semantics::of_cython_version`] to pick it from a version string.
     CythonPatched,
 }

@@ -12,9 +12,10 @@
 //!   `0..extent`.
 //! * [`Semantics::CythonPatched`](crate::Semantics::CythonPatched) is Cython built with this
 //!   project's fix of that function (`cython_patches/`, `Cython.__version__` labelled
-//!   `+cyview.slice1`): Python's start, stop and length ([`resolve_cython_patched`]), Cython's
-//!   indirect bookkeeping and errors. The rows of the table below become Python's; the
-//!   indirect bookkeeping stays.
+//!   `+cyview.slice1`): Python's length, so Python's selection ([`resolve_cython_patched`]);
+//!   Cython's start (it differs from Python's only for empty results), indirect
+//!   bookkeeping and errors. The rows of the table below become Python's; the indirect
+//!   bookkeeping stays.
 //!
 //! Integer indices, new axes, Ellipsis and the indirect-dimension bookkeeping are the same in
 //! both; they differ in how a slice's start, stop and length are computed (extent `n`):
