@@ -258,7 +258,8 @@ fn views_rust_reslices_address_what_cythons_own_slicing_addresses() {
                     SliceItem::Slice(Slice::new(Some(a0), Some(b0), Some(c0))),
                     SliceItem::Slice(Slice::new(Some(a1), Some(b1), Some(c1))),
                 ],
-                cyview::Semantics::Cython,
+                // The arithmetic of the Cython under test (patched or not).
+                support::cython_semantics(),
             );
             // SAFETY: `v` is a live 2-d double slice, borrowed for the call; the result is an
             // owned 2-d slice or an error return.
@@ -280,7 +281,7 @@ fn views_rust_reslices_address_what_cythons_own_slicing_addresses() {
                         v.as_raw(),
                         2,
                         &s![a0..b0;c0, a1..b1;c1],
-                        cyview::Semantics::Cython,
+                        support::cython_semantics(),
                         // SAFETY: the slice holds its buffer; in-bounds pointer slots only.
                         unsafe { cyview::TrustedMemory::new() },
                     )

@@ -6,7 +6,10 @@
 //! an element outside its source is flagged as a memory-safety finding. The search is
 //! systematic: every 1-d slice pattern over extents 0-6 with bounds -8..8 and None and
 //! steps -3..3 and None, then random 2-4-d cases with a fixed seed. On every case the
-//! core's Cython semantics must predict Cython exactly (that part *is* a check).
+//! core's Cython semantics must predict Cython exactly (that part *is* a check):
+//! `Semantics::Cython`, or `Semantics::CythonPatched` when the Cython under test is a build
+//! with the slice-bounds fix of `cython_patches/` (version label `+cyview.slice1`; its
+//! snapshot is `findings_vs_python_semantics@3.3.1+cyview.slice1.snap`).
 //!
 //! The search runs once per test binary (`SEARCH`); `core_predicts_cython::*` holds one test
 //! per finding class (the core predicts Cython on every case of the class), and the snapshot of
@@ -18,7 +21,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::LazyLock;
 
 use cyview::raw::slicing;
-use cyview::Semantics;
 use cyview::SliceItem;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -190,7 +192,7 @@ fn run_case(
         &src.raw,
         src.ndim,
         &items,
-        Semantics::Cython,
+        support::cython_semantics(),
         Slots(&src.slots),
     );
     let cython = match &cy {

@@ -4,7 +4,9 @@
 //! Compiled slicing goes through the fixture functions (`live_slice_*`, one per index
 //! pattern, with runtime bounds); Python-level slicing through Cython memoryview objects.
 //! Every case compares data pointer, shape, strides, raw suboffsets and every element
-//! address, or the exception kind and message.
+//! address, or the exception kind and message. The core's semantics is the build's
+//! (`support::cython_semantics`): `Semantics::Cython` for a published release,
+//! `Semantics::CythonPatched` for a build with the slice-bounds fix of `cython_patches/`.
 //!
 //! Each path runs its random pass once per test binary (`COMPILED`, `PYTHON_LEVEL`); each case
 //! is attributed to the behaviour it exercises (Cython's exception, an element, an indirect
@@ -19,7 +21,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
 use cyview::raw::slicing::{self, ObjectItem};
-use cyview::Semantics;
 use cyview::{Slice, SliceItem};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -305,8 +306,14 @@ static COMPILED: LazyLock<Pass> = LazyLock::new(|| {
             }
             let args = PyTuple::new(py, args).unwrap();
             let cy = module.getattr(f.name.as_str()).unwrap().call1(args);
-            let rust = slicing::slice(&buf.raw, ndim, &items, Semantics::Cython, Slots(&buf.slots))
-                .map(|(raw, n)| ObjectItem::View(raw, n));
+            let rust = slicing::slice(
+                &buf.raw,
+                ndim,
+                &items,
+                support::cython_semantics(),
+                Slots(&buf.slots),
+            )
+            .map(|(raw, n)| ObjectItem::View(raw, n));
             let what = format!(
                 "{}({}, {values:?}) = v[{}] on {}",
                 f.name,
@@ -334,12 +341,13 @@ static PYTHON_LEVEL: LazyLock<Pass> = LazyLock::new(|| {
         strategy,
         |tally, py, source, obj, buf, _, _, items| {
             let ndim = source.ndim();
-            let rust = slicing::getitem_object(
+            let rust = slicing::getitem_object_with(
                 &buf.raw,
                 ndim,
                 items,
                 slicing::Subscript::Tuple,
                 support::release_rules(),
+                support::cython_semantics(),
                 Slots(&buf.slots),
             );
             // Where Cython's behaviour depends on memory past the slice's dimensions (more

@@ -17,6 +17,13 @@ pub fn release_rules() -> cyview::raw::slicing::Release {
     })
 }
 
+/// The slice arithmetic of the selected Cython build: `Semantics::Cython` for a published
+/// release, `Semantics::CythonPatched` for a build with the slice-bounds fix of
+/// `cython_patches/` (its version carries the label `+cyview.slice1`).
+pub fn cython_semantics() -> cyview::Semantics {
+    cyview::Semantics::of_cython_version(&cython_release())
+}
+
 /// A compiled slicing function of the live fixtures (`cython_fixtures/live_spec.json`).
 #[derive(Clone, Debug, serde::Deserialize)]
 pub struct Func {

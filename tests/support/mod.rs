@@ -24,7 +24,8 @@ pub mod sources;
 pub use buffers::{read_buffer, Buffer, Slots};
 pub use dtypes::{PPair, Pair};
 pub use fixtures::{
-    acquire_declarations, dtype_of, pattern_items, release_rules, spec, Decl, Func, UNDEFINED,
+    acquire_declarations, cython_semantics, dtype_of, pattern_items, release_rules, spec, Decl,
+    Func, UNDEFINED,
 };
 pub use geometry::{c_order, element_addresses};
 pub use python::{cython_release, err_of, eval, fixtures_dir, refcount, with_python};

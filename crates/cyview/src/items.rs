@@ -157,4 +157,38 @@ pub enum Semantics {
     Cython,
     /// CPython's `PySlice_AdjustIndices`.
     Python,
+    /// Cython built with this project's slice-bounds fix (`cython_patches/` in the
+    /// repository; the build's `Cython.__version__` carries the local label
+    /// `+cyview.slice1`): each slice's length is CPython's, so it selects what Python
+    /// selects ([`resolve_cython_patched`](crate::raw::slicing::resolve_cython_patched)),
+    /// and everything else is Cython's, as with [`Semantics::Cython`] (the start, which
+    /// differs from Python's only for an empty result, the indirect-dimension bookkeeping,
+    /// the errors, the step kept as given). Use
+    /// [`Semantics::of_cython_version`] to pick it from a version string.
+    CythonPatched,
+}
+
+impl Semantics {
+    /// The local version label of a Cython build with the slice-bounds fix.
+    pub const PATCHED_LABEL: &'static str = "cyview.slice1";
+
+    /// The semantics of the compiled slicing of a Cython build, from its
+    /// `Cython.__version__`: [`Semantics::CythonPatched`] when the version's local label
+    /// (after `+`) names [`Semantics::PATCHED_LABEL`] (`"3.3.1+cyview.slice1"`), else
+    /// [`Semantics::Cython`] (every release Cython has published, `"3.3.1"`).
+    ///
+    /// ```
+    /// use cyview::Semantics;
+    /// assert_eq!(Semantics::of_cython_version("3.3.1"), Semantics::Cython);
+    /// assert_eq!(Semantics::of_cython_version("3.3.1+cyview.slice1"), Semantics::CythonPatched);
+    /// assert_eq!(Semantics::of_cython_version("3.3.1+other"), Semantics::Cython);
+    /// ```
+    pub fn of_cython_version(version: &str) -> Semantics {
+        match version.split_once('+') {
+            Some((_, local)) if local.split('+').any(|l| l == Self::PATCHED_LABEL) => {
+                Semantics::CythonPatched
+            }
+            _ => Semantics::Cython,
+        }
+    }
 }

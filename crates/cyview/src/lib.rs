@@ -85,7 +85,7 @@ pub use items::{Semantics, Slice, SliceItem};
 pub use iter::{ElementMut, Iter, IterMut, Rows};
 pub use memory::{Direct, ReadPointer, TrustedMemory};
 /// Python-level indexing (`mv[x]` / `mv[(x,)]` on a Cython memoryview object, per release).
-pub use raw::slicing::{getitem_object, ObjectItem, Release, Subscript};
+pub use raw::slicing::{getitem_object, getitem_object_with, ObjectItem, Release, Subscript};
 pub use view::View;
 pub use view_mut::ViewMut;
 

@@ -202,7 +202,7 @@ fn oracle(
             }
             SliceItem::Slice(s) => {
                 let picked = match sem {
-                    Semantics::Python => naive_python(shape[dim], s),
+                    Semantics::Python | Semantics::CythonPatched => naive_python(shape[dim], s),
                     Semantics::Cython => naive_cython(shape[dim], s),
                 }
                 .ok_or(ErrorKind::ValueError)?;
@@ -380,13 +380,49 @@ proptest! {
         check_against_oracle(spec, items, Semantics::Cython)?;
     }
 
+    /// The patched Cython arithmetic selects what CPython's (`PySlice_AdjustIndices`)
+    /// selects: the same length, the same start unless the result is empty, and Cython's
+    /// start and step (as given) otherwise.
+    #[test]
+    fn patched_resolve_selects_what_python_resolve_selects(
+        n in 0isize..40,
+        start in proptest::option::of(-50isize..50),
+        stop in proptest::option::of(-50isize..50),
+        step in proptest::option::of(prop_oneof![-5isize..=5, Just(isize::MIN), Just(isize::MAX)]),
+    ) {
+        let s = Slice::new(start, stop, step);
+        let patched = slicing::resolve_cython_patched(s, n, 0);
+        let python = slicing::resolve_python(s, n, 0);
+        let cython = slicing::resolve_cython(s, n, 0);
+        match (patched, python, cython) {
+            (Ok(p), Ok(q), Ok(c)) => {
+                prop_assert_eq!(p.len, q.len);
+                if p.len > 0 {
+                    prop_assert_eq!(p.start, q.start);
+                }
+                prop_assert_eq!((p.start, p.step), (c.start, c.step));
+                prop_assert_eq!(p.step, step.unwrap_or(1));
+            }
+            (Err(p), Err(q), Err(_)) => prop_assert_eq!(p.message(), q.message()),
+            (p, q, c) => prop_assert!(false, "{:?} vs {:?} vs {:?}", p, q, c),
+        }
+    }
+
+    /// Cython with the slice-bounds fix (`Semantics::CythonPatched`) selects what
+    /// `range(n)[slice]` selects, with Cython's indirect bookkeeping (a negative suboffset is
+    /// kept, as Cython keeps it, not refused).
+    #[test]
+    fn patched_cython_semantics_equal_range_slicing_per_dimension(spec in any_spec(), items in items()) {
+        check_against_oracle(spec, items, Semantics::CythonPatched)?;
+    }
+
     /// Every element address of a slice, in either semantics, is an element address of the
     /// source: a view can never reach outside its source.
     #[test]
     fn slice_elements_lie_in_the_source(spec in any_spec(), items in items()) {
         let s = Structure::build(spec);
         let source: HashSet<usize> = s.addresses().into_iter().collect();
-        for sem in [Semantics::Python, Semantics::Cython] {
+        for sem in [Semantics::Python, Semantics::Cython, Semantics::CythonPatched] {
             // SAFETY: the structure's memory is alive and all its pointer slots are written.
             let mem = unsafe { TrustedMemory::new() };
             if let Ok((raw, ndim)) = slicing::slice_in_bounds(&s.raw, s.ndim, &items, sem, mem) {
@@ -402,7 +438,7 @@ proptest! {
     #[test]
     fn composing_two_slicings_equals_the_composed_selection(spec in any_spec(), a in items(), b in items()) {
         let s = Structure::build(spec);
-        for sem in [Semantics::Python, Semantics::Cython] {
+        for sem in [Semantics::Python, Semantics::Cython, Semantics::CythonPatched] {
             // SAFETY: the structure's memory is alive and all its pointer slots are written.
             let mem = unsafe { TrustedMemory::new() };
             let Ok((first, n1)) = slicing::slice_in_bounds(&s.raw, s.ndim, &a, sem, mem) else { continue };
@@ -554,7 +590,11 @@ fn sl(start: Option<isize>, stop: Option<isize>, step: Option<isize>) -> SliceIt
 }
 
 fn both(spec: common::Spec, items: Vec<SliceItem>) {
-    for sem in [Semantics::Python, Semantics::Cython] {
+    for sem in [
+        Semantics::Python,
+        Semantics::Cython,
+        Semantics::CythonPatched,
+    ] {
         check_against_oracle(spec.clone(), items.clone(), sem).unwrap();
     }
 }
@@ -645,7 +685,11 @@ fn slicing_twice_composes_in_the_shrunk_cases() {
     ];
     for (spec, a, b) in cases {
         let s = Structure::build(spec);
-        for sem in [Semantics::Python, Semantics::Cython] {
+        for sem in [
+            Semantics::Python,
+            Semantics::Cython,
+            Semantics::CythonPatched,
+        ] {
             // SAFETY: the structure's memory is alive and its pointer slots are written.
             let mem = unsafe { TrustedMemory::new() };
             let Ok((first, n1)) = slicing::slice_in_bounds(&s.raw, s.ndim, &a, sem, mem) else {
@@ -735,7 +779,7 @@ proptest! {
         use cyview::raw::slicing::{self, Release};
         use cyview::raw::{contig, validate};
         use cyview::{AxisSpec, Contiguity, Order};
-        for sem in [Semantics::Python, Semantics::Cython] {
+        for sem in [Semantics::Python, Semantics::Cython, Semantics::CythonPatched] {
             let _ = slicing::slice(&raw, ndim, &items, sem, Arithmetic);
             let _ = slicing::slice_in_bounds(&raw, ndim, &items, sem, Arithmetic);
             let _ = slicing::slice(&raw, ndim, &items, sem, cyview::Direct);
@@ -792,7 +836,11 @@ fn empty_selection_start_still_moves_the_kept_indirect_suboffset() {
     ];
     both(spec(&[0, 4, 5], &[0, 8, -16], Some(0), 8), items.clone());
     let s = Structure::build(spec(&[0, 4, 5], &[0, 8, -16], Some(0), 8));
-    for sem in [Semantics::Python, Semantics::Cython] {
+    for sem in [
+        Semantics::Python,
+        Semantics::Cython,
+        Semantics::CythonPatched,
+    ] {
         let (raw, n) = run(&s, &items, sem).unwrap();
         assert_eq!((n, &raw.shape[..2], raw.suboffsets[0]), (2, &[0, 0][..], 0));
     }

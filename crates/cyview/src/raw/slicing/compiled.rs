@@ -15,7 +15,8 @@ use crate::memory::ReadPointer;
 ///
 /// Mirrors the code Cython generates for `v[items]` on a typed memoryview
 /// (`generate_buffer_slice_code` with the `SimpleSlice`/`ToughSlice`/`SliceIndex` templates,
-/// which call `__pyx_memoryview_slice_memviewslice`) with [`Semantics::Cython`](crate::Semantics::Cython); NumPy
+/// which call `__pyx_memoryview_slice_memviewslice`) with [`Semantics::Cython`](crate::Semantics::Cython)
+/// ([`Semantics::CythonPatched`](crate::Semantics::CythonPatched) for a Cython build with the slice-bounds fix); NumPy
 /// `a[items]` with [`Semantics::Python`](crate::Semantics::Python). Both semantics keep Cython's bookkeeping for
 /// indirect dimensions: once a dimension with a suboffset has been sliced, later offsets go
 /// into that dimension's suboffset instead of the data pointer, and indexing an indirect
@@ -45,7 +46,8 @@ use crate::memory::ReadPointer;
 ///   dimension into a direct one by PEP 3118's convention, and the pointer table would be
 ///   read as elements. Cython does exactly that, for example for `v[:, 1:]` on a PIL-style
 ///   buffer whose indirect dimension 0 has suboffset 0 and whose dimension 1 has a negative
-///   stride; [`Semantics::Cython`](crate::Semantics::Cython) reproduces it, Python semantics refuse.
+///   stride; [`Semantics::Cython`](crate::Semantics::Cython) (and `CythonPatched`, which leaves the bookkeeping as it is)
+///   reproduces it, Python semantics refuse.
 /// * The errors of [`expand`](super::expand), and those of `mem` when it refuses to read a pointer.
 pub fn slice<R: ReadPointer>(
     src: &MemviewSlice,
@@ -66,7 +68,7 @@ pub fn slice<R: ReadPointer>(
 /// # Errors
 ///
 /// As [`slice()`](super::slice()), plus `ValueError: Cannot slice: ...` for those two cases with
-/// [`Semantics::Cython`](crate::Semantics::Cython).
+/// [`Semantics::Cython`](crate::Semantics::Cython) (only the second with `CythonPatched`).
 pub fn slice_in_bounds<R: ReadPointer>(
     src: &MemviewSlice,
     ndim: usize,
@@ -92,7 +94,7 @@ fn slice_impl<R: ReadPointer>(
         ..MemviewSlice::EMPTY
     };
     // Whether the refusal of a selection outside the source is needed below.
-    let track_outside = !(exact && semantics == Semantics::Cython);
+    let track_outside = !(exact && semantics != Semantics::Python);
     let n_indices = items
         .iter()
         .filter(|i| matches!(i, SliceItem::Index(_)))
@@ -143,7 +145,7 @@ fn slice_impl<R: ReadPointer>(
         let items = expanded.as_slice().iter().copied();
         slice_expanded(src, &mut dst, items, semantics, &mem, track_outside)?
     };
-    if exact && semantics == Semantics::Cython {
+    if exact && semantics != Semantics::Python {
         return Ok((dst, new_ndim));
     }
     // An empty result without indirect dimensions addresses nothing, now or after any

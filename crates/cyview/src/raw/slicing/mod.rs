@@ -10,6 +10,12 @@
 //! * [`Semantics::Python`](crate::Semantics::Python) is CPython's `PySlice_Unpack` + `PySlice_AdjustIndices`, the rules
 //!   of `list`, NumPy and `memoryview`. A Python-semantics slice only ever selects indices in
 //!   `0..extent`.
+//! * [`Semantics::CythonPatched`](crate::Semantics::CythonPatched) is Cython built with this
+//!   project's fix of that function (`cython_patches/`, `Cython.__version__` labelled
+//!   `+cyview.slice1`): Python's length, so Python's selection ([`resolve_cython_patched`]);
+//!   Cython's start (it differs from Python's only for empty results), indirect
+//!   bookkeeping and errors. The rows of the table below become Python's; the indirect
+//!   bookkeeping stays.
 //!
 //! Integer indices, new axes, Ellipsis and the indirect-dimension bookkeeping are the same in
 //! both; they differ in how a slice's start, stop and length are computed (extent `n`):
@@ -58,6 +64,8 @@ mod transpose;
 pub use compiled::{slice, slice_in_bounds};
 pub use element::{element_ptr, element_ptr_unchecked};
 pub use expand::{expand, Expanded, ExpandedItems};
-pub use object::{getitem_object, ObjectItem, Release, Subscript};
-pub use resolve::{resolve, resolve_cython, resolve_index, resolve_python, Resolved};
+pub use object::{getitem_object, getitem_object_with, ObjectItem, Release, Subscript};
+pub use resolve::{
+    resolve, resolve_cython, resolve_cython_patched, resolve_index, resolve_python, Resolved,
+};
 pub use transpose::{transpose, transpose_in_source};

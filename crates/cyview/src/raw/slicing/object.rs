@@ -114,6 +114,29 @@ pub fn getitem_object<R: ReadPointer>(
     release: Release,
     mem: R,
 ) -> Result<ObjectItem> {
+    getitem_object_with(src, ndim, items, subscript, release, Semantics::Cython, mem)
+}
+
+/// [`getitem_object`] with the slice arithmetic of `__pyx_memoryview_slice_memviewslice`
+/// chosen: [`Semantics::Cython`](crate::Semantics::Cython) for every published release
+/// (what [`getitem_object`] uses), [`Semantics::CythonPatched`](crate::Semantics::CythonPatched)
+/// for a build with the slice-bounds fix (`Semantics::of_cython_version` picks it from
+/// `Cython.__version__`). [`Semantics::Python`](crate::Semantics::Python) gives CPython's
+/// bounds with Cython's other rules (and, like the patched semantics, no refusal of a
+/// negative suboffset: this is always the exact Cython walk).
+///
+/// # Errors
+///
+/// As [`getitem_object`].
+pub fn getitem_object_with<R: ReadPointer>(
+    src: &MemviewSlice,
+    ndim: usize,
+    items: &[SliceItem],
+    subscript: Subscript,
+    release: Release,
+    semantics: Semantics,
+    mem: R,
+) -> Result<ObjectItem> {
     geometry::check_ndim_limit(ndim)?;
     let none_type = || {
         Error::new(
@@ -282,7 +305,7 @@ pub fn getitem_object<R: ReadPointer>(
         src,
         &mut dst,
         expanded.as_slice().iter().copied(),
-        Semantics::Cython,
+        semantics,
         &mem,
         false,
     )?;

@@ -179,15 +179,42 @@ pub fn resolve_python(slice: Slice, extent: isize, axis: usize) -> Result<Resolv
     Ok(Resolved { start, len, step })
 }
 
+/// Resolves a slice against an extent as Cython with this project's slice-bounds fix does.
+///
+/// Mirrors the slice branch of `__pyx_memoryview_slice_memviewslice` as patched by
+/// `cython_patches/cython-3.3.1-slice-bounds.patch` (builds labelled `+cyview.slice1`): the
+/// length is that of CPython's `PySlice_AdjustIndices` ([`resolve_python`]), so every
+/// selected index lies in `0..extent`; start and step are Cython's ([`resolve_cython`]).
+/// The two starts differ only where the result is empty (a start below `-extent` with a
+/// negative step: Cython keeps 0, CPython takes -1), so the selection is Python's and an
+/// empty result's data pointer and suboffsets stay where Cython always put them. The
+/// step is kept as given (the patched C code never negates it; `PySlice_Unpack` makes
+/// `isize::MIN` `-isize::MAX`). Python `v[start:stop:step]`.
+///
+/// # Errors
+///
+/// `ValueError: Step may not be zero (axis {axis})`.
+#[inline]
+pub fn resolve_cython_patched(slice: Slice, extent: isize, axis: usize) -> Result<Resolved> {
+    let cython = resolve_cython(slice, extent, axis)?;
+    let python = resolve_python(slice, extent, axis)?;
+    Ok(Resolved {
+        len: python.len,
+        ..cython
+    })
+}
+
 /// Resolves a slice with the chosen semantics.
 ///
 /// # Errors
 ///
-/// As [`resolve_cython`](super::resolve_cython) / [`resolve_python`].
+/// As [`resolve_cython`](super::resolve_cython) / [`resolve_python`] /
+/// [`resolve_cython_patched`].
 #[inline]
 pub fn resolve(slice: Slice, extent: isize, axis: usize, semantics: Semantics) -> Result<Resolved> {
     match semantics {
         Semantics::Cython => resolve_cython(slice, extent, axis),
         Semantics::Python => resolve_python(slice, extent, axis),
+        Semantics::CythonPatched => resolve_cython_patched(slice, extent, axis),
     }
 }
