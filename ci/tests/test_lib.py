@@ -278,6 +278,12 @@ class Specs(unittest.TestCase):
             rc, out, got = resolve(spec, cwd=self.tmp)
             self.assertEqual((rc, out, got), (1, {}, err), spec)
 
+    def test_matrix_refuses_a_spec_that_names_nothing_before_running(self):
+        p = subprocess.run([os.path.join(ROOT, "ci", "matrix"), "--cython", "3.3.1", "--cython",
+                            os.path.join(self.tmp, "cython-3.3.1.tar.gz")], capture_output=True, text=True)
+        self.assertEqual((p.returncode, p.stdout, p.stderr),
+                         (2, "", "ci/matrix: --cython %s/cython-3.3.1.tar.gz: no such file or folder\n" % self.tmp))
+
     def test_matrix_help_describes_spec(self):
         p = subprocess.run([os.path.join(ROOT, "ci", "matrix"), "--help"], capture_output=True, text=True)
         self.assertEqual(p.returncode, 0)
