@@ -18,6 +18,7 @@
 #                               cy_spec_key (the venv is .venvs/cy-<key>), cy_spec_label, ...
 #   ensure_spec_venv SPEC [LOG] .venvs/cy-<key> for SPEC (ensure_cy_venv for a version; for the
 #                               others Cython built from that source, not compiled)
+#   cy_spec_absolute SPEC DIR   SPEC with its relative path made absolute against DIR
 #   cy_spec_meta KEY            the source of .venvs/cy-KEY as key=value lines (source_*)
 #   ensure_release X            all of the above that a test run of release X needs (its
 #                               partner's venv included)
@@ -248,6 +249,20 @@ cy_spec_resolve() {
     cy_err "--cython $spec: not a Cython version (e.g. 3.3.1), an sdist (.tar.gz), a wheel (.whl), a source checkout (a folder with Cython/ and setup.py) or VERSION+patch:FILE"
   fi
   return 1
+}
+
+# cy_spec_absolute SPEC DIR: SPEC with a relative path in it (a file, a folder, the FILE of
+# X+patch:FILE) that exists in DIR made absolute against DIR; anything else as it is (for
+# cy_spec_resolve to judge).
+cy_spec_absolute() {
+  local spec=$1 dir=$2 file
+  if [[ $spec == *+patch:* ]]; then
+    file=${spec#*+patch:}
+    if [[ $file != /* ]] && [ -e "$dir/$file" ]; then spec=${spec%%+patch:*}+patch:$dir/$file; fi
+  elif ! cy_is_version "$spec" && [[ $spec != /* ]] && [ -e "$dir/$spec" ]; then
+    spec=$dir/$spec
+  fi
+  echo "$spec"
 }
 
 # cy_spec_meta KEY: where the Cython of .venvs/cy-KEY comes from, as key=value lines:

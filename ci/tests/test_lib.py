@@ -278,6 +278,16 @@ class Specs(unittest.TestCase):
             rc, out, got = resolve(spec, cwd=self.tmp)
             self.assertEqual((rc, out, got), (1, {}, err), spec)
 
+    def test_relative_paths_are_made_absolute_against_a_folder(self):
+        self.write("dl/cython.tar.gz")
+        self.write("fix.patch")
+        cases = [("3.3.1", "3.3.1"), ("dl/cython.tar.gz", self.tmp + "/dl/cython.tar.gz"), ("dl", self.tmp + "/dl"),
+                 ("3.3.1+patch:fix.patch", "3.3.1+patch:" + self.tmp + "/fix.patch"),
+                 ("/abs/x.whl", "/abs/x.whl"), ("latest", "latest"), ("missing.tar.gz", "missing.tar.gz"),
+                 ("3.3.1+patch:missing.patch", "3.3.1+patch:missing.patch")]
+        for spec, want in cases:
+            self.assertEqual(sh('cy_spec_absolute "$1" "$2"', spec, self.tmp), (0, want + "\n", ""), spec)
+
     def test_matrix_refuses_a_spec_that_names_nothing_before_running(self):
         p = subprocess.run([os.path.join(ROOT, "ci", "matrix"), "--cython", "3.3.1", "--cython",
                             os.path.join(self.tmp, "cython-3.3.1.tar.gz")], capture_output=True, text=True)
