@@ -13,10 +13,18 @@
 #   ensure_tools                .venvs/tools with uv (python3 -m venv + pip install uv)
 #   ensure_cy_venv X [LOG]      .venvs/cy-X with cython==X numpy setuptools (via uv): the one
 #                               venv recipe of every script
+#   cy_spec_resolve SPEC        what a --cython SPEC names (a version, an sdist, a wheel, a
+#                               source checkout, VERSION+patch:FILE): sets cy_spec_kind,
+#                               cy_spec_key (the venv is .venvs/cy-<key>), cy_spec_label, ...
+#   ensure_spec_venv SPEC [LOG] .venvs/cy-<key> for SPEC (ensure_cy_venv for a version; for the
+#                               others Cython built from that source, not compiled)
+#   cy_spec_absolute SPEC DIR   SPEC with its relative path made absolute against DIR
+#   cy_spec_meta KEY            the source of .venvs/cy-KEY as key=value lines (source_*)
 #   ensure_release X            all of the above that a test run of release X needs (its
 #                               partner's venv included)
-#   use_release X               export CYVIEW_PYTHON, PYO3_PYTHON, INSTA_UPDATE for release X
-#   cy_parse_opts ...           the shared option parser (--cython X, flags, --help)
+#   use_release KEY             export CYVIEW_PYTHON, PYO3_PYTHON, INSTA_UPDATE for .venvs/cy-KEY
+#                               (a version, or a SPEC's key)
+#   cy_parse_opts ...           the shared option parser (--cython SPEC, flags, --help)
 #   cy_run_counted ...          run a test command, log it, count passed/failed
 #   cy_cargo_test LOG ARGS...   cargo test ARGS, logged and counted
 #   cy_count_tests LOG          "PASSED FAILED" summed from cargo's "test result:" lines
@@ -125,13 +133,252 @@ ensure_cy_venv() {
 }
 
 # cy_partner X: the release whose exchange module is loaded next to X's (tests/exchange.rs,
-# mixed releases): the oldest pinned release, or the newest when X is the oldest.
+# mixed releases): the oldest pinned release, or the newest when X is the oldest. X is a
+# version, or the key of a SPEC's venv (then the version of the Cython installed there).
 cy_partner() {
-  local oldest
+  local oldest x=$1
+  cy_is_version "$x" || x=$(cy_venv_cython "$CY_VENVS/cy-$x")
   oldest=$(cy_releases | head -n 1)
-  if [ "$1" = "$oldest" ]; then cy_newest; else echo "$oldest"; fi
+  if [ "$x" = "$oldest" ]; then cy_newest; else echo "$oldest"; fi
 }
 
+# cy_is_version S: S looks like a Cython version (3.3.1, 3.4.0a1, 3.1.0rc2), not a path.
+cy_is_version() {
+  [[ $1 =~ ^[0-9]+(\.[0-9]+)+((a|b|rc)[0-9]+)?(\.(post|dev)[0-9]+)?$ ]]
+}
+
+# cy_sha256 FILE: the file's SHA-256 (hex).
+cy_sha256() {
+  sha256sum "$1" | awk '{print $1}'
+}
+
+# cy_tree_sha256 DIR: the SHA-256 of a source tree's content (every file's path and bytes;
+# without .git, __pycache__, build/, dist/, *.egg-info and compiled files).
+cy_tree_sha256() {
+  "$CY_BASE_PYTHON" - "$1" <<'PY'
+import hashlib, os, sys
+root, h = sys.argv[1], hashlib.sha256()
+skip_dirs = {".git", "__pycache__", "build", "dist"}
+for d, dirs, files in os.walk(root):
+    dirs[:] = sorted(x for x in dirs if x not in skip_dirs and not x.endswith(".egg-info"))
+    for f in sorted(files):
+        if f.endswith((".pyc", ".so", ".o", ".pyd")):
+            continue
+        p = os.path.join(d, f)
+        h.update(os.path.relpath(p, root).encode() + b"\0")
+        if os.path.islink(p):
+            h.update(os.readlink(p).encode())
+        else:
+            with open(p, "rb") as fh:
+                h.update(fh.read())
+        h.update(b"\0")
+print(h.hexdigest())
+PY
+}
+
+# cy_spec_resolve SPEC: what a --cython SPEC names. SPEC is one of
+#   X                      a Cython version (pinned in ci/cython-versions.txt or not): cython==X
+#                          from PyPI, in .venvs/cy-X
+#   PATH.tar.gz, PATH.zip  a Cython sdist                 .venvs/cy-src-<sha256 of the file>
+#   PATH.whl               a Cython wheel                 .venvs/cy-whl-<sha256 of the file>
+#   DIR                    a Cython source checkout (a folder with Cython/ and setup.py)
+#                                                         .venvs/cy-src-<sha256 of its content>
+#   X+patch:FILE           PyPI's sdist of Cython X with the patch FILE applied (patch -p1)
+#                                                         .venvs/cy-patch-<sha256 of X and FILE>
+# (12 hex digits of each sha256). Sets cy_spec_kind (version | sdist | wheel | checkout |
+# patch), cy_spec_key, cy_spec_label (in words, for people), cy_spec_version (version, patch),
+# cy_spec_path (absolute; sdist, wheel, checkout), cy_spec_sha256 (sdist, wheel; a checkout's
+# content), cy_spec_rev (a checkout's git revision, "-dirty" when it has changes), cy_spec_patch
+# and cy_spec_patch_sha256 (patch). On a SPEC it cannot read: one line on stderr, returns 1.
+cy_spec_resolve() {
+  local spec=$1
+  cy_spec_kind='' cy_spec_key='' cy_spec_label='' cy_spec_version='' cy_spec_path=''
+  cy_spec_sha256='' cy_spec_rev='' cy_spec_patch='' cy_spec_patch_sha256=''
+  if cy_is_version "$spec"; then
+    cy_spec_kind=version cy_spec_key=$spec cy_spec_version=$spec
+    cy_spec_label="cython==$spec from PyPI"
+    return 0
+  fi
+  if [[ $spec == *+patch:* ]]; then
+    cy_spec_version=${spec%%+patch:*}
+    cy_spec_patch=${spec#*+patch:}
+    cy_is_version "$cy_spec_version" ||
+      { cy_err "--cython $spec: '$cy_spec_version' is not a Cython version (the form is VERSION+patch:FILE, e.g. 3.3.1+patch:cython_patches/fix.patch)"; return 1; }
+    [ -f "$cy_spec_patch" ] || { cy_err "--cython $spec: no such patch file: $cy_spec_patch"; return 1; }
+    cy_spec_patch=$(cd "$(dirname "$cy_spec_patch")" && pwd)/$(basename "$cy_spec_patch")
+    cy_spec_patch_sha256=$(cy_sha256 "$cy_spec_patch")
+    cy_spec_kind='patch'
+    cy_spec_key=patch-$(printf '%s\n%s\n' "$cy_spec_version" "$cy_spec_patch_sha256" | sha256sum | cut -c1-12)
+    cy_spec_label="PyPI sdist of Cython $cy_spec_version with $cy_spec_patch (sha256 $cy_spec_patch_sha256)"
+    return 0
+  fi
+  if [ -d "$spec" ]; then
+    cy_spec_path=$(cd "$spec" && pwd)
+    if [ ! -d "$cy_spec_path/Cython" ] || [ ! -f "$cy_spec_path/setup.py" ]; then
+      cy_err "--cython $spec: not a Cython source checkout (a folder with Cython/ and setup.py)"
+      return 1
+    fi
+    cy_spec_kind=checkout
+    cy_spec_sha256=$(cy_tree_sha256 "$cy_spec_path") || return 1
+    cy_spec_key=src-${cy_spec_sha256:0:12}
+    if cy_spec_rev=$(git -C "$cy_spec_path" rev-parse HEAD 2>/dev/null); then
+      [ -z "$(git -C "$cy_spec_path" status --porcelain 2>/dev/null | head -n 1)" ] ||
+        cy_spec_rev="$cy_spec_rev-dirty"
+    else
+      cy_spec_rev=
+    fi
+    cy_spec_label="Cython source checkout $cy_spec_path${cy_spec_rev:+ at git $cy_spec_rev} (content sha256 $cy_spec_sha256)"
+    return 0
+  fi
+  if [ -f "$spec" ]; then
+    cy_spec_path=$(cd "$(dirname "$spec")" && pwd)/$(basename "$spec")
+    cy_spec_sha256=$(cy_sha256 "$cy_spec_path")
+    case "$spec" in
+      *.whl) cy_spec_kind=wheel cy_spec_key=whl-${cy_spec_sha256:0:12}
+             cy_spec_label="Cython wheel $cy_spec_path (sha256 $cy_spec_sha256)" ;;
+      *.tar.gz|*.tgz|*.zip)
+             cy_spec_kind=sdist cy_spec_key=src-${cy_spec_sha256:0:12}
+             cy_spec_label="Cython sdist $cy_spec_path (sha256 $cy_spec_sha256)" ;;
+      *) cy_err "--cython $spec: a file, but not an sdist (.tar.gz, .zip) or a wheel (.whl)"; return 1 ;;
+    esac
+    return 0
+  fi
+  if [[ $spec == */* || $spec == *.tar.gz || $spec == *.whl || $spec == *.zip ]]; then
+    cy_err "--cython $spec: no such file or folder"
+  else
+    cy_err "--cython $spec: not a Cython version (e.g. 3.3.1), an sdist (.tar.gz), a wheel (.whl), a source checkout (a folder with Cython/ and setup.py) or VERSION+patch:FILE"
+  fi
+  return 1
+}
+
+# cy_spec_absolute SPEC DIR: SPEC with a relative path in it (a file, a folder, the FILE of
+# X+patch:FILE) that exists in DIR made absolute against DIR; anything else as it is (for
+# cy_spec_resolve to judge).
+cy_spec_absolute() {
+  local spec=$1 dir=$2 file
+  if [[ $spec == *+patch:* ]]; then
+    file=${spec#*+patch:}
+    if [[ $file != /* ]] && [ -e "$dir/$file" ]; then spec=${spec%%+patch:*}+patch:$dir/$file; fi
+  elif ! cy_is_version "$spec" && [[ $spec != /* ]] && [ -e "$dir/$spec" ]; then
+    spec=$dir/$spec
+  fi
+  echo "$spec"
+}
+
+# cy_spec_meta KEY: where the Cython of .venvs/cy-KEY comes from, as key=value lines:
+# source (in words), source_kind, source_spec, and as they apply source_path, source_sha256,
+# source_rev, source_version, source_sdist_sha256, source_patch, source_patch_sha256 (what
+# ensure_spec_venv recorded), and cython_compiled (true: Cython's own modules are compiled).
+cy_spec_meta() {
+  local venv="$CY_VENVS/cy-$1"
+  if [ -f "$venv/cyview-source" ]; then
+    cat "$venv/cyview-source"
+  else
+    printf 'source=cython==%s from PyPI\nsource_kind=version\nsource_spec=%s\nsource_version=%s\n' "$1" "$1" "$1"
+  fi
+  echo "cython_compiled=$("$venv/bin/python" -c 'import Cython.Compiler.Scanning as m; print(str(not m.__file__.endswith(".py")).lower())' 2>/dev/null || echo unknown)"
+}
+
+# ensure_spec_venv SPEC [LOG]: the venv of a --cython SPEC (see cy_spec_resolve), and sets
+# cy_spec_* as cy_spec_resolve does. A version: ensure_cy_venv. An sdist, a checkout or a
+# patched release: .venvs/cy-<key> with numpy setuptools, and Cython installed from a copy of
+# that source tree WITHOUT compiling Cython itself (NO_CYTHON_COMPILE=true, and setup.py's
+# --no-cython-compile as a PEP 517 build option for 0.29: pure Python, the same behaviour;
+# measured for 3.3.1, 6 s instead of 2 min 56 s compiled). A wheel: installed as it is. The venv records its source
+# in .venvs/cy-<key>/cyview-source (cy_spec_meta). Serialised with flock like ensure_cy_venv.
+ensure_spec_venv() {
+  local spec=$1
+  cy_spec_resolve "$spec" || return 1
+  if [ "$cy_spec_kind" = version ]; then
+    ensure_cy_venv "$cy_spec_version" ${2:+"$2"}
+    return
+  fi
+  local key=$cy_spec_key venv="$CY_VENVS/cy-$cy_spec_key"
+  local log=${2:-$CY_VENVS/cy-$key.install.log}
+  [ -f "$venv/cyview-source" ] && [ -n "$(cy_venv_cython "$venv")" ] && return 0
+  ensure_tools || return 1
+  mkdir -p "$CY_VENVS" "$(dirname "$log")"
+  (
+    if command -v flock >/dev/null 2>&1; then flock 9; fi
+    [ -f "$venv/cyview-source" ] && [ -n "$(cy_venv_cython "$venv")" ] && exit 0
+    echo "$CY_PROG: creating .venvs/cy-$key ($cy_spec_label)"
+    work=$(mktemp -d "${TMPDIR:-/tmp}/cyview-spec.XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+    fail() {
+      rm -rf "$venv"  # leave no half-made venv behind
+      cy_err "creating .venvs/cy-$key ($cy_spec_label) failed: $1 (log: $log)"
+      exit 1
+    }
+    last() { grep -v '^[[:space:]]*$' "$log" | tail -n 1 | sed 's/^[[:space:]]*//'; }
+    : >"$log"
+    { UV_PYTHON_DOWNLOADS=never "$CY_UV" venv --quiet --clear --python "$(command -v "$CY_BASE_PYTHON")" "$venv" &&
+        "$CY_UV" pip install --quiet --python "$venv/bin/python" numpy setuptools wheel; } >>"$log" 2>&1 ||
+      fail "$(last)"
+    src=
+    sdist_sha=
+    case "$cy_spec_kind" in
+      sdist|patch)
+        if [ "$cy_spec_kind" = patch ]; then
+          echo "downloading the sdist of cython==$cy_spec_version" >>"$log"
+          "$CY_VENVS/tools/bin/pip" download --quiet --no-deps --no-binary :all: \
+              "cython==$cy_spec_version" -d "$work/dl" >>"$log" 2>&1 || fail "pip download: $(last)"
+          archive=$(find "$work/dl" -maxdepth 1 -type f | head -n 1)
+          [ -n "$archive" ] || fail "pip download left no sdist"
+        else
+          archive=$cy_spec_path
+        fi
+        sdist_sha=$(cy_sha256 "$archive")
+        mkdir -p "$work/x"
+        case "$archive" in
+          *.zip) "$CY_BASE_PYTHON" -m zipfile -e "$archive" "$work/x" ;;
+          *) tar -xzf "$archive" -C "$work/x" ;;
+        esac >>"$log" 2>&1 || fail "cannot unpack $archive: $(last)"
+        src=$(find "$work/x" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+        if [ -z "$src" ] || [ ! -f "$src/setup.py" ]; then fail "$archive holds no folder with setup.py"; fi
+        if [ "$cy_spec_kind" = patch ]; then
+          echo "patch -p1 < $cy_spec_patch" >>"$log"
+          patch -p1 --batch --forward -d "$src" <"$cy_spec_patch" >>"$log" 2>&1 ||
+            fail "the patch does not apply to Cython $cy_spec_version's sdist: $(last)"
+        fi ;;
+      checkout)
+        src=$work/src
+        mkdir -p "$src"
+        tar -C "$cy_spec_path" --exclude=.git --exclude=build --exclude=dist --exclude='*.egg-info' \
+            -cf - . | tar -C "$src" -xf - >>"$log" 2>&1 || fail "cannot copy $cy_spec_path: $(last)"
+        ;;
+    esac
+    t=$(date +%s)
+    if [ "$cy_spec_kind" = wheel ]; then
+      "$CY_UV" pip install --quiet --python "$venv/bin/python" "$cy_spec_path" >>"$log" 2>&1 ||
+        fail "$(last)"
+    else
+      NO_CYTHON_COMPILE=true "$CY_UV" pip install --quiet --no-cache --no-build-isolation \
+          --python "$venv/bin/python" -C--build-option=--no-cython-compile "$src" >>"$log" 2>&1 ||
+        fail "$(last)"
+    fi
+    echo "installed Cython from $cy_spec_kind in $(( $(date +%s) - t ))s" >>"$log"
+    have=$(cy_venv_cython "$venv")
+    [ -n "$have" ] || fail "Cython does not import in the new venv"
+    if [ "$cy_spec_kind" = patch ] && [ "$have" != "$cy_spec_version" ]; then
+      fail "the patched sdist installs Cython '$have', expected $cy_spec_version"
+    fi
+    {
+      echo "source=$cy_spec_label"
+      echo "source_kind=$cy_spec_kind"
+      echo "source_spec=$spec"
+      [ -z "$cy_spec_path" ] || echo "source_path=$cy_spec_path"
+      [ -z "$cy_spec_sha256" ] || echo "source_sha256=$cy_spec_sha256"
+      [ -z "$cy_spec_rev" ] || echo "source_rev=$cy_spec_rev"
+      [ -z "$cy_spec_version" ] || echo "source_version=$cy_spec_version"
+      [ "$cy_spec_kind" != patch ] || echo "source_sdist_sha256=$sdist_sha"
+      [ -z "$cy_spec_patch" ] || echo "source_patch=$cy_spec_patch"
+      [ -z "$cy_spec_patch_sha256" ] || echo "source_patch_sha256=$cy_spec_patch_sha256"
+    } >"$venv/cyview-source"
+  ) 9>"$CY_VENVS/.cy-$key.lock"
+}
+
+# use_release KEY: the environment of a test run with .venvs/cy-KEY (KEY: a version, or the
+# key of a SPEC's venv, see cy_spec_resolve) and its partner release's venv.
 use_release() {
   local partner
   partner=$(cy_partner "$1")
@@ -155,13 +402,14 @@ cy_usage() {
 }
 
 # cy_parse_opts [--multi] [FLAG...] -- ARG...: the options of ci/test, ci/matrix, ci/valgrind.
-#   --cython X, --cython=X   a release: appended to the array cy_opt_cython; without --multi a
-#                            later --cython replaces an earlier one (cy_opt_cython holds one)
+#   --cython X, --cython=X   a release (ci/matrix: any SPEC of cy_spec_resolve): appended to
+#                            the array cy_opt_cython; without --multi a later --cython replaces
+#                            an earlier one (cy_opt_cython holds one)
 #   FLAG, e.g. --no-golden   a flag the script accepts: sets cy_opt_no_golden=1 (the flag's
 #                            name without its dashes, - as _); each FLAG defaults to 0
 #   -h, --help               prints cy_usage and exits 0
 # Anything else: "<prog>: unknown argument: A (see <prog> --help)" and exit 2. --cython
-# without a version: "<prog>: --cython needs a version, e.g. --cython 3.3.1" and exit 2.
+# without a value: "<prog>: --cython needs a version, e.g. --cython 3.3.1" and exit 2.
 cy_parse_opts() {
   local multi=0 flags=() f known
   cy_opt_cython=()

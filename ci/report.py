@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """The compatibility report of ci/matrix (Python standard library only).
 
-Three commands:
+Four commands:
 
-  ci/report.py golden-findings --golden crates/cyview/tests/golden
+  ci/report.py golden-findings --golden crates/cyview/tests/golden [--extra FILE ...]
       Prints one `cyview-finding: {...}` line for each kind of finding recorded in the golden
-      vectors (golden/cython-<release>.json): cases whose result lies outside the source or its
-      memory block, crashes, results of more than 8 dimensions, compiler crashes. One line per
-      kind, with the smallest case as reproducer.
+      vectors (golden/cython.json, and each --extra FILE: the vectors `ci/gen-golden --python
+      PY --out FILE` wrote for one build that is not a pinned release): cases whose result
+      lies outside the source or its memory block, crashes, results of more than 8
+      dimensions, compiler crashes. One line per kind, with the smallest case as reproducer.
 
   ci/report.py report --runs target/cyview-report/runs --out target/cyview-report \\
                       --release 3.3.1 [--release X ...] \\
@@ -17,7 +18,12 @@ Three commands:
       one-line summary. RUNS/<release>/ holds, per selected release:
         meta      key=value lines: status (passed | failed | skipped), reason, wall, cython,
                   venv_status, venv_s, build_status, build_s, test_status, test_s, passed,
-                  failed (a missing or empty meta file: status "failed", with that reason)
+                  failed (a missing or empty meta file: status "failed", with that reason);
+                  the build's source: source (in words), source_kind (version | sdist |
+                  wheel | checkout | patch), source_spec, source_path, source_sha256,
+                  source_rev, source_version, source_sdist_sha256, source_patch,
+                  source_patch_sha256, cython_compiled; its golden vectors: golden
+                  ("committed", or the file generated for this build), golden_status, golden_s
         test.log  what `cargo test --workspace --no-fail-fast -- --nocapture` printed (may be
                   missing: the release was skipped or its build failed)
       The tests report on stdout, one JSON object a line (anywhere in a line):
@@ -33,6 +39,15 @@ Three commands:
       (a release found in two folders is an error: exit 2 with both named); each --release X
       that no folder has is reported as failed ("its run left no record"). The wall time is
       the longest of the merged runs' (they ran side by side).
+
+  ci/report.py same A/report.json B/report.json
+      Whether two reports found the same: the same releases, statuses, tests passed and
+      failed, checks and their counts, layout, findings. What only says where a build came
+      from or how long it took is left out (each release's source, golden_vectors,
+      wall_seconds and step seconds; the total wall time; generated_by, merged_from).
+      Prints the differences, one a line, and exits 1 when there are any; else prints
+      "same" and exits 0. E.g. ci/matrix --cython 3.3.1 against ci/matrix --cython
+      cython-3.3.1.tar.gz.
 
 Tests: ci/tests/test_report.py (python3 -m unittest discover -s ci/tests).
 """
@@ -296,17 +311,22 @@ def compiler_crash_findings(g, release):
     return out
 
 
-def golden_findings(golden_dir):
+def golden_findings(golden_dir, extra=()):
     """The findings recorded in golden_dir/cython.json (the merged golden vectors of every
-    pinned release), release by release, oldest first."""
+    pinned release), release by release, oldest first; then those of each extra file (the
+    vectors of one build, as golden_run.py writes them; its release is its "cython")."""
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                     "cython_fixtures", "golden"))
     import releases  # cython_fixtures/golden/releases.py: one release of the merged file
 
     merged = releases.load(os.path.join(golden_dir, "cython.json"))
+    docs = [(releases.split(merged, release), release) for release in merged["releases"]]
+    for path in extra:
+        with open(path) as f:
+            g = json.load(f)
+        docs.append((g, str(g["cython"])))
     out = []
-    for release in merged["releases"]:
-        g = releases.split(merged, release)
+    for g, release in docs:
         out += case_findings(g, release)
         out += compiler_crash_findings(g, release)
     return out
@@ -432,6 +452,15 @@ def release_object(r, meta, col):
                         for s in STEPS}
         if meta.get("cython"):
             obj["cython"] = meta["cython"]
+        source = source_object(meta)
+        if source:
+            obj["source"] = source
+        if meta.get("golden"):
+            gv = {"from": "committed" if meta["golden"] == "committed" else "this build"}
+            if meta["golden"] != "committed":
+                gv.update({"path": meta["golden"], "status": meta.get("golden_status", "not run"),
+                           "seconds": int(meta.get("golden_s", 0))})
+            obj["golden_vectors"] = gv
         if "passed" in meta:
             obj["tests"] = {"passed": int(meta["passed"]), "failed": int(meta["failed"])}
     cl = []
@@ -449,6 +478,19 @@ def release_object(r, meta, col):
                          "passed": sum(c["passed"] for c in lay), "failed": sum(c["failed"] for c in lay)}
     obj["findings"] = sum(1 for d in col.findings.values() if r in d)
     return obj
+
+
+SOURCE_KEYS = ("kind", "spec", "path", "sha256", "rev", "version", "sdist_sha256", "patch", "patch_sha256")
+
+
+def source_object(meta):
+    """Where a run's Cython came from (the meta's source_* keys), or None when not recorded."""
+    src = {k: meta["source_" + k] for k in SOURCE_KEYS if meta.get("source_" + k)}
+    if meta.get("source"):
+        src["label"] = meta["source"]
+    if meta.get("cython_compiled") in ("true", "false"):
+        src["cython_compiled"] = meta["cython_compiled"] == "true"
+    return src or None
 
 
 def build_report(col, releases, total_wall):
@@ -517,6 +559,21 @@ def render_markdown(doc):
             o["release"], md_cell(status), fmt_s(o["wall_seconds"]) if "wall_seconds" in o else "-",
             t.get("passed", "-"), t.get("failed", "-"), len(o["checks"]),
             sum(c["cases"] for c in o["checks"]), sum(c["failed"] for c in o["checks"]), o["findings"]))
+    sourced = [o for o in rel_objs if o.get("source") or o.get("golden_vectors")]
+    if sourced:
+        md += ["", "## Sources", "",
+               "| Cython | version | source | Cython compiled | golden vectors |", "|---|---|---|---|---|"]
+        for o in sourced:
+            src, gv = o.get("source", {}), o.get("golden_vectors", {})
+            compiled = {True: "yes", False: "no (pure Python)"}.get(src.get("cython_compiled"), "-")
+            golden = "-"
+            if gv.get("from") == "committed":
+                golden = "committed (tests/golden/cython.json)"
+            elif gv:
+                golden = "generated from this build: %s (%s, %s)" % (gv["path"], gv["status"], fmt_s(gv["seconds"]))
+            md.append("| %s | %s | %s | %s | %s |" % (o["release"], o.get("cython", "-"),
+                                                      md_cell(src.get("label", src.get("spec", "-"))),
+                                                      compiled, md_cell(golden)))
     md += ["", "## Checks", ""]
     names = sorted({c["check"] for o in rel_objs for c in o["checks"]})
     if not names:
@@ -628,6 +685,78 @@ def write_doc(out_dir, doc, col):
     return summary_line(doc, col)
 
 
+# ---------------------------------------------------------------- same
+
+
+# What `same` leaves out: where a build came from and how long things took.
+SAME_IGNORED_TOP = ("wall_seconds", "generated_by", "merged_from")
+SAME_IGNORED_RELEASE = ("source", "golden_vectors", "wall_seconds")
+# Lists of objects compared member by member, keyed by these fields.
+SAME_LIST_KEYS = ("release", "id", "check")
+
+
+def same_view(doc):
+    """The report without what `same` leaves out."""
+    doc = json.loads(json.dumps(doc))
+    for k in SAME_IGNORED_TOP:
+        doc.pop(k, None)
+    for o in doc.get("releases", []):
+        for k in SAME_IGNORED_RELEASE:
+            o.pop(k, None)
+        for step in o.get("steps", {}).values():
+            step.pop("seconds", None)
+    return doc
+
+
+def keyed(items):
+    """A list of objects as {key: object} when each has one of SAME_LIST_KEYS, else None."""
+    if not items or not all(isinstance(x, dict) for x in items):
+        return None
+    for field in SAME_LIST_KEYS:
+        if all(field in x for x in items):
+            out = {}
+            for x in items:
+                k, n = str(x[field]), 2
+                while k in out:  # a check reported with two results: keep both
+                    k = "%s#%d" % (x[field], n)
+                    n += 1
+                out[k] = x
+            return out
+    return None
+
+
+def differences(a, b, path=""):
+    """The differences between two JSON values, one line each."""
+    if isinstance(a, list) and isinstance(b, list):
+        ka, kb = keyed(a), keyed(b)
+        if ka is not None and kb is not None:
+            a, b = ka, kb
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            p = "%s/%s" % (path, k)
+            if k not in a:
+                out.append("%s: only in B: %s" % (p, json.dumps(b[k], sort_keys=True)[:300]))
+            elif k not in b:
+                out.append("%s: only in A: %s" % (p, json.dumps(a[k], sort_keys=True)[:300]))
+            else:
+                out += differences(a[k], b[k], p)
+        return out
+    if a != b:
+        return ["%s: A %s, B %s" % (path or "/", json.dumps(a, sort_keys=True)[:300],
+                                   json.dumps(b, sort_keys=True)[:300])]
+    return []
+
+
+def same_reports(path_a, path_b):
+    """The differences between two report.json files, leaving out source and timing."""
+    with open(path_a) as f:
+        a = json.load(f)
+    with open(path_b) as f:
+        b = json.load(f)
+    return differences(same_view(a), same_view(b))
+
+
 # ---------------------------------------------------------------- command line
 
 
@@ -635,7 +764,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="ci/report.py", description="The compatibility report of ci/matrix.")
     sub = ap.add_subparsers(dest="command", required=True)
     g = sub.add_parser("golden-findings", help="print the findings recorded in the golden vectors")
-    g.add_argument("--golden", required=True, metavar="DIR", help="the folder of cython-<release>.json")
+    g.add_argument("--golden", required=True, metavar="DIR", help="the folder of cython.json")
+    g.add_argument("--extra", action="append", default=[], metavar="FILE",
+                   help="the golden vectors of one build that is not a pinned release (repeatable)")
     r = sub.add_parser("report", help="write report.json and report.md")
     r.add_argument("--runs", required=True, metavar="DIR", help="ci/matrix's runs folder (<release>/meta, test.log)")
     r.add_argument("--out", required=True, metavar="DIR", help="where report.json and report.md go")
@@ -648,10 +779,25 @@ def main(argv=None):
     m.add_argument("--release", action="append", dest="releases", default=[], metavar="X",
                    help="a release expected in the merge (reported as failed when no folder has it)")
     m.add_argument("dirs", nargs="+", metavar="DIR", help="a folder ci/matrix wrote (runs/, golden-findings.log)")
+    c = sub.add_parser("same", help="whether two reports found the same (source and timing left out)")
+    c.add_argument("a", metavar="A", help="a report.json")
+    c.add_argument("b", metavar="B", help="another report.json")
     args = ap.parse_args(argv)
     if args.command == "golden-findings":
-        for f in golden_findings(args.golden):
+        for f in golden_findings(args.golden, args.extra):
             print(finding_line(f))
+    elif args.command == "same":
+        try:
+            diffs = same_reports(args.a, args.b)
+        except (OSError, ValueError) as e:
+            print("ci/report.py same: %s" % e, file=sys.stderr)
+            return 2
+        for d in diffs:
+            print(d)
+        if diffs:
+            print("%d differences (A: %s, B: %s)" % (len(diffs), args.a, args.b))
+            return 1
+        print("same (A: %s, B: %s; source and timing left out)" % (args.a, args.b))
     elif args.command == "merge":
         try:
             print(merge_reports(args.dirs, args.out, args.releases))

@@ -1,8 +1,9 @@
-"""Tests of ci/lib.sh's counting and option parsing (run through bash; stdlib only).
+"""Tests of ci/lib.sh's counting, option parsing and --cython SPECs (run through bash; stdlib only).
 
 python3 -m unittest discover -s ci/tests
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -158,6 +159,146 @@ class Releases(unittest.TestCase):
         rels = sh("cy_releases")[1].split()
         key = [tuple(int(x) for x in r.split(".")) for r in rels]
         self.assertEqual(key, sorted(key))
+
+
+SPEC_VARS = ("kind", "key", "version", "path", "sha256", "rev", "patch", "patch_sha256", "label")
+
+
+def resolve(spec, cwd=None):
+    """cy_spec_resolve SPEC: (status, {var: value}, stderr)."""
+    script = ('cd "$2"; cy_spec_resolve "$1" || exit; ' +
+              "; ".join('echo "%s=$cy_spec_%s"' % (v, v) for v in SPEC_VARS))
+    rc, out, err = sh(script, spec, cwd or ROOT)
+    return rc, dict(line.split("=", 1) for line in out.splitlines()), err
+
+
+def sha256_of(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+class Specs(unittest.TestCase):
+    """cy_spec_resolve: what ci/matrix --cython SPEC names, and the key of its venv."""
+
+    def setUp(self):
+        self.tmp = os.path.realpath(tempfile.mkdtemp())
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def write(self, rel, data=b"x"):
+        path = os.path.join(self.tmp, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def test_versions(self):
+        rc, v, _ = resolve("3.3.1")
+        self.assertEqual(rc, 0)
+        self.assertEqual({k: v[k] for k in ("kind", "key", "version", "path", "label")},
+                         {"kind": "version", "key": "3.3.1", "version": "3.3.1", "path": "",
+                          "label": "cython==3.3.1 from PyPI"})
+        for x in ("0.29.37", "3.4.0a1", "3.1.0rc2", "3.0.0b3", "3.2.0.dev1"):
+            self.assertEqual(sh('cy_is_version "$1"', x)[0], 0, x)
+        for x in ("3", "latest", "3.3.1.tar.gz", "./3.3.1", "3.3.1+patch:x.patch"):
+            self.assertNotEqual(sh('cy_is_version "$1"', x)[0], 0, x)
+
+    def test_an_sdist_and_a_wheel_by_their_sha256(self):
+        sdist = self.write("dl/cython-3.3.1.tar.gz", b"not really a tarball")
+        wheel = self.write("dl/cython-3.3.1-py3-none-any.whl", b"not really a wheel")
+        rc, v, _ = resolve("dl/cython-3.3.1.tar.gz", cwd=self.tmp)  # a relative path
+        self.assertEqual(rc, 0)
+        sha = sha256_of(b"not really a tarball")
+        self.assertEqual((v["kind"], v["key"], v["path"], v["sha256"]), ("sdist", "src-" + sha[:12], sdist, sha))
+        self.assertEqual(v["label"], "Cython sdist %s (sha256 %s)" % (sdist, sha))
+        rc, v, _ = resolve(wheel)
+        sha = sha256_of(b"not really a wheel")
+        self.assertEqual((rc, v["kind"], v["key"], v["sha256"]), (0, "wheel", "whl-" + sha[:12], sha))
+
+    def test_a_checkout_by_its_content(self):
+        self.write("src/setup.py", b"# setup")
+        self.write("src/Cython/__init__.py", b"__version__ = '9.9'")
+        src = os.path.join(self.tmp, "src")
+        rc, v, _ = resolve(src)
+        self.assertEqual((rc, v["kind"], v["path"], v["rev"]), (0, "checkout", src, ""))
+        self.assertRegex(v["key"], r"^src-[0-9a-f]{12}$")
+        self.assertEqual(v["key"], "src-" + v["sha256"][:12])
+        # Build products and caches do not change the key; a source file does.
+        self.write("src/Cython/__pycache__/x.cpython-311.pyc")
+        self.write("src/Cython/Compiler/Scanning.cpython-311-x86_64-linux-gnu.so")
+        self.write("src/build/lib/Cython/x.py")
+        self.write("src/Cython.egg-info/PKG-INFO")
+        self.assertEqual(resolve(src)[1]["key"], v["key"])
+        self.write("src/Cython/Shadow.py", b"# changed")
+        self.assertNotEqual(resolve(src)[1]["key"], v["key"])
+
+    def test_a_git_checkout_names_its_revision(self):
+        if shutil.which("git") is None:
+            self.skipTest("no git")
+        self.write("src/setup.py", b"# setup")
+        self.write("src/Cython/__init__.py", b"")
+        src = os.path.join(self.tmp, "src")
+        git = ["git", "-C", src, "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+        subprocess.run(git + ["init", "-q"], check=True)
+        subprocess.run(git + ["add", "."], check=True)
+        subprocess.run(git + ["commit", "-qm", "c"], check=True)
+        rev = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+        rc, v, _ = resolve(src)
+        self.assertEqual((rc, v["rev"]), (0, rev))
+        self.assertEqual(v["label"], "Cython source checkout %s at git %s (content sha256 %s)" % (src, rev, v["sha256"]))
+        self.write("src/setup.py", b"# edited")
+        self.assertEqual(resolve(src)[1]["rev"], rev + "-dirty")
+
+    def test_a_patched_release(self):
+        patch = self.write("fix.patch", b"--- a/x\n+++ b/x\n")
+        rc, v, _ = resolve("3.3.1+patch:" + patch)
+        self.assertEqual(rc, 0)
+        psha = sha256_of(b"--- a/x\n+++ b/x\n")
+        key = "patch-" + sha256_of(("3.3.1\n%s\n" % psha).encode())[:12]
+        self.assertEqual((v["kind"], v["version"], v["patch"], v["patch_sha256"], v["key"]),
+                         ("patch", "3.3.1", patch, psha, key))
+        self.assertEqual(v["label"], "PyPI sdist of Cython 3.3.1 with %s (sha256 %s)" % (patch, psha))
+        # Another release, the same patch: another venv.
+        self.assertNotEqual(resolve("3.2.9+patch:" + patch)[1]["key"], key)
+
+    def test_what_is_not_a_spec(self):
+        self.write("notes.txt")
+        os.makedirs(os.path.join(self.tmp, "empty"))
+        cases = [
+            ("latest", "prog: --cython latest: not a Cython version (e.g. 3.3.1), an sdist (.tar.gz), a wheel "
+                       "(.whl), a source checkout (a folder with Cython/ and setup.py) or VERSION+patch:FILE\n"),
+            ("missing/cython.tar.gz", "prog: --cython missing/cython.tar.gz: no such file or folder\n"),
+            ("notes.txt", "prog: --cython notes.txt: a file, but not an sdist (.tar.gz, .zip) or a wheel (.whl)\n"),
+            ("empty", "prog: --cython empty: not a Cython source checkout (a folder with Cython/ and setup.py)\n"),
+            ("3.3.1+patch:none.patch", "prog: --cython 3.3.1+patch:none.patch: no such patch file: none.patch\n"),
+            ("new+patch:notes.txt", "prog: --cython new+patch:notes.txt: 'new' is not a Cython version (the form "
+                                    "is VERSION+patch:FILE, e.g. 3.3.1+patch:cython_patches/fix.patch)\n"),
+        ]
+        for spec, err in cases:
+            rc, out, got = resolve(spec, cwd=self.tmp)
+            self.assertEqual((rc, out, got), (1, {}, err), spec)
+
+    def test_relative_paths_are_made_absolute_against_a_folder(self):
+        self.write("dl/cython.tar.gz")
+        self.write("fix.patch")
+        cases = [("3.3.1", "3.3.1"), ("dl/cython.tar.gz", self.tmp + "/dl/cython.tar.gz"), ("dl", self.tmp + "/dl"),
+                 ("3.3.1+patch:fix.patch", "3.3.1+patch:" + self.tmp + "/fix.patch"),
+                 ("/abs/x.whl", "/abs/x.whl"), ("latest", "latest"), ("missing.tar.gz", "missing.tar.gz"),
+                 ("3.3.1+patch:missing.patch", "3.3.1+patch:missing.patch")]
+        for spec, want in cases:
+            self.assertEqual(sh('cy_spec_absolute "$1" "$2"', spec, self.tmp), (0, want + "\n", ""), spec)
+
+    def test_matrix_refuses_a_spec_that_names_nothing_before_running(self):
+        p = subprocess.run([os.path.join(ROOT, "ci", "matrix"), "--cython", "3.3.1", "--cython",
+                            os.path.join(self.tmp, "cython-3.3.1.tar.gz")], capture_output=True, text=True)
+        self.assertEqual((p.returncode, p.stdout, p.stderr),
+                         (2, "", "ci/matrix: --cython %s/cython-3.3.1.tar.gz: no such file or folder\n" % self.tmp))
+
+    def test_matrix_help_describes_spec(self):
+        p = subprocess.run([os.path.join(ROOT, "ci", "matrix"), "--help"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        for form in ("ci/matrix --cython SPEC", "PATH/cython-X.tar.gz", "X+patch:FILE", "a Cython source checkout"):
+            self.assertIn(form, p.stdout)
 
 
 if __name__ == "__main__":

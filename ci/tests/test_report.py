@@ -396,6 +396,138 @@ class Merge(unittest.TestCase):
                               "writes (target/cyview-report)\n" % self.root)
 
 
+# What ci/matrix records for a build from an sdist (ci/lib.sh: cy_spec_meta) and its golden vectors.
+SDIST_META = dict(PASSED_META, venv_s="9", build_s="290", test_s="301", wall="700",
+                  source="Cython sdist /tmp/cython-3.3.1.tar.gz (sha256 e0e4)", source_kind="sdist",
+                  source_spec="/tmp/cython-3.3.1.tar.gz", source_path="/tmp/cython-3.3.1.tar.gz",
+                  source_sha256="e0e4", cython_compiled="false",
+                  golden="target/cyview-report/runs/3.3.1/golden/cython.json", golden_status="ok",
+                  golden_s="84")
+
+
+class Sources(unittest.TestCase):
+    """Where each run's Cython came from, in report.json and report.md."""
+
+    def setUp(self):
+        self.runs = Runs()
+
+    def tearDown(self):
+        self.runs.close()
+
+    def test_an_sdist_build(self):
+        self.runs.add("3.3.1", SDIST_META, log=data("passing.log"))
+        _, md, doc = self.runs.report(["3.3.1"])
+        rel = doc["releases"][-1]
+        self.assertEqual(rel["source"], {"kind": "sdist", "spec": "/tmp/cython-3.3.1.tar.gz",
+                                         "path": "/tmp/cython-3.3.1.tar.gz", "sha256": "e0e4",
+                                         "label": "Cython sdist /tmp/cython-3.3.1.tar.gz (sha256 e0e4)",
+                                         "cython_compiled": False})
+        self.assertEqual(rel["cython"], "3.3.1")
+        self.assertEqual(rel["golden_vectors"], {"from": "this build", "status": "ok", "seconds": 84,
+                                                 "path": "target/cyview-report/runs/3.3.1/golden/cython.json"})
+        self.assertEqual(row(md, "3.3.1", "## Sources"),
+                         "| 3.3.1 | 3.3.1 | Cython sdist /tmp/cython-3.3.1.tar.gz (sha256 e0e4) | no (pure Python) "
+                         "| generated from this build: target/cyview-report/runs/3.3.1/golden/cython.json (ok, 1m 24s) |")
+
+    def test_a_patched_release_and_a_pinned_one(self):
+        self.runs.add("3.3.1", dict(PASSED_META, source="cython==3.3.1 from PyPI", source_kind="version",
+                                    source_spec="3.3.1", source_version="3.3.1", cython_compiled="true",
+                                    golden="committed"), log=data("passing.log"))
+        self.runs.add("3.2.9", dict(PASSED_META, cython="3.2.9", source_kind="patch",
+                                    source_spec="3.2.9+patch:/tmp/fix.patch", source_version="3.2.9",
+                                    source_sdist_sha256="aa11", source_patch="/tmp/fix.patch",
+                                    source_patch_sha256="bb22"), text="")
+        _, md, doc = self.runs.report(["3.2.9", "3.3.1"])
+        by = {o["release"]: o for o in doc["releases"]}
+        self.assertEqual(by["3.2.9"]["source"], {"kind": "patch", "spec": "3.2.9+patch:/tmp/fix.patch",
+                                                 "version": "3.2.9", "sdist_sha256": "aa11",
+                                                 "patch": "/tmp/fix.patch", "patch_sha256": "bb22"})
+        self.assertNotIn("golden_vectors", by["3.2.9"])
+        self.assertEqual(by["3.3.1"]["golden_vectors"], {"from": "committed"})
+        self.assertEqual(row(md, "3.3.1", "## Sources"),
+                         "| 3.3.1 | 3.3.1 | cython==3.3.1 from PyPI | yes | committed (tests/golden/cython.json) |")
+        self.assertEqual(row(md, "3.2.9", "## Sources"), "| 3.2.9 | 3.2.9 | 3.2.9+patch:/tmp/fix.patch | - | - |")
+        # Releases without a recorded source have no Sources row.
+        self.assertNotIn("| 3.0.12 | ", "\n".join(md[md.index("## Sources"):md.index("## Checks")]))
+
+    def test_a_run_without_source_records_has_no_sources_table(self):
+        self.runs.add("3.3.1", PASSED_META, log=data("passing.log"))
+        _, md, doc = self.runs.report(["3.3.1"])
+        self.assertNotIn("## Sources", md)
+        self.assertNotIn("source", doc["releases"][-1])
+
+
+class Same(unittest.TestCase):
+    """ci/report.py same: two reports compared without source and timing."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def report_of(self, name, meta, text, wall):
+        runs = Runs()
+        try:
+            runs.add("3.3.1", meta, text=text)
+            runs.report(["3.3.1"], wall=wall)
+            path = os.path.join(self.tmp, name + ".json")
+            shutil.copy(os.path.join(runs.out, "report.json"), path)
+        finally:
+            runs.close()
+        return path
+
+    def same(self, a, b):
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            status = report.main(["same", a, b])
+        return status, stdout.getvalue().splitlines()
+
+    def test_a_pinned_run_and_an_sdist_run_with_the_same_results(self):
+        with open(data("passing.log")) as f:
+            log = f.read()
+        a = self.report_of("pinned", dict(PASSED_META, golden="committed"), log, 649)
+        b = self.report_of("sdist", SDIST_META, log, 712)
+        self.assertEqual(report.same_reports(a, b), [])
+        status, out = self.same(a, b)
+        self.assertEqual((status, out), (0, ["same (A: %s, B: %s; source and timing left out)" % (a, b)]))
+
+    def test_differences_are_listed_one_a_line(self):
+        with open(data("passing.log")) as f:
+            log = f.read()
+        # The sdist run: one transpose case failed, and a finding fewer.
+        check = next(c for c in marked(data("passing.log"), "cyview-report: ")
+                     if c["check"] == "transpose" and c["release"] == "3.3.1")
+        compact = dict(sort_keys=True, separators=(",", ":"))  # as the tests print them
+        old = "cyview-report: " + json.dumps(check, **compact)
+        self.assertTrue(old in log)
+        changed = dict(check, passed=check["passed"] - 1, failed=1)
+        finding = marked(data("passing.log"), "cyview-finding: ")[0]
+        lines = [line for line in log.replace(old, "cyview-report: " + json.dumps(changed, **compact)).split("\n")
+                 if not line.startswith("cyview-finding: ") or json.loads(line[16:]) != finding]
+        a = self.report_of("pinned", dict(PASSED_META, golden="committed"), log, 649)
+        b = self.report_of("sdist", dict(SDIST_META, failed="1", status="failed", test_status="failed"),
+                           "\n".join(lines), 712)
+        status, out = self.same(a, b)
+        self.assertEqual(status, 1)
+        self.assertEqual(out[-1], "7 differences (A: %s, B: %s)" % (a, b))
+        self.assertIn("/releases/3.3.1/checks/transpose/passed: A %d, B %d" % (check["passed"], check["passed"] - 1),
+                      out)
+        self.assertIn("/releases/3.3.1/checks/transpose/failed: A 0, B 1", out)
+        self.assertIn("/releases/3.3.1/status: A \"passed\", B \"failed\"", out)
+        self.assertIn("/releases/3.3.1/tests/failed: A 0, B 1", out)
+        self.assertIn("/releases/3.3.1/findings: A 5, B 4", out)
+        self.assertTrue(any(line.startswith("/findings/%s: only in A: " % finding["id"]) for line in out), out)
+
+    def test_an_unreadable_report(self):
+        a = self.report_of("pinned", PASSED_META, "", 1)
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            status, _ = self.same(a, os.path.join(self.tmp, "missing.json"))
+        self.assertEqual(status, 2)
+        self.assertIn("missing.json", stderr.getvalue())
+
+
 class GoldenFindings(unittest.TestCase):
     """golden-findings on data/golden/cython.json (one release, 3.3.1) (5 slice cases and 1 compile probe of the real file)."""
 
@@ -449,6 +581,24 @@ class GoldenFindings(unittest.TestCase):
             "r = as_mv(src)[(slice(None),) * 64]",
             "# the process dies (signal 11)",
         ])
+
+    def test_the_vectors_of_a_non_pinned_build(self):
+        # --extra: one release's vectors as golden_run.py writes them (here 3.3.1's, split from
+        # the merged file: what a build of 3.3.1 from its sdist gives) add that release's findings.
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "cython_fixtures", "golden"))
+        import releases
+        tmp = tempfile.mkdtemp()
+        try:
+            extra = os.path.join(tmp, "cython.json")
+            with open(extra, "w") as f:
+                json.dump(releases.split(releases.load(os.path.join(data("golden"), "cython.json")), "3.3.1"), f)
+            stdout = io.StringIO()
+            with contextlib.redirect_stdout(stdout):
+                report.main(["golden-findings", "--golden", data("golden"), "--extra", extra])
+        finally:
+            shutil.rmtree(tmp)
+        lines = [json.loads(line[len("cyview-finding: "):]) for line in stdout.getvalue().splitlines()]
+        self.assertEqual(lines, self.findings + self.findings)
 
     def test_the_command_prints_one_line_per_finding(self):
         stdout = io.StringIO()
