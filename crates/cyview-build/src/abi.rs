@@ -124,6 +124,10 @@ impl<'a> AbiCheck<'a> {
             python.site_packages().as_os_str().as_encoded_bytes(),
         );
         key.part("cython", cython_version.as_bytes());
+        key.part(
+            "cython sources",
+            python.cython_digest().unwrap_or("").as_bytes(),
+        );
         key.part("clang", clang_version()?.as_bytes());
         key.part("probe", PROBE_PYX.as_bytes());
         let cache_dir = match &self.cache_dir {

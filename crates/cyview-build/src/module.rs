@@ -278,6 +278,10 @@ impl<'a> Recipe<'a> {
         common.part("schema", CACHE_SCHEMA.as_bytes());
         common.part("cyview-build", env!("CARGO_PKG_VERSION").as_bytes());
         common.part("cython", cython_version.as_bytes());
+        common.part(
+            "cython sources",
+            python.cython_digest().unwrap_or("").as_bytes(),
+        );
         common.part("python", python.version().as_bytes());
         common.part("ext_suffix", python.ext_suffix().as_bytes());
         common.part("numpy", python.numpy_version().unwrap_or("").as_bytes());

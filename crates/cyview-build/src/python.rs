@@ -27,13 +27,25 @@ info = {
     "include_dir": sysconfig.get_config_var("INCLUDEPY") or sysconfig.get_paths()["include"],
     "ext_suffix": sysconfig.get_config_var("EXT_SUFFIX"),
     "site_packages": sysconfig.get_paths()["purelib"],
-    "cython_version": None, "cython_file": None, "cython_error": None,
+    "cython_version": None, "cython_file": None, "cython_error": None, "cython_digest": None,
     "numpy_version": None, "numpy_include": None,
 }
 try:
     import Cython
     info["cython_version"] = Cython.__version__
     info["cython_file"] = Cython.__file__
+    import hashlib, os
+    root = os.path.dirname(Cython.__file__)
+    digest = hashlib.sha256()
+    for folder, subfolders, files in os.walk(root):
+        subfolders.sort()
+        for name in sorted(files):
+            if name.endswith((".py", ".pyx", ".pxd", ".pxi", ".c", ".h", ".cpp")):
+                path = os.path.join(folder, name)
+                digest.update(os.path.relpath(path, root).encode() + b"\0")
+                with open(path, "rb") as f:
+                    digest.update(hashlib.sha256(f.read()).digest())
+    info["cython_digest"] = digest.hexdigest()
 except Exception as e:
     info["cython_error"] = "%s: %s" % (type(e).__name__, e)
 try:
@@ -56,6 +68,7 @@ struct Query {
     cython_version: Option<String>,
     cython_file: Option<PathBuf>,
     cython_error: Option<String>,
+    cython_digest: Option<String>,
     numpy_version: Option<String>,
     numpy_include: Option<PathBuf>,
 }
@@ -72,6 +85,7 @@ pub struct Python {
     cython_version: Option<String>,
     cython_file: Option<PathBuf>,
     cython_error: Option<String>,
+    cython_digest: Option<String>,
     numpy_version: Option<String>,
     numpy_include: Option<PathBuf>,
 }
@@ -204,6 +218,7 @@ impl Python {
             cython_version: query.cython_version,
             cython_file: query.cython_file,
             cython_error: query.cython_error,
+            cython_digest: query.cython_digest,
             numpy_version: query.numpy_version,
             numpy_include: query.numpy_include,
         })
@@ -255,6 +270,14 @@ impl Python {
                 .clone()
                 .unwrap_or_else(|| "no Cython".to_string()),
         })
+    }
+
+    /// A SHA-256 (hex) of the installed Cython's sources (every `.py`, `.pyx`, `.pxd`,
+    /// `.pxi`, `.c`, `.h` and `.cpp` file of the package, with its relative path), or `None`
+    /// without Cython. Two builds of one version string (a PyPI wheel and a patched sdist,
+    /// say) have different digests when their sources differ; the build caches key on it.
+    pub fn cython_digest(&self) -> Option<&str> {
+        self.cython_digest.as_deref()
     }
 
     /// The installed NumPy's version, or `None` without NumPy.

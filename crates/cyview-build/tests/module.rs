@@ -170,3 +170,51 @@ fn a_c_error_in_an_extra_source_carries_the_compilers_message() {
 fn scratch_in(name: &str) -> PathBuf {
     common::scratch("cyview-build-module", name, &["src", "include"])
 }
+
+/// Two Cython installations of one version string whose sources differ (a PyPI wheel and a
+/// patched sdist, say) have different source digests, so the build caches never hand one
+/// the other's modules; the same installation has the same digest every time.
+#[test]
+fn cython_sources_digest_tells_builds_of_one_version_apart() {
+    let python = python();
+    let dir = common::scratch("module", "cython-digest", &["site"]);
+    let site = dir.join("site");
+    // A copy of the installed Cython package with one comment added to a utility file.
+    let copy = Command::new(python.executable())
+        .arg("-c")
+        .arg(
+            "import os, shutil, sys, Cython\n\
+             dst = os.path.join(sys.argv[1], 'Cython')\n\
+             shutil.copytree(os.path.dirname(Cython.__file__), dst)\n\
+             with open(os.path.join(dst, 'Utility', 'MemoryView_C.c'), 'a') as f:\n\
+             \x20   f.write('\\n/* patched */\\n')\n",
+        )
+        .arg(&site)
+        .status()
+        .expect("run python");
+    assert!(copy.success(), "copying the Cython package failed");
+    let wrapper = dir.join("python-with-copy");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nPYTHONPATH='{}' exec '{}' \"$@\"\n",
+            site.display(),
+            python.executable().display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let patched = Python::query(&wrapper).unwrap_or_else(|e| panic!("{e}"));
+    let again = Python::query(python.executable()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(patched.cython_version(), python.cython_version());
+    let digest = python
+        .cython_digest()
+        .expect("a digest of the installed Cython");
+    assert_eq!(digest.len(), 64);
+    assert_eq!(again.cython_digest(), Some(digest));
+    assert_ne!(patched.cython_digest(), Some(digest));
+}
