@@ -183,8 +183,9 @@ PY
 #   PATH.whl               a Cython wheel                 .venvs/cy-whl-<sha256 of the file>
 #   DIR                    a Cython source checkout (a folder with Cython/ and setup.py)
 #                                                         .venvs/cy-src-<sha256 of its content>
-#   X+patch:FILE           PyPI's sdist of Cython X with the patch FILE applied (patch -p1)
-#                                                         .venvs/cy-patch-<sha256 of X and FILE>
+#   X+patch:FILE[,FILE..]  PyPI's sdist of Cython X with the patches applied in order (patch
+#                          -p1; a patch may add a local label to the version: X+LABEL)
+#                                                         .venvs/cy-patch-<sha256 of X and FILEs>
 # (12 hex digits of each sha256). Sets cy_spec_kind (version | sdist | wheel | checkout |
 # patch), cy_spec_key, cy_spec_label (in words, for people), cy_spec_version (version, patch),
 # cy_spec_path (absolute; sdist, wheel, checkout), cy_spec_sha256 (sdist, wheel; a checkout's
@@ -201,15 +202,21 @@ cy_spec_resolve() {
   fi
   if [[ $spec == *+patch:* ]]; then
     cy_spec_version=${spec%%+patch:*}
-    cy_spec_patch=${spec#*+patch:}
     cy_is_version "$cy_spec_version" ||
-      { cy_err "--cython $spec: '$cy_spec_version' is not a Cython version (the form is VERSION+patch:FILE, e.g. 3.3.1+patch:cython_patches/fix.patch)"; return 1; }
-    [ -f "$cy_spec_patch" ] || { cy_err "--cython $spec: no such patch file: $cy_spec_patch"; return 1; }
-    cy_spec_patch=$(cd "$(dirname "$cy_spec_patch")" && pwd)/$(basename "$cy_spec_patch")
-    cy_spec_patch_sha256=$(cy_sha256 "$cy_spec_patch")
+      { cy_err "--cython $spec: '$cy_spec_version' is not a Cython version (the form is VERSION+patch:FILE[,FILE...], e.g. 3.3.1+patch:cython_patches/fix.patch)"; return 1; }
+    local files=() f abs=()
+    IFS=, read -r -a files <<<"${spec#*+patch:}"
+    [ ${#files[@]} -gt 0 ] || { cy_err "--cython $spec: no patch file named"; return 1; }
+    for f in "${files[@]}"; do
+      [ -f "$f" ] || { cy_err "--cython $spec: no such patch file: $f"; return 1; }
+      abs+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")")
+    done
+    cy_spec_patch=$(IFS=,; echo "${abs[*]}")
+    # One sha256 over the patches' contents, in the order they are applied.
+    cy_spec_patch_sha256=$(cat "${abs[@]}" | sha256sum | cut -d' ' -f1)
     cy_spec_kind='patch'
     cy_spec_key=patch-$(printf '%s\n%s\n' "$cy_spec_version" "$cy_spec_patch_sha256" | sha256sum | cut -c1-12)
-    cy_spec_label="PyPI sdist of Cython $cy_spec_version with $cy_spec_patch (sha256 $cy_spec_patch_sha256)"
+    cy_spec_label="PyPI sdist of Cython $cy_spec_version with ${cy_spec_patch//,/ and } (sha256 $cy_spec_patch_sha256)"
     return 0
   fi
   if [ -d "$spec" ]; then
@@ -257,8 +264,12 @@ cy_spec_resolve() {
 cy_spec_absolute() {
   local spec=$1 dir=$2 file
   if [[ $spec == *+patch:* ]]; then
-    file=${spec#*+patch:}
-    if [[ $file != /* ]] && [ -e "$dir/$file" ]; then spec=${spec%%+patch:*}+patch:$dir/$file; fi
+    local files=() out=()
+    IFS=, read -r -a files <<<"${spec#*+patch:}"
+    for file in "${files[@]}"; do
+      if [[ $file != /* ]] && [ -e "$dir/$file" ]; then out+=("$dir/$file"); else out+=("$file"); fi
+    done
+    spec=${spec%%+patch:*}+patch:$(IFS=,; echo "${out[*]}")
   elif ! cy_is_version "$spec" && [[ $spec != /* ]] && [ -e "$dir/$spec" ]; then
     spec=$dir/$spec
   fi
@@ -336,9 +347,12 @@ ensure_spec_venv() {
         src=$(find "$work/x" -mindepth 1 -maxdepth 1 -type d | head -n 1)
         if [ -z "$src" ] || [ ! -f "$src/setup.py" ]; then fail "$archive holds no folder with setup.py"; fi
         if [ "$cy_spec_kind" = patch ]; then
-          echo "patch -p1 < $cy_spec_patch" >>"$log"
-          patch -p1 --batch --forward -d "$src" <"$cy_spec_patch" >>"$log" 2>&1 ||
-            fail "the patch does not apply to Cython $cy_spec_version's sdist: $(last)"
+          IFS=, read -r -a patches <<<"$cy_spec_patch"
+          for p in "${patches[@]}"; do
+            echo "patch -p1 < $p" >>"$log"
+            patch -p1 --batch --forward -d "$src" <"$p" >>"$log" 2>&1 ||
+              fail "$p does not apply to Cython $cy_spec_version's sdist: $(last)"
+          done
         fi ;;
       checkout)
         src=$work/src
@@ -359,8 +373,10 @@ ensure_spec_venv() {
     echo "installed Cython from $cy_spec_kind in $(( $(date +%s) - t ))s" >>"$log"
     have=$(cy_venv_cython "$venv")
     [ -n "$have" ] || fail "Cython does not import in the new venv"
-    if [ "$cy_spec_kind" = patch ] && [ "$have" != "$cy_spec_version" ]; then
-      fail "the patched sdist installs Cython '$have', expected $cy_spec_version"
+    # A patch may add a local label to the version (3.3.1+cyview.slice1), nothing else.
+    if [ "$cy_spec_kind" = patch ] && [ "$have" != "$cy_spec_version" ] &&
+       [[ $have != "$cy_spec_version+"* ]]; then
+      fail "the patched sdist installs Cython '$have', expected $cy_spec_version (or $cy_spec_version+LABEL)"
     fi
     {
       echo "source=$cy_spec_label"

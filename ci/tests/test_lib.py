@@ -261,6 +261,21 @@ class Specs(unittest.TestCase):
         # Another release, the same patch: another venv.
         self.assertNotEqual(resolve("3.2.9+patch:" + patch)[1]["key"], key)
 
+    def test_several_patches_in_order(self):
+        a = self.write("a.patch", b"--- a/x\n")
+        b = self.write("b.patch", b"+++ b/x\n")
+        rc, v, _ = resolve("3.3.1+patch:%s,%s" % (a, b))
+        self.assertEqual(rc, 0)
+        both = sha256_of(b"--- a/x\n+++ b/x\n")
+        self.assertEqual((v["patch"], v["patch_sha256"]), ("%s,%s" % (a, b), both))
+        self.assertEqual(v["label"], "PyPI sdist of Cython 3.3.1 with %s and %s (sha256 %s)" % (a, b, both))
+        # The order is part of the build.
+        self.assertNotEqual(resolve("3.3.1+patch:%s,%s" % (b, a))[1]["key"], v["key"])
+        rc, _, err = resolve("3.3.1+patch:%s,none.patch" % a, cwd=self.tmp)
+        self.assertEqual((rc, err), (1, "prog: --cython 3.3.1+patch:%s,none.patch: no such patch file: none.patch\n" % a))
+        self.assertEqual(sh('cy_spec_absolute "$1" "$2"', "3.3.1+patch:a.patch,b.patch", self.tmp),
+                         (0, "3.3.1+patch:%s,%s\n" % (a, b), ""))
+
     def test_what_is_not_a_spec(self):
         self.write("notes.txt")
         os.makedirs(os.path.join(self.tmp, "empty"))
@@ -272,7 +287,7 @@ class Specs(unittest.TestCase):
             ("empty", "prog: --cython empty: not a Cython source checkout (a folder with Cython/ and setup.py)\n"),
             ("3.3.1+patch:none.patch", "prog: --cython 3.3.1+patch:none.patch: no such patch file: none.patch\n"),
             ("new+patch:notes.txt", "prog: --cython new+patch:notes.txt: 'new' is not a Cython version (the form "
-                                    "is VERSION+patch:FILE, e.g. 3.3.1+patch:cython_patches/fix.patch)\n"),
+                                    "is VERSION+patch:FILE[,FILE...], e.g. 3.3.1+patch:cython_patches/fix.patch)\n"),
         ]
         for spec, err in cases:
             rc, out, got = resolve(spec, cwd=self.tmp)
