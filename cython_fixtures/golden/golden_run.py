@@ -5,9 +5,13 @@ writes crates/cyview/tests/golden/cython-<X>.json.
 Run with the venv's python (Cython + numpy installed), after the modules of
 gen_pyx.py have been compiled into BUILD (see ci/gen-golden):
 
-    golden_run.py run    --build BUILD --cython X --out FILE
+    golden_run.py run    --build BUILD --cython X --out FILE [--no-compiled-slices | --compile-only]
     golden_run.py worker --build BUILD          (internal: executes tasks)
     golden_run.py probe  --build BUILD          (internal: compile probes)
+
+--compile-only runs the compile probes alone (Cython without a C compiler: for a release
+whose C does not compile). --no-compiled-slices leaves out the compiled slicing cases (the modules live_slice_s and
+live_slice_g need not be built): the subset ci/sweep runs for every Cython release.
 
 Every observation is made in worker subprocesses, so a Cython crash (SIGSEGV)
 is recorded as {"crash": ...} for the task that caused it instead of killing
@@ -245,17 +249,19 @@ def build_tb(recipe):
     return exporter, mem
 
 
+MODULES = ('golden_core', 'live_slice_s', 'live_slice_g', 'golden_validate')
+REQUIRED_MODULES = ('golden_core', 'golden_validate')
+
+
 class Env:
     """Worker-side environment: compiled modules and exporter cache."""
 
     def __init__(self, build):
+        import importlib
         sys.path.insert(0, build)
-        import golden_core
-        import golden_validate
-        import live_slice_g
-        import live_slice_s
-        self.mods = {'golden_core': golden_core, 'live_slice_s': live_slice_s,
-                     'live_slice_g': live_slice_g, 'golden_validate': golden_validate}
+        # the compiled slicing modules are absent when run with --no-compiled-slices
+        self.mods = {m: importlib.import_module(m) for m in MODULES
+                     if m in REQUIRED_MODULES or os.path.exists(os.path.join(build, m + '.pyx'))}
         self.cache = {}
 
     def func(self, name):
@@ -627,6 +633,9 @@ class WorkerPool:
 
     def run(self, tasks):
         """tasks: list of task dicts. Returns list of results (same order)."""
+        if not tasks:
+            self.oob_elements = self.unresolved = 0
+            return []
         results = [None] * len(tasks)
         stats = [0, 0]
         lock = threading.Lock()
@@ -1270,13 +1279,14 @@ class Gen:
             self.add('copy', case, {'op': 'assign', 'path': 'object', 'func': None,
                                     'dst': dst, 'src': src, 'shared': False})
 
-    def generate(self):
+    def generate(self, compiled_slices=True):
         self._d2 = np_recipe([3, 4], [4, 1], 8, n=64)
         self._d3 = np_recipe([2, 3, 4], [12, 4, 1], 8, n=64)
         self._p2 = pil_recipe([3, 4])
         self._p3 = pil_recipe([2, 3, 2], [[None, None, -1], [None, None, None], [None, None, None]])
         self.slice_object()
-        self.slice_compiled()
+        if compiled_slices:
+            self.slice_compiled()
         self.element()
         self.transpose()
         self.contig()
@@ -1350,7 +1360,7 @@ def canonical(o):
     return json.dumps(o, sort_keys=True, separators=(',', ':'))
 
 
-def run_main(build, cython_version, out_path):
+def run_main(build, cython_version, out_path, compiled_slices=True, compile_only=False):
     t0 = time.time()
     probe_proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), 'probe',
                                    '--build', build], stdout=subprocess.PIPE,
@@ -1360,14 +1370,18 @@ def run_main(build, cython_version, out_path):
                       ('live_slice_s', gen_pyx.slice_pyx('live_slice_s')),
                       ('live_slice_g', gen_pyx.slice_pyx('live_slice_g')),
                       ('golden_validate', gen_pyx.validate_pyx())):
+        if compile_only or (not compiled_slices and mod.startswith('live_slice_')):
+            continue
         with open(os.path.join(build, mod + '.pyx')) as fh:
             if fh.read() != text:
                 raise SystemExit('%s/%s.pyx is not what gen_pyx.py generates: run ci/gen-golden '
                                  '(without --check) to regenerate the fixtures'
                                  % (build, mod))
     gen = Gen()
-    gen.generate()
-    vspecs = parse_validate_specs(build)
+    gen.generate(compiled_slices)
+    if compile_only:
+        gen.tasks = []
+    vspecs = parse_validate_specs(build) if gen.tasks else {}
     for cat, case, task in gen.tasks:
         if task['op'] == 'validate':
             vs = vspecs[case['func']]
@@ -1491,6 +1505,11 @@ def run_main(build, cython_version, out_path):
         'Python-level results were read with PyObject_GetBuffer(PyBUF_FULL_RO); "slice_suboffsets" '
         '(only when different) are the raw __Pyx_memviewslice.suboffsets behind the _memoryviewslice.',
     ]
+    if compile_only:
+        notes.append('Subset: only the compile probes (--compile-only: no C module is needed).')
+    elif not compiled_slices:
+        notes.append('Subset: the compiled slicing cases (live_slice_s, live_slice_g) are left '
+                     'out (--no-compiled-slices).')
     if crash_cases:
         notes.append('CRASH: %d object-path cases killed the worker process (recorded as '
                      '{"crash": ...}): %s' % (len(crash_cases), ', '.join(crash_cases)))
@@ -1562,6 +1581,10 @@ def main(argv):
     ap.add_argument('--build', required=True)
     ap.add_argument('--cython')
     ap.add_argument('--out')
+    ap.add_argument('--no-compiled-slices', action='store_true',
+                    help='leave out the compiled slicing cases (live_slice_s/g not needed)')
+    ap.add_argument('--compile-only', action='store_true',
+                    help='only the compile probes (Cython alone, no compiled module needed)')
     a = ap.parse_args(argv)
     build = os.path.abspath(a.build)
     if a.mode == 'worker':
@@ -1572,7 +1595,7 @@ def main(argv):
         import Cython
         if a.cython and Cython.__version__ != a.cython:
             raise SystemExit('venv has Cython %s, expected %s' % (Cython.__version__, a.cython))
-        run_main(build, Cython.__version__, a.out)
+        run_main(build, Cython.__version__, a.out, not a.no_compiled_slices, a.compile_only)
 
 
 if __name__ == '__main__':
