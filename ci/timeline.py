@@ -105,11 +105,22 @@ def layout_digests(layouts):
     return {s["name"]: (digest(struct_key(s)), struct_key(s)) for s in layouts["structs"]}
 
 
+def outcome_class(expect):
+    """ok, ub, crash or the exception's type: what a case with too many indices is compared by."""
+    k = next(iter(expect))
+    return k if k != "err" else "err:" + expect["err"]["kind"]
+
+
 def resolved_case(case, doc):
     """A golden case with its source indices replaced by the sources and its function name by
     the function record: what it says does not depend on how one release's document numbers
-    its sources. The id is left out (it is the key)."""
+    its sources. The id is left out (it is the key). A case with more than 8 index items makes
+    Cython read (and write) past the 8-entry arrays of __Pyx_memviewslice: what it then does
+    depends on the memory there, so only its outcome class counts (ok, ub, crash, the
+    exception's type)."""
     c = {k: v for k, v in case.items() if k != "id"}
+    if len(c.get("index") or []) > 8 and "expect" in c:
+        c["expect"] = outcome_class(c["expect"])
     for key in ("source", "dst", "src"):
         if isinstance(c.get(key), int):
             c[key] = doc["sources"][c[key]]

@@ -5,12 +5,14 @@ writes crates/cyview/tests/golden/cython-<X>.json.
 Run with the venv's python (Cython + numpy installed), after the modules of
 gen_pyx.py have been compiled into BUILD (see ci/gen-golden):
 
-    golden_run.py run    --build BUILD --cython X --out FILE [--no-compiled-slices | --compile-only]
+    golden_run.py run    --build BUILD --cython X --out FILE [--no-compiled-slices]
+                         [--sample K | --compile-only]
     golden_run.py worker --build BUILD          (internal: executes tasks)
     golden_run.py probe  --build BUILD          (internal: compile probes)
 
 --compile-only runs the compile probes alone (Cython without a C compiler: for a release
-whose C does not compile). --no-compiled-slices leaves out the compiled slicing cases (the modules live_slice_s and
+whose C does not compile). --sample K keeps every K-th case of each id series (ids as in the
+full set) and every case with too many indices. --no-compiled-slices leaves out the compiled slicing cases (the modules live_slice_s and
 live_slice_g need not be built): the subset ci/sweep runs for every Cython release.
 
 Every observation is made in worker subprocesses, so a Cython crash (SIGSEGV)
@@ -1360,7 +1362,7 @@ def canonical(o):
     return json.dumps(o, sort_keys=True, separators=(',', ':'))
 
 
-def run_main(build, cython_version, out_path, compiled_slices=True, compile_only=False):
+def run_main(build, cython_version, out_path, compiled_slices=True, compile_only=False, sample=1):
     t0 = time.time()
     probe_proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), 'probe',
                                    '--build', build], stdout=subprocess.PIPE,
@@ -1379,8 +1381,20 @@ def run_main(build, cython_version, out_path, compiled_slices=True, compile_only
                                  % (build, mod))
     gen = Gen()
     gen.generate(compiled_slices)
+    # ids in generation order, per category and path, before any subset is taken
+    numbered = {}
+    for cat, case, task in gen.tasks:
+        po = 'o' if case.get('path') == 'object' else 'c'
+        prefix = {'slice': 'slice-' + po, 'element': 'elem-' + po, 'transpose': 'T-' + po,
+                  'contig': 'contig-' + po, 'validate': 'validate', 'copy': 'copy-' + po}[cat]
+        numbered[prefix] = numbered.get(prefix, 0) + 1
+        case['_id'] = '%s-%05d' % (prefix, numbered[prefix])
     if compile_only:
         gen.tasks = []
+    elif sample > 1:
+        # every sample-th case of each id series, and every risky one (too many indices)
+        gen.tasks = [t for t in gen.tasks
+                     if t[2].get('risky') or int(t[1]['_id'].rsplit('-', 1)[1]) % sample == 1]
     vspecs = parse_validate_specs(build) if gen.tasks else {}
     for cat, case, task in gen.tasks:
         if task['op'] == 'validate':
@@ -1441,11 +1455,9 @@ def run_main(build, cython_version, out_path, compiled_slices=True, compile_only
         for key, dest in (('_recipe', 'source'), ('_dst', 'dst'), ('_src', 'src')):
             if key in case:
                 c[dest] = src_index[recipe_to_src[canonical(case[key])]]
-        po = 'o' if case.get('path') == 'object' else 'c'
-        prefix = {'slice': 'slice-' + po, 'element': 'elem-' + po, 'transpose': 'T-' + po,
-                  'contig': 'contig-' + po, 'validate': 'validate', 'copy': 'copy-' + po}[cat]
+        c['id'] = case['_id']
+        prefix = c['id'].rsplit('-', 1)[0]
         counters[prefix] = counters.get(prefix, 0) + 1
-        c['id'] = '%s-%05d' % (prefix, counters[prefix])
         if 'func' in c:
             info = functions.setdefault(c['func'], {'name': c['func']})
             for key in ('decl', 'code', 'ndim', 'specs', 'c_or_f', 'buf_flags'):
@@ -1505,6 +1517,9 @@ def run_main(build, cython_version, out_path, compiled_slices=True, compile_only
         'Python-level results were read with PyObject_GetBuffer(PyBUF_FULL_RO); "slice_suboffsets" '
         '(only when different) are the raw __Pyx_memviewslice.suboffsets behind the _memoryviewslice.',
     ]
+    if sample > 1 and not compile_only:
+        notes.append('Subset: every %dth case of each id series (ids as in the full set) and every '
+                     'case with too many indices (--sample %d).' % (sample, sample))
     if compile_only:
         notes.append('Subset: only the compile probes (--compile-only: no C module is needed).')
     elif not compiled_slices:
@@ -1583,6 +1598,8 @@ def main(argv):
     ap.add_argument('--out')
     ap.add_argument('--no-compiled-slices', action='store_true',
                     help='leave out the compiled slicing cases (live_slice_s/g not needed)')
+    ap.add_argument('--sample', type=int, default=1, metavar='K',
+                    help='every K-th case of each id series (and every risky one)')
     ap.add_argument('--compile-only', action='store_true',
                     help='only the compile probes (Cython alone, no compiled module needed)')
     a = ap.parse_args(argv)
@@ -1595,7 +1612,8 @@ def main(argv):
         import Cython
         if a.cython and Cython.__version__ != a.cython:
             raise SystemExit('venv has Cython %s, expected %s' % (Cython.__version__, a.cython))
-        run_main(build, Cython.__version__, a.out, not a.no_compiled_slices, a.compile_only)
+        run_main(build, Cython.__version__, a.out, not a.no_compiled_slices, a.compile_only,
+                 a.sample)
 
 
 if __name__ == '__main__':
