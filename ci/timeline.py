@@ -600,17 +600,32 @@ def render_svg(doc):
             text = text[:56] + "..."
         out.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (LABEL_W - 6, y + CELL_H - 3, e(text)))
         let = letters(values) if kind in ("layout", "check") else [None] * n
+        cells = []
         for i, v in enumerate(values):
-            c = colour(kind, v, values)
-            tip = "%s, %s: %s" % (rels[i]["release"], label, {
+            tip = {
                 "build": lambda: "%s%s" % (v, (": " + rels[i]["reason"]) if rels[i]["reason"] else ""),
                 "layout": lambda: "not extracted" if v is None else "result %s (%s)" % (let[i], v),
                 "check": lambda: "not run" if v is None else "result %s (%s)" % (let[i], v),
                 "finding": lambda: "not run" if v is None else ("affected" if v else "not affected"),
-            }[kind]())
-            out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="%s" stroke="#ffffff" '
-                       'stroke-width="0.5"><title>%s</title></rect>'
-                       % (LABEL_W + i * CELL_W, y, CELL_W, CELL_H, c, e(tip)))
+            }[kind]()
+            cells.append((colour(kind, v, values), tip))
+        # one rectangle per run of releases with the same result
+        i = 0
+        while i < n:
+            k = i
+            while k + 1 < n and cells[k + 1] == cells[i]:
+                k += 1
+            span = rels[i]["release"] if i == k else "%s to %s" % (rels[i]["release"], rels[k]["release"])
+            out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s</title></rect>'
+                       % (LABEL_W + i * CELL_W, y, (k - i + 1) * CELL_W, CELL_H - 1, cells[i][0],
+                          e("%s: %s: %s" % (label, span, cells[i][1]))))
+            i = k + 1
+    # a line where the major.minor series changes
+    for i in range(1, n):
+        if version_key(rels[i]["release"])[0][:2] != version_key(rels[i - 1]["release"])[0][:2]:
+            x = LABEL_W + i * CELL_W
+            out.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#ffffff" stroke-width="1.5"/>'
+                       % (x, TOP, x, y_grid_end))
     # a line under the status row and after the layouts and checks
     kinds = [k for k, _l, _v in rows]
     for j in range(1, len(rows)):
