@@ -168,6 +168,18 @@ def findings_of(doc, label):
     return out
 
 
+def first_error_line(path, d):
+    """The first line of a log that names an error (clang's diagnostics begin with warnings),
+    without the probe folder's path, or None."""
+    if not os.path.exists(path):
+        return None
+    with open(path, errors="replace") as f:
+        for line in f:
+            if re.search(r"\b(fatal )?error:", line):
+                return line.strip().replace(os.path.abspath(d) + "/", "").replace(d.rstrip("/") + "/", "")[:300]
+    return None
+
+
 def summarize(label, d, install_failed=None):
     """The result of one probed release (see the module docstring)."""
     steps = read_steps(os.path.join(d, "steps"))
@@ -190,7 +202,7 @@ def summarize(label, d, install_failed=None):
         for name, (dg, key) in layout_digests(lay).items():
             res["layouts"][name] = {"digest": dg, "layout": key}
     elif steps.get("layouts_reason"):
-        res["layouts_reason"] = steps["layouts_reason"]
+        res["layouts_reason"] = first_error_line(os.path.join(d, "layouts.log"), d) or steps["layouts_reason"]
     gp = os.path.join(d, "golden.json")
     if steps.get("golden") == "ok" and os.path.exists(gp):
         with open(gp) as f:
@@ -219,7 +231,7 @@ def write_json(path, obj):
 
 STATUS_TEXT = {
     "ok": "built and run",
-    "c-failed": "Cython's C does not compile on this Python (layouts and compile probes only)",
+    "c-failed": "Cython's C does not compile on this Python (no golden run)",
     "cython-failed": "Cython fails on the fixtures",
     "install-failed": "cannot be installed on this Python",
     "missing": "no result",
@@ -490,13 +502,48 @@ def md_cell(t):
     return str(t).replace("|", "\\|").replace("\n", " ")
 
 
+def glance_rows(doc):
+    """Runs of consecutive releases with the same status, reason, letters and findings:
+    (first, last, count, cells)."""
+    rels = doc["releases"]
+    rows = {label: letters(vals) for kind, label, vals in row_values(doc) if kind in ("layout", "check")}
+    keys = []
+    for i, r in enumerate(rels):
+        reason = r["reason"].replace("==" + r["release"], "==X")   # uv names the release
+        keys.append((r["status"], reason, tuple(rows[s][i] or "-" for s in STRUCTS),
+                     tuple((rows[c][i] or "-") if c in rows else "-" for c in CATEGORIES),
+                     tuple(r["findings"]) if r["checks"] else None))
+    out = []
+    i = 0
+    while i < len(rels):
+        k = i
+        while k + 1 < len(rels) and keys[k + 1] == keys[i]:
+            k += 1
+        out.append((rels[i]["release"], rels[k]["release"], k - i + 1, keys[i]))
+        i = k + 1
+    return out
+
+
+def glance_table(doc):
+    out = ["| releases | n | status | slice struct | object struct | slice object struct | TypeInfo struct | %s | findings |"
+           % " | ".join(CATEGORIES),
+           "|---|---:|---|---|---|---|---|%s---:|" % ("---|" * len(CATEGORIES))]
+    for first, last, count, (status, reason, lay, checks, findings) in glance_rows(doc):
+        cells = [first if first == last else "%s to %s" % (first, last), str(count),
+                 status + (": " + reason if reason else "")]
+        cells += list(lay) + list(checks) + ["-" if findings is None else str(len(findings))]
+        out.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
+    return out
+
+
 def render_markdown(doc):
     rels = doc["releases"]
     n_ok = sum(r["status"] == "ok" for r in rels)
     out = ["# The ABI timeline: every Cython release from %s to %s" % (rels[0]["release"], rels[-1]["release"]),
            "",
            "Written by `ci/sweep` (`ci/timeline.py`). %d releases (pre-releases included), on CPython %s: "
-           "%d built and run, %d whose C does not compile on this Python (layouts and compile probes only), "
+           "%d built and run, %d whose C does not compile on this Python (no golden run; their layouts where "
+           "libclang parses the C), "
            "%d not installable, %d failed otherwise."
            % (len(rels), doc.get("python") or "?", n_ok,
               sum(r["status"] == "c-failed" for r in rels),
@@ -506,15 +553,22 @@ def render_markdown(doc):
     if doc.get("sweep"):
         out += ["Sweep wall time: %ds with %s parallel job(s)." % (doc["sweep"]["wall_seconds"], doc["sweep"]["jobs"]), ""]
     out += ["Letters: the distinct results of a row, oldest first (A is the oldest release's). "
-            "Layouts: `__Pyx_memviewslice` (slice), `__pyx_memoryview_obj` (object), "
-            "`__pyx_memoryviewslice_obj` (slice object), `__Pyx_TypeInfo` (type info). Golden "
-            "categories: the golden harness's cases (compiled slicing left out); findings: ci/report.py's.",
+            "Structs: `__Pyx_memviewslice` (slice struct), `__pyx_memoryview_obj` (object struct), "
+            "`__pyx_memoryviewslice_obj` (slice object struct), `__Pyx_TypeInfo`. Golden "
+            "categories: the golden harness's cases without compiled slicing, every third case of each id "
+            "series and every case with more than 8 index items (those compared by outcome class: ok, "
+            "ub, crash or the exception's type, since Cython then reads past its 8-entry arrays); "
+            "the number of cases in parentheses. Findings: ci/report.py's `case_findings` and "
+            "`compiler_crash_findings` on each release's golden document.",
             "",
-            "## Releases", "",
-            "| release | status | slice | object | slice object | type info | %s | findings | s |"
+            "## At a glance", "",
+            "Consecutive releases with the same status, results and findings share a row.", ""]
+    out += glance_table(doc)
+    out += ["", "## Releases", "",
+            "| release | status | slice struct | object struct | slice object struct | TypeInfo struct | %s | findings | s |"
             % " | ".join(c for c in CATEGORIES),
             "|---|---|---|---|---|---|%s---|---|" % ("---|" * len(CATEGORIES))]
-    rows = {label: letters(vals) for _kind, label, vals in row_values(doc)}
+    rows = {label: letters(vals) for kind, label, vals in row_values(doc) if kind in ("layout", "check")}
     for i, r in enumerate(rels):
         cells = [r["release"], r["status"] + (": " + r["reason"] if r["reason"] else "")]
         cells += [(rows[s][i] or "-") for s in STRUCTS]
@@ -619,6 +673,10 @@ def render_svg(doc):
             out.append('<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s</title></rect>'
                        % (LABEL_W + i * CELL_W, y, (k - i + 1) * CELL_W, CELL_H - 1, cells[i][0],
                           e("%s: %s: %s" % (label, span, cells[i][1]))))
+            if let[i] is not None:
+                # the result's letter (timeline.md's) at the start of the run
+                out.append('<text x="%d" y="%d" font-size="9" fill="#ffffff" text-anchor="middle">%s</text>'
+                           % (LABEL_W + i * CELL_W + CELL_W // 2, y + CELL_H - 4, let[i]))
             i = k + 1
     # a line where the major.minor series changes
     for i in range(1, n):
