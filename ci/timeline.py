@@ -276,7 +276,7 @@ def short_case(case, doc):
     elif case.get("code"):
         asked.append("`%s`" % case["code"])
     if "index" in case:
-        asked.append("index %s" % canonical(case["index"]))
+        asked.append("`v[%s]`" % report_module().py_index(case["index"], case.get("bare")))
     if "source" in case and isinstance(case["source"], int):
         s = doc["sources"][case["source"]]
         asked.append("source %s shape %s strides %s suboffsets %s" % (
@@ -311,14 +311,20 @@ def behaviour_change(cat, old_cases, new_cases, old_doc, new_doc):
         before = {c["id"]: c for c in old_doc.get(cat, [])}
         after = {c["id"]: c for c in new_doc.get(cat, [])}
         cand = [i for i in changed if i in before and i in after]
-        if cand:
-            small = min(cand, key=lambda i: (len(canonical(resolved_case(after[i], new_doc))), i))
+        # the changed cases grouped by how their outcome changed (ok, ub, crash, the
+        # exception's type), largest group first, each with its smallest case
+        groups = {}
+        for i in cand:
+            key = "%s -> %s" % (outcome_class(before[i]["expect"]), outcome_class(after[i]["expect"]))
+            groups.setdefault(key, []).append(i)
+        ch["transitions"] = []
+        for key, ids in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+            small = min(ids, key=lambda i: (len(canonical(resolved_case(after[i], new_doc))), i))
             a, b = before[small], after[small]
-            ch["example"] = {"id": small, "case": short_case(b, new_doc),
-                             "before": outcome_text(a.get("expect")), "after": outcome_text(b.get("expect"))}
-            diff_keys = sorted(k for k in set(a) | set(b) if k not in ("id", "source", "dst", "src")
-                               and a.get(k) != b.get(k))
-            ch["example"]["fields"] = diff_keys
+            ch["transitions"].append({
+                "outcomes": key, "cases": len(ids),
+                "example": {"id": small, "case": short_case(b, new_doc),
+                            "before": outcome_text(a.get("expect")), "after": outcome_text(b.get("expect"))}})
     return ch
 
 
@@ -326,7 +332,7 @@ def first_rows(rows_in_order):
     return rows_in_order
 
 
-def build_timeline(sweep, releases, results, wall_seconds=None, jobs=None):
+def build_timeline(sweep, releases, results, wall_seconds=None, jobs=None, cached=None):
     """The timeline document from per-release results (dicts of summarize), oldest first.
     `sweep` is where the golden documents are (for the smallest changed cases), or None."""
     rel_rows = []
@@ -420,7 +426,7 @@ def build_timeline(sweep, releases, results, wall_seconds=None, jobs=None):
         "findings": out_findings,
     }
     if wall_seconds is not None:
-        doc_out["sweep"] = {"wall_seconds": wall_seconds, "jobs": jobs}
+        doc_out["sweep"] = {"wall_seconds": wall_seconds, "jobs": jobs, "cached": cached}
     return doc_out
 
 
@@ -551,7 +557,10 @@ def render_markdown(doc):
               sum(r["status"] not in ("ok", "c-failed", "install-failed") for r in rels)),
            ""]
     if doc.get("sweep"):
-        out += ["Sweep wall time: %ds with %s parallel job(s)." % (doc["sweep"]["wall_seconds"], doc["sweep"]["jobs"]), ""]
+        sw = doc["sweep"]
+        out += ["This sweep: %ds with %s parallel job(s), %s of %d releases taken from its cache; the "
+                "seconds column is each release's probe when it last ran." % (
+                    sw["wall_seconds"], sw["jobs"], "?" if sw.get("cached") is None else sw["cached"], len(rels)), ""]
     out += ["Letters: the distinct results of a row, oldest first (A is the oldest release's). "
             "Structs: `__Pyx_memviewslice` (slice struct), `__pyx_memoryview_obj` (object struct), "
             "`__pyx_memoryviewslice_obj` (slice object struct), `__Pyx_TypeInfo`. Golden "
@@ -586,10 +595,11 @@ def render_markdown(doc):
         if c["kind"] == "behaviour":
             out.append("  ids: %s%s" % (", ".join(c["ids"]),
                                         ", ..." if c["changed"] + c["added"] + c["removed"] > len(c["ids"]) else ""))
-            ex = c.get("example")
-            if ex:
-                out.append("  smallest: `%s` %s: %s -> %s" % (
-                    ex["id"], md_cell(ex["case"]), md_cell(ex["before"]), md_cell(ex["after"])))
+            for t in c.get("transitions", []):
+                ex = t["example"]
+                out.append("  * %d case(s) %s; smallest `%s`: %s: %s -> %s" % (
+                    t["cases"], t["outcomes"], ex["id"], md_cell(ex["case"]), md_cell(ex["before"]),
+                    md_cell(ex["after"])))
     out += ["", "## Findings", "",
             "| finding | first | last | affected releases (runs) | detail |", "|---|---|---|---|---|"]
     for f in doc["findings"]:
@@ -833,6 +843,7 @@ def main(argv=None):
     b.add_argument("--out", required=True)
     b.add_argument("--wall-seconds", type=int)
     b.add_argument("--jobs", type=int)
+    b.add_argument("--cached", type=int, help="how many releases the sweep took from its cache")
     b.add_argument("releases", nargs="+")
     g = sub.add_parser("render", help="timeline.md and .svg from timeline.json")
     g.add_argument("--json", required=True)
@@ -861,7 +872,7 @@ def main(argv=None):
             if os.path.exists(p):
                 with open(p) as f:
                     results[x] = json.load(f)
-        doc = build_timeline(a.sweep, a.releases, results, a.wall_seconds, a.jobs)
+        doc = build_timeline(a.sweep, a.releases, results, a.wall_seconds, a.jobs, a.cached)
         os.makedirs(a.out, exist_ok=True)
         write_timeline_json(os.path.join(a.out, "timeline.json"), doc)
         render(doc, a.out)
