@@ -251,19 +251,20 @@ def build_tb(recipe):
     return exporter, mem
 
 
-MODULES = ('golden_core', 'live_slice_s', 'live_slice_g', 'golden_validate')
-REQUIRED_MODULES = ('golden_core', 'golden_validate')
-
-
 class Env:
     """Worker-side environment: compiled modules and exporter cache."""
 
     def __init__(self, build):
-        import importlib
         sys.path.insert(0, build)
-        # the compiled slicing modules are absent when run with --no-compiled-slices
-        self.mods = {m: importlib.import_module(m) for m in MODULES
-                     if m in REQUIRED_MODULES or os.path.exists(os.path.join(build, m + '.pyx'))}
+        import golden_core
+        import golden_validate
+        try:
+            import live_slice_g
+            import live_slice_s
+        except ImportError:     # not built: run with --no-compiled-slices
+            live_slice_g = live_slice_s = None
+        self.mods = {'golden_core': golden_core, 'live_slice_s': live_slice_s,
+                     'live_slice_g': live_slice_g, 'golden_validate': golden_validate}
         self.cache = {}
 
     def func(self, name):
