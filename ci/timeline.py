@@ -229,14 +229,6 @@ def write_json(path, obj):
 
 # --------------------------------------------------------------------- build
 
-STATUS_TEXT = {
-    "ok": "built and run",
-    "c-failed": "Cython's C does not compile on this Python (no golden run)",
-    "cython-failed": "Cython fails on the fixtures",
-    "install-failed": "cannot be installed on this Python",
-    "missing": "no result",
-}
-
 
 def layout_change(old, new):
     """In words: how struct layout `new` differs from `old` (struct_key dicts)."""
@@ -326,10 +318,6 @@ def behaviour_change(cat, old_cases, new_cases, old_doc, new_doc):
                 "example": {"id": small, "case": short_case(b, new_doc),
                             "before": outcome_text(a.get("expect")), "after": outcome_text(b.get("expect"))}})
     return ch
-
-
-def first_rows(rows_in_order):
-    return rows_in_order
 
 
 def build_timeline(sweep, releases, results, wall_seconds=None, jobs=None, cached=None):
