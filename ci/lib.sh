@@ -22,6 +22,9 @@
 #   cy_spec_meta KEY            the source of .venvs/cy-KEY as key=value lines (source_*)
 #   ensure_release X            all of the above that a test run of release X needs (its
 #                               partner's venv included)
+#   cy_golden_build PY BUILD J M...  compile the golden fixture modules M... with PY's Cython in
+#                               BUILD (the build step of ci/gen-golden and ci/probe)
+#   cy_golden_run PY BUILD OUT ...  the golden harness on BUILD's modules, OUT its document
 #   use_release KEY             export CYVIEW_PYTHON, PYO3_PYTHON, INSTA_UPDATE for .venvs/cy-KEY
 #                               (a version, or a SPEC's key)
 #   cy_parse_opts ...           the shared option parser (--cython SPEC, flags, --help)
@@ -130,6 +133,44 @@ ensure_cy_venv() {
     have=$(cy_venv_cython "$venv")
     [ "$have" = "$x" ] || { cy_err ".venvs/cy-$x has Cython '${have:-none}', expected $x (log: $log)"; exit 1; }
   ) 9>"$CY_VENVS/.cy-$x.lock"
+}
+
+# cy_golden_build PY BUILD JOBS MODULE...: compiles the golden fixture modules (golden_core,
+# golden_validate, live_slice_s, live_slice_g) with PY's Cython in BUILD (cythonize -i -jJOBS,
+# CFLAGS=-O1, default directives) and copies the compile probes to BUILD/probes. A module's
+# .pyx is copied only when it changed, so that cythonize skips what it built before. The
+# compiler's output goes to BUILD/build.log; on failure it returns 1 (the log says why).
+cy_golden_build() {
+  local py build=$2 jobs=$3 m src
+  py=$(cy_abspath "$1")
+  shift 3
+  mkdir -p "$build/probes"
+  for m in "$@"; do
+    case "$m" in
+      golden_*) src="$CY_ROOT/cython_fixtures/golden/$m.pyx" ;;
+      *) src="$CY_ROOT/cython_fixtures/$m.pyx" ;;
+    esac
+    cmp -s "$src" "$build/$m.pyx" || cp "$src" "$build/$m.pyx"
+  done
+  rm -f "$build"/golden_slice_* "$build"/probes/*.pyx "$build"/probes/*.c
+  cp "$CY_ROOT"/cython_fixtures/golden/probes/*.pyx "$build/probes/"
+  # shellcheck disable=SC2046  # one word per module
+  ( cd "$build" && CFLAGS="-O1" "$py" -m Cython.Build.Cythonize -i "-j$jobs" -q \
+      $(printf '%s.pyx ' "$@") >build.log 2>&1 )
+}
+
+# cy_golden_run PY BUILD OUT [ARG...]: cython_fixtures/golden/golden_run.py run on the modules
+# of BUILD (compiled by cy_golden_build), writing that release's golden document to OUT; ARGs
+# go to the harness (--no-compiled-slices).
+cy_golden_run() {
+  local py=$1 build=$2 out=$3
+  shift 3
+  "$py" "$CY_ROOT/cython_fixtures/golden/golden_run.py" run --build "$build" --out "$out" "$@"
+}
+
+# cy_abspath PATH: PATH made absolute (not resolving symbolic links: a venv's python stays it).
+cy_abspath() {
+  case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac
 }
 
 # cy_partner X: the release whose exchange module is loaded next to X's (tests/exchange.rs,
@@ -264,12 +305,12 @@ cy_spec_resolve() {
 cy_spec_absolute() {
   local spec=$1 dir=$2 file
   if [[ $spec == *+patch:* ]]; then
-    local files=() out=()
+    local files=() made=()
     IFS=, read -r -a files <<<"${spec#*+patch:}"
     for file in "${files[@]}"; do
-      if [[ $file != /* ]] && [ -e "$dir/$file" ]; then out+=("$dir/$file"); else out+=("$file"); fi
+      if [[ $file != /* ]] && [ -e "$dir/$file" ]; then made+=("$dir/$file"); else made+=("$file"); fi
     done
-    spec=${spec%%+patch:*}+patch:$(IFS=,; echo "${out[*]}")
+    spec=${spec%%+patch:*}+patch:$(IFS=,; echo "${made[*]}")
   elif ! cy_is_version "$spec" && [[ $spec != /* ]] && [ -e "$dir/$spec" ]; then
     spec=$dir/$spec
   fi

@@ -5,9 +5,15 @@ writes crates/cyview/tests/golden/cython-<X>.json.
 Run with the venv's python (Cython + numpy installed), after the modules of
 gen_pyx.py have been compiled into BUILD (see ci/gen-golden):
 
-    golden_run.py run    --build BUILD --cython X --out FILE
+    golden_run.py run    --build BUILD --cython X --out FILE [--no-compiled-slices]
+                         [--sample K | --compile-only]
     golden_run.py worker --build BUILD          (internal: executes tasks)
     golden_run.py probe  --build BUILD          (internal: compile probes)
+
+--compile-only runs the compile probes alone (Cython without a C compiler: for a release
+whose C does not compile). --sample K keeps every K-th case of each id series (ids as in the
+full set) and every case with too many indices. --no-compiled-slices leaves out the compiled slicing cases (the modules live_slice_s and
+live_slice_g need not be built): the subset ci/sweep runs for every Cython release.
 
 Every observation is made in worker subprocesses, so a Cython crash (SIGSEGV)
 is recorded as {"crash": ...} for the task that caused it instead of killing
@@ -252,8 +258,11 @@ class Env:
         sys.path.insert(0, build)
         import golden_core
         import golden_validate
-        import live_slice_g
-        import live_slice_s
+        try:
+            import live_slice_g
+            import live_slice_s
+        except ImportError:     # not built: run with --no-compiled-slices
+            live_slice_g = live_slice_s = None
         self.mods = {'golden_core': golden_core, 'live_slice_s': live_slice_s,
                      'live_slice_g': live_slice_g, 'golden_validate': golden_validate}
         self.cache = {}
@@ -627,6 +636,9 @@ class WorkerPool:
 
     def run(self, tasks):
         """tasks: list of task dicts. Returns list of results (same order)."""
+        if not tasks:
+            self.oob_elements = self.unresolved = 0
+            return []
         results = [None] * len(tasks)
         stats = [0, 0]
         lock = threading.Lock()
@@ -1270,13 +1282,14 @@ class Gen:
             self.add('copy', case, {'op': 'assign', 'path': 'object', 'func': None,
                                     'dst': dst, 'src': src, 'shared': False})
 
-    def generate(self):
+    def generate(self, compiled_slices=True):
         self._d2 = np_recipe([3, 4], [4, 1], 8, n=64)
         self._d3 = np_recipe([2, 3, 4], [12, 4, 1], 8, n=64)
         self._p2 = pil_recipe([3, 4])
         self._p3 = pil_recipe([2, 3, 2], [[None, None, -1], [None, None, None], [None, None, None]])
         self.slice_object()
-        self.slice_compiled()
+        if compiled_slices:
+            self.slice_compiled()
         self.element()
         self.transpose()
         self.contig()
@@ -1350,7 +1363,7 @@ def canonical(o):
     return json.dumps(o, sort_keys=True, separators=(',', ':'))
 
 
-def run_main(build, cython_version, out_path):
+def run_main(build, cython_version, out_path, compiled_slices=True, compile_only=False, sample=1):
     t0 = time.time()
     probe_proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), 'probe',
                                    '--build', build], stdout=subprocess.PIPE,
@@ -1360,14 +1373,30 @@ def run_main(build, cython_version, out_path):
                       ('live_slice_s', gen_pyx.slice_pyx('live_slice_s')),
                       ('live_slice_g', gen_pyx.slice_pyx('live_slice_g')),
                       ('golden_validate', gen_pyx.validate_pyx())):
+        if compile_only or (not compiled_slices and mod.startswith('live_slice_')):
+            continue
         with open(os.path.join(build, mod + '.pyx')) as fh:
             if fh.read() != text:
                 raise SystemExit('%s/%s.pyx is not what gen_pyx.py generates: run ci/gen-golden '
                                  '(without --check) to regenerate the fixtures'
                                  % (build, mod))
     gen = Gen()
-    gen.generate()
-    vspecs = parse_validate_specs(build)
+    gen.generate(compiled_slices)
+    # ids in generation order, per category and path, before any subset is taken
+    numbered = {}
+    for cat, case, task in gen.tasks:
+        po = 'o' if case.get('path') == 'object' else 'c'
+        prefix = {'slice': 'slice-' + po, 'element': 'elem-' + po, 'transpose': 'T-' + po,
+                  'contig': 'contig-' + po, 'validate': 'validate', 'copy': 'copy-' + po}[cat]
+        numbered[prefix] = numbered.get(prefix, 0) + 1
+        case['_id'] = '%s-%05d' % (prefix, numbered[prefix])
+    if compile_only:
+        gen.tasks = []
+    elif sample > 1:
+        # every sample-th case of each id series, and every risky one (too many indices)
+        gen.tasks = [t for t in gen.tasks
+                     if t[2].get('risky') or int(t[1]['_id'].rsplit('-', 1)[1]) % sample == 1]
+    vspecs = parse_validate_specs(build) if gen.tasks else {}
     for cat, case, task in gen.tasks:
         if task['op'] == 'validate':
             vs = vspecs[case['func']]
@@ -1427,11 +1456,9 @@ def run_main(build, cython_version, out_path):
         for key, dest in (('_recipe', 'source'), ('_dst', 'dst'), ('_src', 'src')):
             if key in case:
                 c[dest] = src_index[recipe_to_src[canonical(case[key])]]
-        po = 'o' if case.get('path') == 'object' else 'c'
-        prefix = {'slice': 'slice-' + po, 'element': 'elem-' + po, 'transpose': 'T-' + po,
-                  'contig': 'contig-' + po, 'validate': 'validate', 'copy': 'copy-' + po}[cat]
+        c['id'] = case['_id']
+        prefix = c['id'].rsplit('-', 1)[0]
         counters[prefix] = counters.get(prefix, 0) + 1
-        c['id'] = '%s-%05d' % (prefix, counters[prefix])
         if 'func' in c:
             info = functions.setdefault(c['func'], {'name': c['func']})
             for key in ('decl', 'code', 'ndim', 'specs', 'c_or_f', 'buf_flags'):
@@ -1491,6 +1518,14 @@ def run_main(build, cython_version, out_path):
         'Python-level results were read with PyObject_GetBuffer(PyBUF_FULL_RO); "slice_suboffsets" '
         '(only when different) are the raw __Pyx_memviewslice.suboffsets behind the _memoryviewslice.',
     ]
+    if sample > 1 and not compile_only:
+        notes.append('Subset: every %dth case of each id series (ids as in the full set) and every '
+                     'case with too many indices (--sample %d).' % (sample, sample))
+    if compile_only:
+        notes.append('Subset: only the compile probes (--compile-only: no C module is needed).')
+    elif not compiled_slices:
+        notes.append('Subset: the compiled slicing cases (live_slice_s, live_slice_g) are left '
+                     'out (--no-compiled-slices).')
     if crash_cases:
         notes.append('CRASH: %d object-path cases killed the worker process (recorded as '
                      '{"crash": ...}): %s' % (len(crash_cases), ', '.join(crash_cases)))
@@ -1562,6 +1597,12 @@ def main(argv):
     ap.add_argument('--build', required=True)
     ap.add_argument('--cython')
     ap.add_argument('--out')
+    ap.add_argument('--no-compiled-slices', action='store_true',
+                    help='leave out the compiled slicing cases (live_slice_s/g not needed)')
+    ap.add_argument('--sample', type=int, default=1, metavar='K',
+                    help='every K-th case of each id series (and every risky one)')
+    ap.add_argument('--compile-only', action='store_true',
+                    help='only the compile probes (Cython alone, no compiled module needed)')
     a = ap.parse_args(argv)
     build = os.path.abspath(a.build)
     if a.mode == 'worker':
@@ -1572,7 +1613,8 @@ def main(argv):
         import Cython
         if a.cython and Cython.__version__ != a.cython:
             raise SystemExit('venv has Cython %s, expected %s' % (Cython.__version__, a.cython))
-        run_main(build, Cython.__version__, a.out)
+        run_main(build, Cython.__version__, a.out, not a.no_compiled_slices, a.compile_only,
+                 a.sample)
 
 
 if __name__ == '__main__':
