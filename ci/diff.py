@@ -256,7 +256,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     ma, ga, la = load_probe(args.a)
     mb, gb, lb = load_probe(args.b)
-    label_a, label_b = label_of(ma, args.a), label_of(mb, args.b)
+    va, vb = ma.get("version"), mb.get("version")
+    if va and vb and va != vb:
+        label_a, label_b = va, vb  # the versions tell the builds apart
+    else:
+        label_a, label_b = label_of(ma, args.a), label_of(mb, args.b)
     if label_a == label_b:
         label_a, label_b = "A: " + label_a, "B: " + label_b
     layouts = layout_diff(la, lb) if la is not None and lb is not None else None

@@ -280,12 +280,13 @@ fn more_items_than_dimensions_match_cython_or_are_undefined_in_cython() {
                 return;
             };
             let buf = read_buffer(&obj).expect("source buffer");
-            let rust = slicing::getitem_object(
+            let rust = slicing::getitem_object_with(
                 &buf.raw,
                 ndim,
                 &items,
                 Subscript::Tuple,
                 release,
+                support::cython_semantics(),
                 Slots(&buf.slots),
             );
             if let Err(e) = &rust {
@@ -419,12 +420,13 @@ fn zero_dimensional_views_index_as_cython_does() {
         assert_eq!(buf.ndim, 0);
         for key in keys {
             let items: Vec<SliceItem> = key.iter().map(|&i| SliceItem::Index(i)).collect();
-            let rust = slicing::getitem_object(
+            let rust = slicing::getitem_object_with(
                 &buf.raw,
                 0,
                 &items,
                 Subscript::Tuple,
                 release,
+                support::cython_semantics(),
                 Slots(&buf.slots),
             );
             if matches!(&rust, Err(e) if e.kind() == ErrorKind::Undefined) {
@@ -475,12 +477,13 @@ fn errors_on_axis_zero_come_before_the_surplus_items() {
             &[SliceItem::Index(0), SliceItem::Index(-3)],
         ];
         for items in keys {
-            let rust = slicing::getitem_object(
+            let rust = slicing::getitem_object_with(
                 &buf.raw,
                 1,
                 items,
                 Subscript::Tuple,
                 release,
+                support::cython_semantics(),
                 Slots(&buf.slots),
             );
             let cy = m.get_item(py_key(py, items));
