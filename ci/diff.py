@@ -11,10 +11,15 @@ harness's document for that build, cython_fixtures/golden/golden_run.py) and `la
 * the layouts, field by field: structs and fields added or removed, offsets, sizes, alignments
   and C types that changed;
 * the golden cases whose result differs, grouped by kind, with a count and the smallest
-  reproducer of each group. A group is (category, path, class): the class of a slicing,
-  element or transpose case that either build flags as selecting outside its source is that
-  finding's class (`outside-source/<path>-<direct|indirect>`, as ci/report.py names it); any
-  other case is classed by how its outcome changed (`ok -> err IndexError`, `err message`, ...).
+  reproducer of each group. A group is (category, path, class). A slicing case's class is
+  its source kind, the finding class of A's result against Python semantics
+  (cython_patches/evidence.py: `outside-source`, `more elements than Python`, `fewer
+  elements than Python`, `another shape (same elements)`, `agrees with Python`, ...) and
+  whether B's result is Python's: `compiled-direct: more elements than Python -> B = Python`.
+  An element or transpose case that either build flags as selecting outside its source has
+  that finding's class (`outside-source/<path>-<direct|indirect>`, as ci/report.py names it);
+  any other case is classed by how its outcome changed (`ok -> err IndexError`, `err
+  message`, ...).
 
 --json writes the same as data: {"layouts": [...], "groups": [{"category", "path", "class",
 "count", "ids", "reproducer"}], "changed": N, "compared": N}. Exit status 0 whether or not the
@@ -111,8 +116,47 @@ def _indirect(source):
     return source is not None and any(x >= 0 for x in source.get("suboffsets", []))
 
 
+def _evidence():
+    """cython_patches/evidence.py: Python semantics of a golden slicing case and the finding
+    classes of a result against it."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(os.path.dirname(here), "cython_patches")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    import evidence
+    return evidence
+
+
+def python_class(case_a, case_b, source):
+    """For a slicing case: the finding class of A's result against Python semantics (as
+    cython_patches/evidence.py names them: `outside-source`, `more elements than Python`,
+    `agrees with Python`, ...) and whether B's result is Python's, as one label; None
+    when Python semantics do not apply (no index, no source)."""
+    if source is None or "index" not in case_a:
+        return None
+    ev = _evidence()
+    try:
+        py = ev.python_semantics(source, case_a["index"])
+    except ev.PyRaises as e:
+        py = e
+    cls = ev.klass(case_a, source, py)
+    ob = ev.outcome(case_b)
+    if isinstance(py, ev.PyRaises):
+        b_is_python = ob[0] == "err"
+    elif py is None:
+        return "%s; %s" % (cls, "B not modelled")
+    else:
+        b_is_python = ob[0] == "ok" and ob[1] == py[0] and ob[2] == py[1]
+    return "%s -> %s" % (cls, "B = Python" if b_is_python else "B differs from Python")
+
+
 def case_class(category, case_a, case_b, source):
     """The group class of a changed case (see the module docstring)."""
+    if category == "slice":
+        cls = python_class(case_a, case_b, source)
+        if cls is not None:
+            return "%s-%s: %s" % (case_a.get("path", "?"),
+                                  "indirect" if _indirect(source) else "direct", cls)
     if category in ("slice", "element", "transpose") and (
             case_a.get("outside_source") or case_b.get("outside_source")):
         return "outside-source/%s-%s" % (case_a.get("path", "?"),

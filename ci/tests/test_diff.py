@@ -103,6 +103,17 @@ class GoldenDiff(unittest.TestCase):
             self.assertIn("# 3.3.1: ", g["reproducer"])
             self.assertEqual(g["count"], len(g["ids"]))
 
+    def test_a_case_outside_the_source_is_not_python_semantics(self):
+        # The harness flags a case outside its source; Python's slicing never leaves it. So a
+        # build that gives the same result is classed as differing from Python.
+        doc = self.docs["3.3.1"]
+        flagged = [c for c in doc["slice"] if c.get("outside_source")]
+        self.assertTrue(flagged)
+        for case in flagged[:50]:
+            src = doc["sources"][case["source"]]
+            self.assertEqual(diff.python_class(case, case, src),
+                             "outside-source -> B differs from Python", case["id"])
+
     def test_command_line_writes_markdown_and_json(self):
         with tempfile.TemporaryDirectory() as tmp:
             for name, r in (("a", "3.2.9"), ("b", "3.3.1")):
