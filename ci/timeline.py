@@ -14,6 +14,9 @@ Commands:
       digest per struct layout and per golden category, a digest per case, the findings of
       ci/report.py's case_findings and compiler_crash_findings, the build status and reason.
       With --install-failed: a result that says the release could not be installed, and why.
+      A release installed as pure Python (steps: install=pure-python) or whose layouts were
+      read from C with errors outside the structs (layouts.json: tolerated_errors) gets a
+      note in the timeline (release_notes).
 
   ci/timeline.py build --sweep DIR --out OUT [--wall-seconds N] [--jobs N] X [X ...]
       OUT/timeline.json, timeline.md, timeline.svg from DIR/X/result.json of the releases X
