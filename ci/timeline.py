@@ -435,8 +435,8 @@ def release_notes(r):
     if r.get("install") == "pure-python":
         notes.append("Cython installed as pure Python (no wheel; its sdist does not build on this Python)")
     if r.get("layouts_tolerated") is not None and r.get("layouts"):
-        notes.append("layouts from C that does not compile (read with a longintrepr.h shim): "
-                     "%d clang error(s) outside the structs" % r["layouts_tolerated"])
+        notes.append("layouts from C that does not compile (function bodies skipped, a longintrepr.h "
+                     "shim): %d clang error(s) outside the structs" % r["layouts_tolerated"])
     return notes
 
 

@@ -12,8 +12,8 @@
 //! [`cyview_build::extract_layouts`]: every number comes from clang. Exit status 1 with one
 //! line on stderr when something fails, 2 on a usage error.
 //!
-//! `--tolerate-errors-outside-structs`: when clang reports errors in the file (the C of an
-//! old Cython release read with newer Python headers), lay the structs out anyway with
+//! `--tolerate-errors-outside-structs`: when clang or bindgen reports errors in the file (the
+//! C of an old Cython release read with newer Python headers), lay the structs out anyway with
 //! [`cyview_build::extract_layouts_tolerant`] (no bindgen) as long as none of the errors lies
 //! within the structs or the types they use; the JSON then has `tolerated_errors` (their
 //! number) and `tolerated_error_lines` (the first lines of the first few).
@@ -65,9 +65,13 @@ fn main() -> ExitCode {
     let json = match Python::query(&python).and_then(|py| {
         match extract_layouts(&py, &c_file, &MEMORYVIEW_STRUCTS) {
             Ok(extracted) => Ok(extracted.layouts.to_json()),
-            Err(Error::Clang {
-                c_file: Some(_), ..
-            }) if tolerate => {
+            // clang's errors (libclang) or bindgen's (which parses function bodies too)
+            Err(
+                Error::Clang {
+                    c_file: Some(_), ..
+                }
+                | Error::Bindgen { .. },
+            ) if tolerate => {
                 let t = extract_layouts_tolerant(&py, &c_file, &MEMORYVIEW_STRUCTS)?;
                 let mut doc = serde_json::to_value(&t.layouts).expect("layouts serialize");
                 doc["tolerated_errors"] = t.tolerated_errors.len().into();
