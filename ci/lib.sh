@@ -12,7 +12,8 @@
 #   ensure_libclang             libclang for bindgen (apt-get install libclang-dev if absent)
 #   ensure_tools                .venvs/tools with uv (python3 -m venv + pip install uv)
 #   ensure_cy_venv X [LOG]      .venvs/cy-X with cython==X numpy setuptools (via uv): the one
-#                               venv recipe of every script
+#                               venv recipe of every script (a release that does not install
+#                               is retried as pure Python, marked in .venvs/cy-X/cyview-install)
 #   cy_spec_resolve SPEC        what a --cython SPEC names (a version, an sdist, a wheel, a
 #                               source checkout, VERSION+patch:FILE): sets cy_spec_kind,
 #                               cy_spec_key (the venv is .venvs/cy-<key>), cy_spec_label, ...
@@ -126,6 +127,22 @@ ensure_cy_venv() {
       "$CY_UV" venv --quiet --clear --python "$(command -v "$CY_BASE_PYTHON")" "$venv" &&
         "$CY_UV" pip install --quiet --python "$venv/bin/python" "cython==$x" numpy setuptools
     } >"$log" 2>&1 || {
+      # Old releases (0.27 to 0.29.14) have no wheel for this Python, and building their
+      # sdist compiles Cython with code this Python rejects (collections.Iterable): install
+      # it uncompiled instead (pure Python; slower, same C). Only tried when the normal
+      # install failed, so a venv that installs normally never gets here; the venv records it
+      # in cyview-install (which ci/probe and ci/timeline.py report).
+      echo "$CY_PROG: cython==$x did not install; trying it as pure Python (--no-cython-compile)"
+      {
+        echo "--- the normal install failed; retrying cython==$x as pure Python (--no-cython-compile)"
+        "$CY_UV" venv --quiet --clear --python "$(command -v "$CY_BASE_PYTHON")" "$venv" &&
+          "$CY_UV" pip install --quiet --python "$venv/bin/python" numpy setuptools wheel &&
+          NO_CYTHON_COMPILE=true "$CY_UV" pip install --quiet --python "$venv/bin/python" \
+            --no-build-isolation --no-binary cython -C--build-option=--no-cython-compile "cython==$x" &&
+          "$venv/bin/python" -c 'import Cython.Compiler.Main' &&
+          echo "pure-python" >"$venv/cyview-install"
+      } >>"$log" 2>&1
+    } || {
       rm -rf "$venv"  # absent or broken before: leave no half-made venv behind
       cy_err "creating .venvs/cy-$x failed: $(grep -v '^[[:space:]]*$' "$log" | tail -n 1 | sed 's/^[[:space:]]*//') (log: $log)"
       exit 1
@@ -154,8 +171,18 @@ cy_golden_build() {
   done
   rm -f "$build"/golden_slice_* "$build"/probes/*.pyx "$build"/probes/*.c
   cp "$CY_ROOT"/cython_fixtures/golden/probes/*.pyx "$build/probes/"
+  # A release installed as pure Python (ensure_cy_venv's fallback: 0.27 to 0.29.14) uses the
+  # collections ABC aliases that Python 3.10 removed; its cythonize runs with them restored.
+  local run=(-m Cython.Build.Cythonize)
+  if [ "$(cat "$(dirname "$py")/../cyview-install" 2>/dev/null)" = pure-python ]; then
+    run=(-c 'import collections, collections.abc, sys
+for n in ("Iterable", "Mapping", "MutableMapping", "Sequence", "Hashable", "Callable"):
+    setattr(collections, n, getattr(collections.abc, n))
+from Cython.Build.Cythonize import main
+main(sys.argv[1:])')
+  fi
   # shellcheck disable=SC2046  # one word per module
-  ( cd "$build" && CFLAGS="-O1" "$py" -m Cython.Build.Cythonize -i "-j$jobs" -q \
+  ( cd "$build" && CFLAGS="-O1" "$py" "${run[@]}" -i "-j$jobs" -q \
       $(printf '%s.pyx ' "$@") >build.log 2>&1 )
 }
 

@@ -14,6 +14,9 @@ Commands:
       digest per struct layout and per golden category, a digest per case, the findings of
       ci/report.py's case_findings and compiler_crash_findings, the build status and reason.
       With --install-failed: a result that says the release could not be installed, and why.
+      A release installed as pure Python (steps: install=pure-python) or whose layouts were
+      read from C with errors outside the structs (layouts.json: tolerated_errors) gets a
+      note in the timeline (release_notes).
 
   ci/timeline.py build --sweep DIR --out OUT [--wall-seconds N] [--jobs N] X [X ...]
       OUT/timeline.json, timeline.md, timeline.svg from DIR/X/result.json of the releases X
@@ -187,6 +190,8 @@ def summarize(label, d, install_failed=None):
     if install_failed is not None:
         res.update(status="install-failed", reason=install_failed)
         return res
+    if steps.get("install") == "pure-python":   # ensure_cy_venv's fallback
+        res["install"] = "pure-python"
     if steps.get("build") == "ok":
         res.update(status="ok", reason="")
     elif steps.get("build_stage") == "cython":
@@ -199,6 +204,8 @@ def summarize(label, d, install_failed=None):
             lay = json.load(f)
         res["cython"] = lay["cython_version"]
         res["python"] = lay["python_version"]
+        if "tolerated_errors" in lay:   # extract_layouts --tolerate-errors-outside-structs
+            res["layouts_tolerated"] = lay["tolerated_errors"]
         for name, (dg, key) in layout_digests(lay).items():
             res["layouts"][name] = {"digest": dg, "layout": key}
     elif steps.get("layouts_reason"):
@@ -337,6 +344,9 @@ def build_timeline(sweep, releases, results, wall_seconds=None, jobs=None, cache
             "findings": sorted(r["findings"]),
             "seconds": secs,
         })
+        notes = release_notes(r)
+        if notes:
+            rel_rows[-1]["notes"] = notes
     layouts = {}
     for x in releases:
         for n, v in (results.get(x) or {}).get("layouts", {}).items():
@@ -416,6 +426,18 @@ def build_timeline(sweep, releases, results, wall_seconds=None, jobs=None, cache
     if wall_seconds is not None:
         doc_out["sweep"] = {"wall_seconds": wall_seconds, "jobs": jobs, "cached": cached}
     return doc_out
+
+
+def release_notes(r):
+    """What a reader of a release's results should know about how they were made: the
+    release installed as pure Python, layouts read from C that does not compile."""
+    notes = []
+    if r.get("install") == "pure-python":
+        notes.append("Cython installed as pure Python (no wheel; its sdist does not build on this Python)")
+    if r.get("layouts_tolerated") is not None and r.get("layouts"):
+        notes.append("layouts from C that does not compile (function bodies skipped, a longintrepr.h "
+                     "shim): %d clang error(s) outside the structs" % r["layouts_tolerated"])
+    return notes
 
 
 def spans(order, present):
@@ -504,6 +526,8 @@ def glance_rows(doc):
     keys = []
     for i, r in enumerate(rels):
         reason = r["reason"].replace("==" + r["release"], "==X")   # uv names the release
+        if r.get("notes"):
+            reason = (reason + " " if reason else "") + "[%s]" % "; ".join(r["notes"])
         keys.append((r["status"], reason, tuple(rows[s][i] or "-" for s in STRUCTS),
                      tuple((rows[c][i] or "-") if c in rows else "-" for c in CATEGORIES),
                      tuple(r["findings"]) if r["checks"] else None))
@@ -567,7 +591,8 @@ def render_markdown(doc):
             "|---|---|---|---|---|---|%s---|---|" % ("---|" * len(CATEGORIES))]
     rows = {label: letters(vals) for kind, label, vals in row_values(doc) if kind in ("layout", "check")}
     for i, r in enumerate(rels):
-        cells = [r["release"], r["status"] + (": " + r["reason"] if r["reason"] else "")]
+        cells = [r["release"], r["status"] + (": " + r["reason"] if r["reason"] else "")
+                 + (" [%s]" % "; ".join(r["notes"]) if r.get("notes") else "")]
         cells += [(rows[s][i] or "-") for s in STRUCTS]
         cells += [((rows[c][i] or "-") + (" (%d)" % r["cases"][c] if c in r["cases"] else "")) if c in rows else "-"
                   for c in CATEGORIES]
@@ -655,7 +680,8 @@ def render_svg(doc):
         cells = []
         for i, v in enumerate(values):
             tip = {
-                "build": lambda: "%s%s" % (v, (": " + rels[i]["reason"]) if rels[i]["reason"] else ""),
+                "build": lambda: "%s%s%s" % (v, (": " + rels[i]["reason"]) if rels[i]["reason"] else "",
+                                             " [%s]" % "; ".join(rels[i]["notes"]) if rels[i].get("notes") else ""),
                 "layout": lambda: "not extracted" if v is None else "result %s (%s)" % (let[i], v),
                 "check": lambda: "not run" if v is None else "result %s (%s)" % (let[i], v),
                 "finding": lambda: "not run" if v is None else ("affected" if v else "not affected"),

@@ -153,6 +153,39 @@ class Bisection(Tmp):
         self.assertEqual(doc["changes"], [])
 
 
+class OldReleases(Tmp):
+    def test_pure_python_install_and_tolerated_errors_are_noted(self):
+        # an old release as ci/probe leaves it: installed by ensure_cy_venv's pure-Python
+        # fallback, its C not compiling, its layouts read by extract_layouts
+        # --tolerate-errors-outside-structs (the layout numbers of 0.29.37's fixture)
+        layouts = load("layouts-0.29.37.json")
+        layouts.update(cython_version="0.29.14", tolerated_errors=3,
+                       tolerated_error_lines=["golden_core.c:1:1: error: x"])
+        d = os.path.join(self.tmp, "0.29.14")
+        os.makedirs(d)
+        with open(os.path.join(d, "layouts.json"), "w") as f:
+            json.dump(layouts, f)
+        with open(os.path.join(d, "steps"), "w") as f:
+            f.write("install=pure-python\nbuild=failed\nbuild_stage=c\n"
+                    "build_reason=golden_core.c:208:12: fatal error: longintrepr.h: No such file or directory\n"
+                    "layouts=ok\ngolden=skipped\ngolden_reason=the fixtures did not build\n")
+        results = self.results(["0.29.37"])
+        results["0.29.14"] = timeline.summarize("0.29.14", d)
+        self.assertEqual((results["0.29.14"]["install"], results["0.29.14"]["layouts_tolerated"]), ("pure-python", 3))
+        doc = timeline.build_timeline(None, ["0.29.14", "0.29.37"], results)
+        old, new = doc["releases"]
+        self.assertEqual(old["status"], "c-failed")
+        self.assertEqual(len(old["notes"]), 2)
+        self.assertIn("pure Python", old["notes"][0])
+        self.assertIn("3 clang error(s) outside the structs", old["notes"][1])
+        self.assertNotIn("notes", new)
+        # the same layouts: no change between them
+        self.assertEqual([c for c in doc["changes"] if c["kind"] == "layout"], [])
+        md = timeline.render_markdown(doc)
+        self.assertIn("3 clang error(s) outside the structs", md)
+        self.assertIn("3 clang error(s) outside the structs", timeline.render_svg(doc))
+
+
 class Findings(Tmp):
     def test_spans(self):
         order = ["a", "b", "c", "d", "e"]

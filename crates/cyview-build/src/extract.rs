@@ -162,8 +162,17 @@ pub(crate) fn clang_layouts(
     c_file: &Path,
     structs: &[&str],
 ) -> Result<Layouts, Error> {
-    let mut clang_layouts = clang_struct_layouts(c_file, &clang_args(python), structs)?;
+    let (mut clang_layouts, _) = clang_struct_layouts(c_file, &clang_args(python), structs, false)?;
     clang_layouts.sort_by(|a, b| a.name.cmp(&b.name));
+    layouts_of(python, c_file, clang_layouts)
+}
+
+/// The [`Layouts`] document of `structs` (clang's numbers) read from `c_file`.
+fn layouts_of(
+    python: &Python,
+    c_file: &Path,
+    structs: Vec<StructLayout>,
+) -> Result<Layouts, Error> {
     Ok(Layouts {
         cython_version: python.cython_version().unwrap_or("").to_string(),
         python_version: python.version().to_string(),
@@ -172,7 +181,65 @@ pub(crate) fn clang_layouts(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
         clang_version: clang_version()?,
-        structs: clang_layouts,
+        structs,
+    })
+}
+
+/// The result of [`extract_layouts_tolerant`]: clang's layouts and the errors of the file
+/// that were tolerated because none lies within the structs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TolerantLayouts {
+    /// clang's layout of each struct, as [`Extracted::layouts`].
+    pub layouts: Layouts,
+    /// clang's error diagnostics outside the structs, one per entry (empty when the file
+    /// has none).
+    pub tolerated_errors: Vec<String>,
+}
+
+/// The header that old Cython releases include and Python 3.11 moved: `longintrepr.h`
+/// became `cpython/longintrepr.h` (which `Python.h` includes already).
+const LONGINTREPR_SHIM: &str =
+    "/* cyview-build: longintrepr.h moved to cpython/ in Python 3.11 */\n\
+#include \"cpython/longintrepr.h\"\n";
+
+/// clang's layout of `structs` in a Cython-generated C file that may not compile on this
+/// Python: like the numbers of [`extract_layouts`] (no bindgen), but clang errors are
+/// accepted when none of them lies within the definition of a requested struct or of a type
+/// it uses (followed through fields, typedefs, arrays and pointers).
+///
+/// For the C of old Cython releases read with newer Python headers, whose function bodies
+/// use removed CPython internals. A header folder providing `longintrepr.h` (moved to
+/// `cpython/longintrepr.h` in Python 3.11) is added after the Python's own, so that the
+/// file's `#include "longintrepr.h"` does not stop the parse. Fatal errors are never
+/// tolerated: clang reports nothing after one, so an error inside a struct could go unseen.
+///
+/// # Errors
+///
+/// As [`extract_layouts`], and [`Error::Clang`] when an error lies within a struct (or a
+/// type it uses), cannot be placed in a file, or is fatal.
+pub fn extract_layouts_tolerant(
+    python: &Python,
+    c_file: &Path,
+    structs: &[&str],
+) -> Result<TolerantLayouts, Error> {
+    let shim = std::env::temp_dir().join(format!(
+        "cyview-build-shim-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    fs::create_dir_all(&shim).map_err(io_err("create", &shim))?;
+    let header = shim.join("longintrepr.h");
+    fs::write(&header, LONGINTREPR_SHIM).map_err(io_err("write", &header))?;
+    let mut args = clang_args(python);
+    args.push(format!("-I{}", shim.display()));
+    args.push("-ferror-limit=0".to_string());
+    let result = clang_struct_layouts(c_file, &args, structs, true);
+    let _ = fs::remove_dir_all(&shim);
+    let (mut found, tolerated_errors) = result?;
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(TolerantLayouts {
+        layouts: layouts_of(python, c_file, found)?,
+        tolerated_errors,
     })
 }
 
@@ -319,12 +386,14 @@ impl Drop for Parsed {
 }
 
 /// Parses `c_file` with `args` (function bodies skipped) and returns clang's layout of each
-/// struct in `names`.
+/// struct in `names`, with the errors tolerated (only when `tolerate`: errors that lie
+/// outside the structs and the types they use, none fatal; otherwise any error fails).
 fn clang_struct_layouts(
     c_file: &Path,
     args: &[String],
     names: &[&str],
-) -> Result<Vec<StructLayout>, Error> {
+    tolerate: bool,
+) -> Result<(Vec<StructLayout>, Vec<String>), Error> {
     ensure_libclang()?;
     let clang_err = |message: String| Error::Clang {
         c_file: Some(c_file.to_path_buf()),
@@ -365,8 +434,14 @@ fn clang_struct_layouts(
         return Err(clang_err("libclang could not parse the file".to_string()));
     }
     let errors = diagnostics(parsed.tu);
-    if !errors.is_empty() {
-        return Err(clang_err(errors.join("\n")));
+    if !tolerate && !errors.is_empty() {
+        return Err(clang_err(
+            errors
+                .into_iter()
+                .map(|e| e.text)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ));
     }
 
     // SAFETY: `parsed.tu` is a live translation unit.
@@ -404,6 +479,36 @@ fn clang_struct_layouts(
         }
     }
 
+    let mut tolerated = Vec::new();
+    if !errors.is_empty() {
+        let mut ranges = Vec::new();
+        let mut seen = Vec::new();
+        for (_, record) in &found {
+            used_ranges(*record, &mut ranges, &mut seen);
+        }
+        let mut refused = Vec::new();
+        for e in errors {
+            let inside = match &e.at {
+                None => true,
+                Some((file, offset)) => ranges
+                    .iter()
+                    .any(|(f, start, end)| f == file && start <= offset && offset <= end),
+            };
+            if e.fatal || inside {
+                refused.push(e.text);
+            } else {
+                tolerated.push(e.text);
+            }
+        }
+        if !refused.is_empty() {
+            return Err(clang_err(format!(
+                "{} error(s) within the requested structs or the types they use, or fatal (of {} in the file):\n{}",
+                refused.len(),
+                refused.len() + tolerated.len(),
+                refused.join("\n")
+            )));
+        }
+    }
     let mut layouts = Vec::with_capacity(names.len());
     for name in names {
         let (_, record) =
@@ -417,7 +522,94 @@ fn clang_struct_layouts(
         layouts.push(struct_layout(name, *record).map_err(clang_err)?);
     }
     drop(parsed);
-    Ok(layouts)
+    Ok((layouts, tolerated))
+}
+
+/// A source position: file name and byte offset (expansion location).
+fn position(loc: CXSourceLocation) -> Option<(String, u32)> {
+    let mut file: CXFile = std::ptr::null_mut();
+    let mut offset: c_uint = 0;
+    // SAFETY: `loc` comes from a live translation unit; the out-pointers are valid locals
+    // (line and column are not wanted: null is allowed).
+    unsafe {
+        clang_getExpansionLocation(
+            loc,
+            &mut file,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &mut offset,
+        );
+    }
+    if file.is_null() {
+        return None;
+    }
+    // SAFETY: `file` is a non-null file of the live unit; `take_string` disposes the name.
+    Some((unsafe { take_string(clang_getFileName(file)) }, offset))
+}
+
+/// Adds to `ranges` the source range (file, first and last byte offset) of the declaration
+/// `decl` and of every declaration its type uses: the fields' types, followed through
+/// typedefs, arrays and pointers, each declaration once (`seen`, by `clang_hashCursor`).
+fn used_ranges(decl: CXCursor, ranges: &mut Vec<(String, u32, u32)>, seen: &mut Vec<c_uint>) {
+    // SAFETY: `decl` is a cursor of a live translation unit.
+    let (null, hash) = unsafe { (clang_Cursor_isNull(decl) != 0, clang_hashCursor(decl)) };
+    // SAFETY: as above.
+    if null || unsafe { clang_getCursorKind(decl) } == CXCursor_NoDeclFound || seen.contains(&hash)
+    {
+        return;
+    }
+    seen.push(hash);
+    // SAFETY: `decl` is a cursor of a live translation unit; the range and its ends belong
+    // to the same unit.
+    let (start, end) = unsafe {
+        let extent = clang_getCursorExtent(decl);
+        (
+            position(clang_getRangeStart(extent)),
+            position(clang_getRangeEnd(extent)),
+        )
+    };
+    if let (Some((file, s)), Some((file_end, e))) = (start, end) {
+        if file == file_end {
+            ranges.push((file, s, e));
+        }
+    }
+    // SAFETY: `decl` is a cursor of a live translation unit.
+    let kind = unsafe { clang_getCursorKind(decl) };
+    if kind == CXCursor_TypedefDecl {
+        // SAFETY: `decl` is a typedef declaration of the live unit.
+        let ty = unsafe { clang_getTypedefDeclUnderlyingType(decl) };
+        type_ranges(ty, ranges, seen);
+    }
+    for child in children(decl) {
+        // SAFETY: `child` is a child of `decl`, in the same live unit.
+        if unsafe { clang_getCursorKind(child) } == CXCursor_FieldDecl {
+            // SAFETY: as above.
+            let ty = unsafe { clang_getCursorType(child) };
+            type_ranges(ty, ranges, seen);
+        }
+    }
+}
+
+/// [`used_ranges`] of the declarations a type names (through pointers and arrays).
+fn type_ranges(ty: CXType, ranges: &mut Vec<(String, u32, u32)>, seen: &mut Vec<c_uint>) {
+    let mut ty = ty;
+    for _ in 0..16 {
+        // SAFETY: `ty` comes from a cursor of a live translation unit; the derived types
+        // and declaration cursors belong to the same unit.
+        let next = unsafe {
+            if ty.kind == CXType_Pointer {
+                clang_getPointeeType(ty)
+            } else if ty.kind == CXType_ConstantArray || ty.kind == CXType_IncompleteArray {
+                clang_getArrayElementType(ty)
+            } else if ty.kind == CXType_Elaborated {
+                clang_Type_getNamedType(ty)
+            } else {
+                used_ranges(clang_getTypeDeclaration(ty), ranges, seen);
+                return;
+            }
+        };
+        ty = next;
+    }
 }
 
 /// clang's layout of the struct definition `record`, called `name`.
@@ -481,8 +673,18 @@ fn type_align(ty: CXType, what: &str) -> Result<usize, String> {
     usize::try_from(n).map_err(|_| format!("clang gives no alignment for {what} ({n})"))
 }
 
-/// The error diagnostics of a translation unit, formatted one per line.
-fn diagnostics(tu: CXTranslationUnit) -> Vec<String> {
+/// One error diagnostic of a translation unit.
+struct Diagnostic {
+    /// Formatted as clang prints it.
+    text: String,
+    /// Where it is (file name, byte offset), when clang places it in a file.
+    at: Option<(String, u32)>,
+    /// Whether it is a fatal error (clang reports nothing after one).
+    fatal: bool,
+}
+
+/// The error diagnostics of a translation unit.
+fn diagnostics(tu: CXTranslationUnit) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     // SAFETY: `tu` is a live translation unit.
     let n: c_uint = unsafe { clang_getNumDiagnostics(tu) };
@@ -491,11 +693,16 @@ fn diagnostics(tu: CXTranslationUnit) -> Vec<String> {
         // its formatted CXString by `take_string`.
         unsafe {
             let d = clang_getDiagnostic(tu, i);
-            if clang_getDiagnosticSeverity(d) >= CXDiagnostic_Error {
-                out.push(take_string(clang_formatDiagnostic(
-                    d,
-                    clang_defaultDiagnosticDisplayOptions(),
-                )));
+            let severity = clang_getDiagnosticSeverity(d);
+            if severity >= CXDiagnostic_Error {
+                out.push(Diagnostic {
+                    text: take_string(clang_formatDiagnostic(
+                        d,
+                        clang_defaultDiagnosticDisplayOptions(),
+                    )),
+                    at: position(clang_getDiagnosticLocation(d)),
+                    fatal: severity >= CXDiagnostic_Fatal,
+                });
             }
             clang_disposeDiagnostic(d);
         }

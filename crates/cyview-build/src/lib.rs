@@ -36,7 +36,9 @@ mod module;
 mod python;
 
 pub use abi::{check_abi, compare_layouts, AbiCheck, AbiReport, CyviewAbi, Mismatch};
-pub use extract::{extract_layouts, Extracted, MEMORYVIEW_STRUCTS};
+pub use extract::{
+    extract_layouts, extract_layouts_tolerant, Extracted, TolerantLayouts, MEMORYVIEW_STRUCTS,
+};
 pub use fixtures::{BuiltFixtures, Fixtures};
 pub use layouts::{Field, Layouts, StructLayout};
 pub use module::{BuiltModule, CythonModule};
