@@ -265,22 +265,7 @@ fn run_case(
             Err(e) => Outcome::Raised(err_text(py, &e)),
         }
     } else {
-        let key: Vec<Bound<'_, PyAny>> = items
-            .iter()
-            .map(|it| match *it {
-                SliceItem::Index(i) => i.into_pyobject(py).unwrap().into_any(),
-                SliceItem::Slice(s) => py
-                    .import("builtins")
-                    .unwrap()
-                    .getattr("slice")
-                    .unwrap()
-                    .call1((s.start, s.stop, s.step))
-                    .unwrap(),
-                SliceItem::NewAxis => py.None().into_bound(py),
-                SliceItem::Ellipsis => py.Ellipsis().into_bound(py),
-            })
-            .collect();
-        match obj.get_item(PyTuple::new(py, key).unwrap()) {
+        match obj.get_item(support::sources::py_key(py, &items)) {
             Ok(r) => match read_buffer(&r) {
                 Ok(b) => {
                     let mut slots = src.slots.clone();
