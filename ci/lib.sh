@@ -20,6 +20,7 @@
 #   ensure_spec_venv SPEC [LOG] .venvs/cy-<key> for SPEC (ensure_cy_venv for a version; for the
 #                               others Cython built from that source, not compiled)
 #   cy_spec_absolute SPEC DIR   SPEC with its relative path made absolute against DIR
+#   cy_patched_newest           the SPEC of the newest release with its cython_patches/ fixes
 #   cy_spec_meta KEY            the source of .venvs/cy-KEY as key=value lines (source_*)
 #   ensure_release X            all of the above that a test run of release X needs (its
 #                               partner's venv included)
@@ -324,6 +325,17 @@ cy_spec_resolve() {
     cy_err "--cython $spec: not a Cython version (e.g. 3.3.1), an sdist (.tar.gz), a wheel (.whl), a source checkout (a folder with Cython/ and setup.py) or VERSION+patch:FILE"
   fi
   return 1
+}
+
+# cy_patched_newest: the SPEC of the newest pinned release with its fixes in cython_patches/
+# (cython-X-*.patch, applied in name order): X+patch:A,B... (ci/matrix --cython-patch,
+# ci/diff --patch). Without such a patch: one line on stderr, returns 1.
+cy_patched_newest() {
+  local newest list
+  newest=$(cy_newest)
+  list=$(find "$CY_ROOT/cython_patches" -maxdepth 1 -name "cython-$newest-*.patch" | sort | paste -sd, -)
+  [ -n "$list" ] || { cy_err "no cython_patches/cython-$newest-*.patch for the newest release $newest"; return 1; }
+  echo "$newest+patch:$list"
 }
 
 # cy_spec_absolute SPEC DIR: SPEC with a relative path in it (a file, a folder, the FILE of

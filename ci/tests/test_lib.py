@@ -261,6 +261,13 @@ class Specs(unittest.TestCase):
         # Another release, the same patch: another venv.
         self.assertNotEqual(resolve("3.2.9+patch:" + patch)[1]["key"], key)
 
+    def test_the_newest_release_with_its_patches(self):
+        newest = sh("cy_newest")[1].strip()
+        patches = sorted(os.path.join(ROOT, "cython_patches", f) for f in os.listdir(os.path.join(ROOT, "cython_patches"))
+                         if f.startswith("cython-%s-" % newest) and f.endswith(".patch"))
+        self.assertTrue(patches)
+        self.assertEqual(sh("cy_patched_newest"), (0, "%s+patch:%s\n" % (newest, ",".join(patches)), ""))
+
     def test_several_patches_in_order(self):
         a = self.write("a.patch", b"--- a/x\n")
         b = self.write("b.patch", b"+++ b/x\n")
