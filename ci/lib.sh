@@ -27,6 +27,7 @@
 #   cy_golden_build PY BUILD J M...  compile the golden fixture modules M... with PY's Cython in
 #                               BUILD (the build step of ci/gen-golden and ci/probe)
 #   cy_golden_run PY BUILD OUT ...  the golden harness on BUILD's modules, OUT its document
+#   cy_build_extractor          cargo build of extract_layouts; CY_EXTRACT is its binary
 #   use_release KEY             export CYVIEW_PYTHON, PYO3_PYTHON, INSTA_UPDATE for .venvs/cy-KEY
 #                               (a version, or a SPEC's key)
 #   cy_parse_opts ...           the shared option parser (--cython SPEC, flags, --help)
@@ -199,6 +200,15 @@ cy_golden_run() {
 # cy_abspath PATH: PATH made absolute (not resolving symbolic links: a venv's python stays it).
 cy_abspath() {
   case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac
+}
+
+# cy_build_extractor: builds cyview-build's example extract_layouts (release) and sets
+# CY_EXTRACT to the binary (ci/sweep, ci/diff; ci/probe takes it as --extract).
+cy_build_extractor() {
+  # shellcheck disable=SC2034  # for the caller
+  CY_EXTRACT="${CARGO_TARGET_DIR:-$CY_ROOT/target}/release/examples/extract_layouts"
+  echo "$CY_PROG: building the layout extractor (cargo build --release -p cyview-build --example extract_layouts)"
+  ( cd "$CY_ROOT" && cargo build --quiet --release -p cyview-build --example extract_layouts )
 }
 
 # cy_partner X: the release whose exchange module is loaded next to X's (tests/exchange.rs,
