@@ -38,6 +38,14 @@
 #   cy_failed_test_names LOG    the names of the tests cargo reported FAILED, one a line
 #   cy_usage                    the header comment of the running script (for --help)
 #   cy_err MESSAGE              "<prog>: MESSAGE" on stderr
+#   cy_disk                     one line: the free space where target/ is, and what target/
+#                               and .venvs take
+#
+# Every script that sources this file builds with CARGO_INCREMENTAL=0 and
+# CARGO_PROFILE_DEV_DEBUG=line-tables-only unless the environment sets them: a one-off build
+# gains nothing from incremental data, and line tables keep file:line in panics and valgrind
+# stacks. Together they cut what a fresh `.ci/run` writes to target/ by more than half (see
+# README "CI"); the CI machine once ran out of disk without them.
 
 CY_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CY_PROG="${CY_PROG:-$(basename "$0")}"
@@ -48,6 +56,18 @@ CY_TOOLS_PY="$CY_VENVS/tools/bin/python"
 CY_UV="$CY_VENVS/tools/bin/uv"
 # The interpreter the venvs are made from. Not CYVIEW_PYTHON: the scripts set that one.
 CY_BASE_PYTHON="${CY_BASE_PYTHON:-python3}"
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
+
+# cy_disk: "disk: N MiB free; target/ N MiB, .venvs N MiB" (target/ is CARGO_TARGET_DIR's).
+cy_disk() {
+  local target="${CARGO_TARGET_DIR:-$CY_ROOT/target}" free t v
+  mkdir -p "$target"
+  free=$(df -Pm "$target" | awk 'NR == 2 { print $4 }')
+  t=$(du -sm "$target" 2>/dev/null | cut -f1)
+  v=$(du -sm "$CY_VENVS/" 2>/dev/null | cut -f1)
+  echo "disk: ${free:-?} MiB free; target/ ${t:-0} MiB, .venvs ${v:-0} MiB"
+}
 
 cy_err() { echo "$CY_PROG: $*" >&2; }
 
