@@ -235,9 +235,13 @@ def only_in(doc_a, doc_b):
 
 # -- report --------------------------------------------------------------------------------
 
-def render(label_a, label_b, layouts, compared, groups, missing):
+def render(label_a, label_b, layouts, compared, groups, missing, sources=(None, None)):
     changed = sum(g["count"] for g in groups)
     md = ["# ci/diff: %s vs %s" % (label_a, label_b), ""]
+    if any(sources):
+        md += ["- %s: %s" % (label, src or "(source not recorded)")
+               for label, src in ((label_a, sources[0]), (label_b, sources[1]))]
+        md.append("")
     md += ["## Layouts", ""]
     if layouts is None:
         md += ["(not compared: a build has no layouts)", ""]
@@ -310,14 +314,16 @@ def main(argv=None):
     layouts = layout_diff(la, lb) if la is not None and lb is not None else None
     compared, groups = golden_diff(ga, gb, label_a, label_b)
     missing = only_in(ga, gb)
-    text = render(label_a, label_b, layouts, compared, groups, missing)
+    sources = (ma.get("label"), mb.get("label"))
+    text = render(label_a, label_b, layouts, compared, groups, missing, sources)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text + "\n")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"a": label_a, "b": label_b, "layouts": layouts, "groups": groups,
+            json.dump({"a": label_a, "b": label_b, "source_a": sources[0], "source_b": sources[1],
+                       "layouts": layouts, "groups": groups,
                        "compared": compared, "changed": sum(g["count"] for g in groups),
                        "only_a": missing[0], "only_b": missing[1]}, f, indent=1, sort_keys=True)
             f.write("\n")

@@ -121,7 +121,7 @@ class GoldenDiff(unittest.TestCase):
                 with open(os.path.join(tmp, name, "golden.json"), "w") as f:
                     json.dump(self.docs[r], f)
                 with open(os.path.join(tmp, name, "meta.json"), "w") as f:
-                    json.dump({"version": r, "label": r}, f)
+                    json.dump({"version": r, "label": "cython==%s from PyPI" % r}, f)
             out, js = os.path.join(tmp, "d.md"), os.path.join(tmp, "d.json")
             with contextlib.redirect_stdout(io.StringIO()):
                 rc = diff.main(["compare", "--a", os.path.join(tmp, "a"), "--b", os.path.join(tmp, "b"),
@@ -131,8 +131,11 @@ class GoldenDiff(unittest.TestCase):
                 doc = json.load(f)
             self.assertEqual(doc["changed"], len(differing_ids("3.2.9", "3.3.1")))
             self.assertIsNone(doc["layouts"])
+            self.assertEqual(doc["source_b"], "cython==3.3.1 from PyPI")
             with open(out) as f:
-                self.assertIn("# ci/diff: 3.2.9 vs 3.3.1", f.read())
+                text = f.read()
+            self.assertIn("# ci/diff: 3.2.9 vs 3.3.1", text)
+            self.assertIn("- 3.2.9: cython==3.2.9 from PyPI", text)
 
     def test_missing_golden_is_a_clear_error(self):
         with tempfile.TemporaryDirectory() as tmp:
