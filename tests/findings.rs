@@ -542,7 +542,8 @@ fn search_tallies_every_case() {
 /// The findings of this release (classes, counts, smallest reproducers) are the snapshot's.
 #[test]
 fn findings_against_python_semantics_match_the_snapshot_of_this_release() {
-    let release = support::cython_release();
+    let release =
+        support::snapshot_release("findings_vs_python_semantics", &support::cython_release());
     insta::with_settings!({snapshot_suffix => release, prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!("findings_vs_python_semantics", SEARCH.table.clone());
     });

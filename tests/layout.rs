@@ -508,9 +508,41 @@ fn byte_mismatch_names_direction_field_and_byte() {
 // Snapshot
 // ---------------------------------------------------------------------------------------
 
+/// A build that nothing pins is compared with the snapshot of the pinned release it follows.
+#[test]
+fn an_unpinned_build_follows_its_series_else_the_newest_older_pinned_release() {
+    let pinned: Vec<String> = ["0.29.37", "3.0.12", "3.1.8", "3.2.9", "3.3.1"]
+        .map(String::from)
+        .to_vec();
+    for (version, base) in [
+        ("3.3.0", "3.3.1"),
+        ("3.3.2a0", "3.3.1"),
+        ("3.4.0a0", "3.3.1"),
+        ("4.0.0", "3.3.1"),
+        ("3.0.0b1", "3.0.12"),
+        ("0.29.30", "0.29.37"),
+        ("1.0", "0.29.37"),
+        ("0.28.6", "0.29.37"),
+        ("0", "0.29.37"),
+    ] {
+        assert_eq!(
+            support::snapshots::baseline_release(version, &pinned),
+            Some(base),
+            "{version}"
+        );
+    }
+    assert_eq!(support::snapshots::baseline_release("3.3.0", &[]), None);
+    // Every pinned release has its own snapshot, so the baseline is never needed for one.
+    for release in &pinned {
+        for name in ["layout_memoryview_structs", "findings_vs_python_semantics"] {
+            assert_eq!(support::snapshot_release(name, release), *release);
+        }
+    }
+}
+
 #[test]
 fn memoryview_struct_layouts_snapshot() {
-    let release = cython_release();
+    let release = support::snapshot_release("layout_memoryview_structs", &cython_release());
     let text = clang_layouts().render();
     let result = catch_unwind(AssertUnwindSafe(|| {
         insta::with_settings!({

@@ -9,6 +9,7 @@
 //! | [`dtypes`] | the Rust twins of the Cython structs of the fixtures, each defined once |
 //! | [`sources`] | the random buffer exporters, index values and index keys of the slicing checks, and the comparison of a result view |
 //! | [`report`] | the `cyview-report:` / `cyview-finding:` lines `ci/matrix` collects, and proptest runners |
+//! | [`snapshots`] | which committed insta snapshot a build is compared with (its own, or that of the pinned release it follows) |
 //! | [`behaviour`] | data-driven checks whose cases are grouped by the Cython behaviour they exercise, so that a failing test names the behaviour |
 #![allow(dead_code, unused_imports, unused_macros)]
 
@@ -19,6 +20,7 @@ pub mod fixtures;
 pub mod geometry;
 pub mod python;
 pub mod report;
+pub mod snapshots;
 pub mod sources;
 
 pub use buffers::{read_buffer, Buffer, Slots};
@@ -30,3 +32,4 @@ pub use fixtures::{
 pub use geometry::{c_order, element_addresses};
 pub use python::{cython_release, err_of, eval, fixtures_dir, refcount, with_python};
 pub use report::{cases, finding, report, runner};
+pub use snapshots::snapshot_release;
