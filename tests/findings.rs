@@ -472,10 +472,10 @@ fn search() -> Search {
             }
         }
     }
-    let mut table = format!(
-        "Cython {release} against Python semantics: {} cases\n\n",
-        all.len()
-    );
+    // The snapshot's file name carries the release: a build that nothing pins is compared
+    // with the snapshot of the release it follows (support::snapshot_release).
+    println!("findings: Cython {release} against Python semantics");
+    let mut table = format!("Against Python semantics: {} cases\n\n", all.len());
     table.push_str(
         "| finding | cases | smallest reproducer | Cython | Python |\n|---|---|---|---|---|\n",
     );
