@@ -1,0 +1,358 @@
+//! Hostile-user attacks on the safe API of `cyview` and `cyview-py`: safe Rust code that
+//! reaches memory outside a buffer, leaks uninitialised bytes to Python, or panics where an
+//! error is documented. Each confirmed problem is an `#[ignore = "unsound: .."]` test that
+//! demonstrates it (run with `--ignored`, under valgrind for the memory errors); the
+//! attacks that were refused as they should be are plain tests.
+//!
+//! * Cython's own memoryview objects export out-of-buffer geometry after a Python-level
+//!   slice with Cython's length quirk (`mv[3:2:2]` on 3 elements selects index 3): every
+//!   safe path that trusts an exporter's `Py_buffer` then reads (`MemView`) or writes
+//!   (`MemViewMut`) past the buffer.
+//! * `CythonSlice::view`'s proof follows `_memoryviewslice.from_slice.memview` one level
+//!   only: when that is itself a `_memoryviewslice` (`X.T` of such an `X`), the "root"
+//!   geometry it proves against is the out-of-buffer slice.
+//! * `element_struct!` accepts a field `TypeInfo` of the right size but without the field
+//!   type's padding: `PADDED` is then `false` and `RustBuffer::from_elements` copies the
+//!   padding bytes to Python.
+//! * A C-level exporter with a negative extent makes `MemView::new` panic on an
+//!   `unreachable!` instead of returning an error.
+
+mod support;
+
+use std::ffi::c_int;
+use std::sync::Mutex;
+
+use cyview::format;
+use cyview::{s, Semantics};
+use cyview_py::{
+    acquire, view_decl, CythonFunction, CythonSlice, Declaration, MemView, MemViewMut, Object,
+    RustBuffer, SliceOf, Strided,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use support::with_python;
+
+view_decl!(Line = "const double[:]");
+type ViewOf1d = fn(Object) -> SliceOf<Line>;
+
+/// Runs Python statements with `np`, `capi` and `live_core` in scope; returns the globals.
+fn run<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyDict>> {
+    let globals = PyDict::new(py);
+    globals.set_item("np", py.import("numpy")?)?;
+    globals.set_item("capi", py.import("capi")?)?;
+    globals.set_item("live_core", py.import("live_core")?)?;
+    let code = std::ffi::CString::new(code).expect("no NUL");
+    py.run(&code, Some(&globals), None)?;
+    Ok(globals)
+}
+
+/// `X = mv[3:2:2]` of a Cython memoryview `mv` over `a` (3 doubles, C-contiguous): Cython's
+/// length formula gives one element at index 3, one past the end, and `X` exports exactly
+/// that geometry (`np.asarray(X)` reads it too). Returns the globals (`a`, `mv`, `X`, `Y =
+/// X.T`, `start`: the address of `a[0]`, `outside`: `X`'s buffer address).
+fn quirk_slice(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    run(
+        py,
+        "a = np.array([1.5, 2.5, 3.5])\n\
+         mv = capi.view_of_1d(a)\n\
+         X = mv[3:2:2]\n\
+         Y = X.T\n\
+         start = a.__array_interface__['data'][0]\n\
+         outside = np.asarray(X).__array_interface__['data'][0]\n",
+    )
+}
+
+fn get<'py>(g: &Bound<'py, PyDict>, name: &str) -> Bound<'py, PyAny> {
+    g.get_item(name).unwrap().unwrap()
+}
+
+/// The premise of the next tests, checked against real Cython: the memoryview object
+/// Cython's Python-level `__getitem__` returns for `mv[3:2:2]` (3 elements) exports a
+/// one-element buffer at byte 24 of the 24-byte array, and its `.T` (a `_memoryviewslice`
+/// whose `from_slice.memview` is that `_memoryviewslice`) exports the same.
+#[test]
+fn cython_quirk_slice_exports_a_buffer_outside_its_source() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let start: usize = get(&g, "start").extract()?;
+        let outside: usize = get(&g, "outside").extract()?;
+        assert_eq!(outside - start, 24, "X's element is one past the 3 doubles");
+        let x = get(&g, "X");
+        assert_eq!(x.getattr("shape")?.extract::<(isize,)>()?, (1,));
+        assert!(x.get_type().name()?.to_string().ends_with("_memoryviewslice"));
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// `MemView::<f64, Strided<1>>::new(X)` (what a `#[pyfunction]` argument
+/// `MemView<'_, f64, Strided<1>>` does with `X` from Python) accepts, and `get(&[0])` reads
+/// the 8 bytes after the array's 24: safe code reading outside the buffer (valgrind:
+/// `Invalid read of size 8 ... 0 bytes after a block of size 24 alloc'd`).
+#[test]
+#[ignore = "unsound: MemView over a Cython memoryview sliced with Cython's quirk (mv[3:2:2]) reads past the buffer"]
+fn memview_of_a_cython_quirk_slice_reads_past_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let x = get(&g, "X");
+        let v = MemView::<f64, Strided<1>>::new(&x)?;
+        let start: usize = get(&g, "start").extract()?;
+        let data = v.as_raw().data as usize;
+        let value = v.get(&[0]);
+        assert!(
+            data < start || data + 8 > start + 24,
+            "the view's element lies in the buffer"
+        );
+        panic!("read {value:?} at byte {} of a 24-byte buffer", data - start);
+    })
+    .unwrap();
+}
+
+/// The same with `MemViewMut`: `set(&[0], ..)` writes the 8 bytes after the array (heap
+/// corruption from safe code; valgrind: `Invalid write of size 8`).
+#[test]
+#[ignore = "unsound: MemViewMut over a Cython memoryview sliced with Cython's quirk writes past the buffer"]
+fn memview_mut_of_a_cython_quirk_slice_writes_past_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let x = get(&g, "X");
+        let v = MemViewMut::<f64, Strided<1>>::new(&x)?;
+        assert!(v.set(&[0], 42.0), "the write was refused");
+        panic!("wrote 8 bytes at byte 24 of a 24-byte buffer");
+    })
+    .unwrap();
+}
+
+/// `acquire` + `BufferSlice::to_pyarray` (safe, feature `numpy`) copies the outside element.
+#[test]
+#[ignore = "unsound: BufferSlice::to_pyarray of a Cython quirk slice copies memory past the buffer"]
+fn to_pyarray_of_a_cython_quirk_slice_reads_past_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let x = get(&g, "X");
+        let decl = Declaration::parse("const double[:]");
+        let copy = acquire(&x, &decl)?.to_pyarray::<f64>(py)?;
+        panic!("copied {copy:?} from past the buffer");
+    })
+    .unwrap();
+}
+
+/// `CythonSlice::view` proves a slice against the `Py_buffer` of its root memoryview, and
+/// for a `_memoryviewslice` object takes `from_slice.memview` as the root. That is a real
+/// root only one level down: `Y = X.T` (Cython's `memoryview_copy`, whose slice's `memview`
+/// is `X` itself) has `from_slice.memview == X`, a `_memoryviewslice` whose `view` member
+/// describes the out-of-buffer `mv[3:2:2]`. `capi_view_of_1d(Y)` (`cdef const double[:] v =
+/// Y` reuses `Y`) returns a slice over that element: the proof accepts it and the view reads
+/// past the array. `capi_view_of_1d(X)` is refused (its root is the real memoryview), which
+/// is what `Y`'s should be.
+#[test]
+#[ignore = "unsound: CythonSlice::view trusts a nested _memoryviewslice's view as the root buffer"]
+fn cython_slice_view_of_a_nested_memoryviewslice_reads_past_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        // One level: refused, as it should be.
+        let sx = view_of.call(py, (&get(&g, "X"),))?;
+        // SAFETY: nothing writes the array while the view lives.
+        assert!(unsafe { sx.view::<f64>() }.is_err());
+        // Two levels: accepted.
+        let sy = view_of.call(py, (&get(&g, "Y"),))?;
+        let start: usize = get(&g, "start").extract()?;
+        // SAFETY: nothing writes the array while the view lives.
+        let v = unsafe { sy.view::<f64>() }.expect("refused: fixed");
+        let data = v.as_raw().data as usize;
+        let value = v.get(&[0]);
+        panic!(
+            "read {value:?} at byte {} of a 24-byte buffer through CythonSlice::view",
+            data - start
+        );
+    })
+    .unwrap();
+}
+
+/// The contrast that passes: a `CythonSlice` sliced with Cython semantics out of the
+/// buffer (the same quirk, made in Rust) is refused by `view`, by Python-semantics slicing
+/// of it, and as an argument.
+#[test]
+fn cython_semantics_quirk_made_in_rust_is_refused() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        let s = view_of.call(py, (&get(&g, "a"),))?;
+        let out = s.slice_with(&s![3..2;2], Semantics::Cython)?;
+        assert_eq!(&out.as_raw().shape[..1], &[1]);
+        // SAFETY: nothing writes the array while the view lives.
+        assert!(unsafe { out.view::<f64>() }.is_err());
+        assert!(view_of.call(py, (&get(&g, "a"),)).is_ok());
+        let again = out.slice(&s![..])?;
+        // SAFETY: as above.
+        assert!(unsafe { again.view::<f64>() }.is_err());
+        Ok(())
+    })
+    .unwrap();
+}
+
+// ---- element_struct! and padding ---------------------------------------------------------
+
+/// `struct Inner { a: u8, b: u32 }`: 8 bytes, 3 of them padding (1..4).
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Inner {
+    a: u8,
+    b: u32,
+}
+
+/// A struct whose one field is a padded struct.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Outer {
+    inner: Inner,
+}
+// SAFETY: two integers (and padding): every bit pattern is a valid `Outer`; no drop glue, no
+// interior mutability. This impl is correct; the problem is the macro below.
+unsafe impl cyview::FromBytes for Outer {}
+// The field is described by an 8-byte scalar TypeInfo: `struct_type_info!` checks only the
+// size, so this compiles, and `PADDED` (the sum of the fields' extents against the size)
+// is `false` although `Outer` has 3 padding bytes.
+cyview_py::element_struct!(Outer as "Outer" { inner: &format::LONG_LONG });
+
+/// `RustBuffer::from_elements` promises "no uninitialised byte reaches Python" for padded
+/// structs; for `Outer` above it copies the padding (here filled with 0xAA before the
+/// fields were written, to see it; in general uninitialised) into the exported bytes.
+#[test]
+#[ignore = "unsound: element_struct! with a same-size field TypeInfo hides padding; from_elements exports it"]
+fn element_struct_with_a_scalar_typeinfo_for_a_padded_field_exports_padding() {
+    const { assert!(!<Outer as cyview_py::CythonElement>::PADDED) };
+    let mut values: Vec<Outer> = Vec::with_capacity(2);
+    let p = values.as_mut_ptr();
+    for i in 0..2usize {
+        // SAFETY: `p.add(i)` is inside the capacity of 2; bytes filled, then both fields
+        // written through raw pointers, so element `i` is initialised before `set_len`.
+        unsafe {
+            std::ptr::write_bytes(p.add(i).cast::<u8>(), 0xAA, 8);
+            std::ptr::addr_of_mut!((*p.add(i)).inner.a).write(i as u8);
+            std::ptr::addr_of_mut!((*p.add(i)).inner.b).write(7);
+        }
+    }
+    // SAFETY: the two elements were initialised above.
+    unsafe { values.set_len(2) };
+    with_python(|py| -> PyResult<()> {
+        let rb = Bound::new(py, RustBuffer::from_elements(values, &[2], &[8], 0, true)?)?;
+        let bytes = py.import("builtins")?.getattr("bytes")?.call1((rb,))?;
+        let bytes = bytes.cast::<PyBytes>()?.as_bytes().to_vec();
+        for i in 0..2 {
+            assert_eq!(
+                &bytes[i * 8 + 1..i * 8 + 4],
+                &[0; 3],
+                "padding of element {i} reached Python"
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+// ---- a C-level exporter that lies --------------------------------------------------------
+
+/// A buffer exporter with a fixed, configurable geometry over its own 64 bytes.
+#[pyclass(frozen)]
+struct Liar {
+    data: Box<[f64; 8]>,
+    shape: Box<[isize]>,
+    strides: Box<[isize]>,
+    len: isize,
+    exports: Mutex<usize>,
+}
+
+#[pymethods]
+impl Liar {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        _flags: c_int,
+    ) -> PyResult<()> {
+        let this = slf.get();
+        *this.exports.lock().unwrap() += 1;
+        // SAFETY: CPython passes a valid view to fill; the pointers stay valid while `slf`
+        // lives, which `obj` ensures.
+        unsafe {
+            (*view).buf = this.data.as_ptr().cast_mut().cast();
+            (*view).len = this.len;
+            (*view).readonly = 1;
+            (*view).itemsize = 8;
+            (*view).format = c"d".as_ptr().cast_mut();
+            (*view).ndim = this.shape.len() as c_int;
+            (*view).shape = this.shape.as_ptr().cast_mut();
+            (*view).strides = this.strides.as_ptr().cast_mut();
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+            (*view).obj = slf.into_any().into_ptr();
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut pyo3::ffi::Py_buffer) {
+        *self.exports.lock().unwrap() -= 1;
+    }
+}
+
+fn liar(shape: &[isize], strides: &[isize], len: isize) -> Liar {
+    Liar {
+        data: Box::new([1.0; 8]),
+        shape: shape.into(),
+        strides: strides.into(),
+        len,
+        exports: Mutex::new(0),
+    }
+}
+
+/// An exporter giving extent -1 (with `len` 8, so Cython's per-axis checks run, and pass:
+/// extents `<= 1` are not checked). `acquire` accepts, as Cython's
+/// `__Pyx_ValidateAndInit_memviewslice` does; `MemView::new` then panics on
+/// `unreachable!("an acquired slice has at most 8 dimensions and no negative extent")`
+/// (`memview.rs`, `gil_view`), where a `ValueError` (or `BufferError`) belongs.
+#[test]
+#[ignore = "panic: MemView::new of an exporter with a negative extent hits unreachable! instead of an error"]
+fn negative_extent_from_an_exporter_panics_in_memview_new() {
+    with_python(|py| -> PyResult<()> {
+        let obj = Bound::new(py, liar(&[-1], &[8], 8))?.into_any();
+        let decl = Declaration::parse("const double[:]");
+        let buf = acquire(&obj, &decl)?;
+        assert_eq!(&buf.as_raw().shape[..1], &[-1]);
+        drop(buf);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            MemView::<f64, Strided<1>>::new(&obj).map(|_| ())
+        }));
+        assert!(
+            matches!(r, Ok(Err(_))),
+            "MemView::new of a negative extent must be an error, not a panic"
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Lies that must be refused, not read: wrong ndim (0, 9, 64, negative), a shape shorter
+/// than... (the exporter's ndim decides), an item size of 0.
+#[test]
+fn lying_ndim_is_refused() {
+    with_python(|py| -> PyResult<()> {
+        for shape in [&[][..], &[1; 9][..], &[1, 1][..]] {
+            let strides = vec![8isize; shape.len()];
+            let obj = Bound::new(py, liar(shape, &strides, 8))?.into_any();
+            assert!(MemView::<f64, Strided<1>>::new(&obj).is_err(), "{shape:?}");
+            let obj: &Bound<'_, Liar> = obj.cast()?;
+            assert_eq!(*obj.get().exports.lock().unwrap(), 0, "export released");
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Keeps the unused-import lint quiet for the types named only in docs.
+#[allow(dead_code)]
+fn _names(_: &CythonSlice) {}
