@@ -356,3 +356,81 @@ fn lying_ndim_is_refused() {
 /// Keeps the unused-import lint quiet for the types named only in docs.
 #[allow(dead_code)]
 fn _names(_: &CythonSlice) {}
+
+// ---- threads: the last drop attaches to the interpreter --------------------------------
+
+/// Drops `value` on another thread while this one stays attached, and reports whether the
+/// drop finished within `patience` (it is then let finish, detached, so the test ends).
+fn drop_on_another_thread<V: Send + 'static>(py: Python<'_>, value: V) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        drop(value);
+        let _ = tx.send(());
+    });
+    // Attached: a thread waiting for the interpreter cannot get it until this one detaches.
+    let done = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .is_ok();
+    py.detach(|| t.join().unwrap());
+    done
+}
+
+/// `BufferSlice` is `Send`: dropping the last one on another thread while the owner stays
+/// attached (`std::thread::scope(|s| s.spawn(move || drop(buf)))` inside `Python::attach`,
+/// a plain `join`) blocks in `Drop` (`Python::try_attach`) for the interpreter the joining
+/// thread holds: a deadlock. PyO3's own `Py<T>` defers the decref instead of blocking.
+/// (The 5 s timeout only keeps this demonstration from hanging; with `join` it never ends.)
+#[test]
+#[ignore = "hang: dropping a BufferSlice on another thread while the owner is attached deadlocks"]
+fn dropping_a_buffer_slice_on_another_thread_while_attached_deadlocks() {
+    with_python(|py| -> PyResult<()> {
+        let a = run(py, "a = np.arange(4.0)")?;
+        let buf = acquire(&get(&a, "a"), &Declaration::parse("const double[:]"))?;
+        assert!(drop_on_another_thread(py, buf), "the drop waited for the GIL");
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// The same for the last `CythonSlice` of a memoryview object (its docs: "may be cloned and
+/// dropped on any thread without the GIL; only the last drop attaches").
+#[test]
+#[ignore = "hang: dropping the last CythonSlice on another thread while the owner is attached deadlocks"]
+fn dropping_the_last_cython_slice_on_another_thread_while_attached_deadlocks() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(py, "a = np.arange(4.0)")?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        let s = view_of.call(py, (&get(&g, "a"),))?;
+        assert_eq!(s.acquisition_count(), 1);
+        assert!(drop_on_another_thread(py, s), "the drop waited for the GIL");
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Not the last: clones dropped on other threads while attached only decrement.
+#[test]
+fn dropping_a_cython_slice_clone_on_another_thread_while_attached_returns() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(py, "a = np.arange(4.0)")?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        let s = view_of.call(py, (&get(&g, "a"),))?;
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let c = s.clone();
+                scope.spawn(move || {
+                    let d = c.clone();
+                    drop(c);
+                    drop(d);
+                });
+            }
+        });
+        assert_eq!(s.acquisition_count(), 1);
+        Ok(())
+    })
+    .unwrap();
+}
