@@ -434,3 +434,65 @@ fn dropping_a_cython_slice_clone_on_another_thread_while_attached_returns() {
     })
     .unwrap();
 }
+
+// ---- a Python subclass of Cython's memoryview ------------------------------------------
+
+/// Cython's `memoryview` class can be subclassed from Python. Passing an instance `s` of
+/// `class S(capi.memoryview)` to `capi_view_of_1d` gives a slice over `a` that cyview
+/// accepts (Cython makes its own memoryview object for it); once the result drops, no
+/// reference to `s` or `a` is left behind.
+#[test]
+fn python_subclass_of_cython_memoryview_leaks_nothing() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(
+            py,
+            "a = np.arange(3.0)\n\
+             MV = type(capi.view_of_1d(a)).__base__\n\
+             class S(MV): pass\n\
+             s = S(a, 0x11d, False)\n",
+        )?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        let (s, a) = (get(&g, "s"), get(&g, "a"));
+        let before = (support::refcount(&s), support::refcount(&a));
+        let r = view_of.call(py, (&s,));
+        if let Ok(v) = &r {
+            // SAFETY: nothing writes `a` while the view lives.
+            let v = unsafe { v.view::<f64>() }?;
+            assert_eq!(v.to_vec()?, [0.0, 1.0, 2.0]);
+        }
+        drop(r);
+        assert_eq!((support::refcount(&s), support::refcount(&a)), before);
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// `Pair { x: i32, y: f64 }` (4 padding bytes at 4..8) with its field `y` listed twice:
+/// the listed extents add up to 16, so `PADDED` is `false`; the export is still refused,
+/// by the format string builder (overlapping fields), before any byte is copied.
+#[test]
+fn element_struct_with_a_duplicated_field_is_not_exported() {
+    #[derive(Clone, Copy)]
+    #[repr(C)]
+    struct Dup {
+        x: i32,
+        y: f64,
+    }
+    // SAFETY: two numbers (and padding): every bit pattern is valid.
+    unsafe impl cyview::FromBytes for Dup {}
+    cyview_py::element_struct!(Dup as "Dup" { y: &format::DOUBLE, y: &format::DOUBLE });
+    const { assert!(!<Dup as cyview_py::CythonElement>::PADDED) };
+    let mut values: Vec<Dup> = Vec::with_capacity(1);
+    let p = values.as_mut_ptr();
+    // SAFETY: inside the capacity; bytes filled, then both fields written.
+    unsafe {
+        std::ptr::write_bytes(p.cast::<u8>(), 0xAA, 16);
+        std::ptr::addr_of_mut!((*p).x).write(1);
+        std::ptr::addr_of_mut!((*p).y).write(2.0);
+        values.set_len(1);
+    }
+    let e = RustBuffer::from_elements(values, &[1], &[16], 0, true).err();
+    assert!(e.is_some(), "a struct with a field listed twice was exported");
+}
