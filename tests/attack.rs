@@ -79,7 +79,11 @@ fn cython_quirk_slice_exports_a_buffer_outside_its_source() {
         assert_eq!(outside - start, 24, "X's element is one past the 3 doubles");
         let x = get(&g, "X");
         assert_eq!(x.getattr("shape")?.extract::<(isize,)>()?, (1,));
-        assert!(x.get_type().name()?.to_string().ends_with("_memoryviewslice"));
+        assert!(x
+            .get_type()
+            .name()?
+            .to_string()
+            .ends_with("_memoryviewslice"));
         Ok(())
     })
     .unwrap();
@@ -103,7 +107,10 @@ fn memview_of_a_cython_quirk_slice_reads_past_the_buffer() {
             data < start || data + 8 > start + 24,
             "the view's element lies in the buffer"
         );
-        panic!("read {value:?} at byte {} of a 24-byte buffer", data - start);
+        panic!(
+            "read {value:?} at byte {} of a 24-byte buffer",
+            data - start
+        );
     })
     .unwrap();
 }
@@ -368,9 +375,7 @@ fn drop_on_another_thread<V: Send + 'static>(py: Python<'_>, value: V) -> bool {
         let _ = tx.send(());
     });
     // Attached: a thread waiting for the interpreter cannot get it until this one detaches.
-    let done = rx
-        .recv_timeout(std::time::Duration::from_secs(5))
-        .is_ok();
+    let done = rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok();
     py.detach(|| t.join().unwrap());
     done
 }
@@ -386,7 +391,10 @@ fn dropping_a_buffer_slice_on_another_thread_while_attached_deadlocks() {
     with_python(|py| -> PyResult<()> {
         let a = run(py, "a = np.arange(4.0)")?;
         let buf = acquire(&get(&a, "a"), &Declaration::parse("const double[:]"))?;
-        assert!(drop_on_another_thread(py, buf), "the drop waited for the GIL");
+        assert!(
+            drop_on_another_thread(py, buf),
+            "the drop waited for the GIL"
+        );
         Ok(())
     })
     .unwrap();
@@ -494,5 +502,63 @@ fn element_struct_with_a_duplicated_field_is_not_exported() {
         values.set_len(1);
     }
     let e = RustBuffer::from_elements(values, &[1], &[16], 0, true).err();
-    assert!(e.is_some(), "a struct with a field listed twice was exported");
+    assert!(
+        e.is_some(),
+        "a struct with a field listed twice was exported"
+    );
+}
+
+// ---- exporters changed while viewed ------------------------------------------------------
+
+/// Python code run from inside a write loop (`map_inplace`'s closure) tries to resize,
+/// release and replace what the view reads: the exporters refuse (`BufferError`) while the
+/// view's buffer is held, and every element written lands in the buffer.
+#[test]
+fn exporters_refuse_to_change_while_viewed() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(
+            py,
+            "b = bytearray(b'\\x01' * 64)\n\
+             m = memoryview(b)\n\
+             import array\n\
+             arr = array.array('d', [1.0] * 8)\n\
+             def resize_b():\n\
+             \x20   out = []\n\
+             \x20   for f in (lambda: b.extend(b'x' * 4096), lambda: b.clear(), lambda: m.release()):\n\
+             \x20       try:\n\
+             \x20           f(); out.append('done')\n\
+             \x20       except BufferError:\n\
+             \x20           out.append('refused')\n\
+             \x20   return out\n\
+             def resize_arr():\n\
+             \x20   try:\n\
+             \x20       arr.extend([2.0] * 4096); return 'done'\n\
+             \x20   except BufferError:\n\
+             \x20       return 'refused'\n",
+        )?;
+        let resize_b = get(&g, "resize_b");
+        let v = MemViewMut::<u8, Strided<1>>::new(&get(&g, "m"))?;
+        let mut outcomes = Vec::new();
+        v.map_inplace(|x| {
+            if outcomes.is_empty() {
+                outcomes.push(resize_b.call0().unwrap().extract::<Vec<String>>().unwrap());
+            }
+            x + 1
+        });
+        assert_eq!(outcomes[0], ["refused", "refused", "refused"]);
+        assert_eq!(v.to_vec()?, vec![2u8; 64]);
+        let resize_arr = get(&g, "resize_arr");
+        let w = MemViewMut::<f64, Strided<1>>::new(&get(&g, "arr"))?;
+        let mut said = String::new();
+        w.map_inplace(|x| {
+            if said.is_empty() {
+                said = resize_arr.call0().unwrap().extract().unwrap();
+            }
+            x * 3.0
+        });
+        assert_eq!(said, "refused");
+        assert_eq!(w.sum(), 24.0);
+        Ok(())
+    })
+    .unwrap();
 }
