@@ -562,3 +562,29 @@ fn exporters_refuse_to_change_while_viewed() {
     })
     .unwrap();
 }
+
+// ---- user-implemented `Axes` ---------------------------------------------------------------
+
+/// `Axes` is a public safe trait: any `SPECS` slice can be given, 9 axes included.
+struct NineAxes;
+impl cyview_py::Axes for NineAxes {
+    const SPECS: &'static [cyview::AxisSpec] = &[cyview::AxisSpec::STRIDED_DIRECT; 9];
+}
+
+/// `MemView::<f64, NineAxes>::new` panics (`Declaration::new`'s assertion "a memoryview
+/// has at most 8 dimensions", at run time) where `MemView::new` documents only errors; an
+/// extractor argument turns it into a `PanicException` in Python.
+#[test]
+#[ignore = "panic: MemView::new with a user Axes of 9 specs panics instead of returning an error"]
+fn user_axes_with_nine_specs_panic_in_memview_new() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(py, "a = np.zeros((1,) * 9)")?;
+        let a = get(&g, "a");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            MemView::<f64, NineAxes>::new(&a).map(|_| ())
+        }));
+        assert!(matches!(r, Ok(Err(_))), "a panic, not an error");
+        Ok(())
+    })
+    .unwrap();
+}
