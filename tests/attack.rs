@@ -179,6 +179,41 @@ fn cython_slice_view_of_a_nested_memoryviewslice_reads_past_the_buffer() {
     .unwrap();
 }
 
+view_decl!(Row = "const double[::1]");
+type First = fn(SliceOf<Row>) -> f64;
+
+/// The nested slice of the previous test passed back to Cython: `call`'s argument check
+/// (`check_slice`, which ends with the same proof) accepts it, and `capi_first` (`cdef api
+/// double capi_first(const double[::1] v)`, returns `v[0]`) reads the 8 bytes past the
+/// array: a safe call makes Cython read outside the buffer.
+#[test]
+#[ignore = "unsound: a nested _memoryviewslice's out-of-buffer slice passes CythonFunction::call's argument check"]
+fn nested_memoryviewslice_passes_the_argument_check_of_a_safe_call() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`
+        // and `cdef api double capi_first(const double[::1] v) except? -1`.
+        let (view_of, first) = unsafe {
+            (
+                CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d")?,
+                CythonFunction::<First>::new(&capi, "capi_first")?,
+            )
+        };
+        let sy = view_of.call(py, (&get(&g, "Y"),))?;
+        let start: usize = get(&g, "start").extract()?;
+        let data = sy.as_raw().data as usize;
+        let r = first.call(py, (&sy,));
+        assert!(
+            r.is_err(),
+            "Cython read {r:?} at byte {} of a 24-byte buffer",
+            data - start
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
 /// The contrast that passes: a `CythonSlice` sliced with Cython semantics out of the
 /// buffer (the same quirk, made in Rust) is refused by `view`, by Python-semantics slicing
 /// of it, and as an argument.
