@@ -623,3 +623,50 @@ fn user_axes_with_nine_specs_panic_in_memview_new() {
     })
     .unwrap();
 }
+
+// ---- reference counts on refused arguments -------------------------------------------------
+
+/// Buffer exporters refused as arguments of a safe call (wrong ndim, not C-contiguous,
+/// read-only for a writable parameter, not a buffer, a lying exporter) leave every
+/// reference count and export as it was.
+#[test]
+fn refused_arguments_leak_nothing() {
+    view_decl!(LineMut = "double[:]");
+    type Keep = fn(SliceOf<LineMut>) -> c_int;
+    with_python(|py| -> PyResult<()> {
+        let g = run(
+            py,
+            "a2 = np.zeros((2, 3))\n\
+             a1 = np.arange(6.0)[::2]\n\
+             ro = np.arange(3.0); ro.flags.writeable = False\n\
+             nb = object()\n",
+        )?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api double capi_first(const double[::1] v)` and
+        // `cdef api int capi_keep(double[:] v) except -1`.
+        let (first, keep) = unsafe {
+            (
+                CythonFunction::<First>::new(&capi, "capi_first")?,
+                CythonFunction::<Keep>::new(&capi, "capi_keep")?,
+            )
+        };
+        let liar = Bound::new(py, liar(&[-1], &[8], 8))?;
+        for (name, obj) in [
+            ("a2", get(&g, "a2")),
+            ("a1", get(&g, "a1")),
+            ("nb", get(&g, "nb")),
+            ("liar", liar.clone().into_any()),
+        ] {
+            let before = support::refcount(&obj);
+            assert!(first.call(py, (&obj,)).is_err(), "{name} accepted");
+            assert_eq!(support::refcount(&obj), before, "{name}");
+        }
+        let ro = get(&g, "ro");
+        let before = support::refcount(&ro);
+        assert!(keep.call(py, (&ro,)).is_err(), "read-only accepted");
+        assert_eq!(support::refcount(&ro), before);
+        assert_eq!(*liar.get().exports.lock().unwrap(), 0);
+        Ok(())
+    })
+    .unwrap();
+}
