@@ -15,7 +15,9 @@
 //!   type's padding: `PADDED` is then `false` and `RustBuffer::from_elements` copies the
 //!   padding bytes to Python.
 //! * A C-level exporter with a negative extent makes `MemView::new` panic on an
-//!   `unreachable!` instead of returning an error.
+//!   `unreachable!` instead of returning an error; so does a user `Axes` with 9 specs.
+//! * Dropping the last `BufferSlice` or `CythonSlice` on another thread while the owning
+//!   thread stays attached (and waits for it) deadlocks: the drop blocks for the GIL.
 
 mod support;
 
