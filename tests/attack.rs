@@ -1,0 +1,699 @@
+//! Hostile-user attacks on the safe API of `cyview` and `cyview-py`: safe Rust code that
+//! reaches memory outside a buffer, leaks uninitialised bytes to Python, or panics where an
+//! error is documented. Each confirmed problem is an `#[ignore = "unsound: .."]` test that
+//! demonstrates it (run with `--ignored`, under valgrind for the memory errors); the
+//! attacks that were refused as they should be are plain tests.
+//!
+//! * Cython's own memoryview objects export out-of-buffer geometry after a Python-level
+//!   slice with Cython's length quirk (`mv[3:2:2]` on 3 elements selects index 3): every
+//!   safe path that trusts an exporter's `Py_buffer` then reads (`MemView`) or writes
+//!   (`MemViewMut`) past the buffer.
+//! * `CythonSlice::view`'s proof follows `_memoryviewslice.from_slice.memview` one level
+//!   only: when that is itself a `_memoryviewslice` (`X.T` of such an `X`), the "root"
+//!   geometry it proves against is the out-of-buffer slice.
+//! * `element_struct!` accepts a field `TypeInfo` of the right size but without the field
+//!   type's padding: `PADDED` is then `false` and `RustBuffer::from_elements` copies the
+//!   padding bytes to Python.
+//! * A C-level exporter with a negative extent makes `MemView::new` panic on an
+//!   `unreachable!` instead of returning an error; so does a user `Axes` with 9 specs.
+//! * Dropping the last `BufferSlice` or `CythonSlice` on another thread while the owning
+//!   thread stays attached (and waits for it) deadlocks: the drop blocks for the GIL.
+
+mod support;
+
+use std::ffi::c_int;
+use std::sync::Mutex;
+
+use cyview::format;
+use cyview::{s, Semantics};
+use cyview_py::{
+    acquire, view_decl, CythonFunction, CythonSlice, Declaration, MemView, MemViewMut, Object,
+    RustBuffer, SliceOf, Strided,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+use support::with_python;
+
+view_decl!(Line = "const double[:]");
+type ViewOf1d = fn(Object) -> SliceOf<Line>;
+
+/// Runs Python statements with `np`, `capi` and `live_core` in scope; returns the globals.
+fn run<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyDict>> {
+    let globals = PyDict::new(py);
+    globals.set_item("np", py.import("numpy")?)?;
+    globals.set_item("capi", py.import("capi")?)?;
+    globals.set_item("live_core", py.import("live_core")?)?;
+    let code = std::ffi::CString::new(code).expect("no NUL");
+    py.run(&code, Some(&globals), None)?;
+    Ok(globals)
+}
+
+/// `X = mv[3:2:2]` of a Cython memoryview `mv` over `a` (3 doubles, C-contiguous): Cython's
+/// length formula gives one element at index 3, one past the end, and `X` exports exactly
+/// that geometry (`np.asarray(X)` reads it too). Returns the globals (`a`, `mv`, `X`, `Y =
+/// X.T`, `start`: the address of `a[0]`, `outside`: `X`'s buffer address).
+fn quirk_slice(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    run(
+        py,
+        "a = np.array([1.5, 2.5, 3.5])\n\
+         mv = capi.view_of_1d(a)\n\
+         X = mv[3:2:2]\n\
+         Y = X.T\n\
+         start = a.__array_interface__['data'][0]\n\
+         outside = np.asarray(X).__array_interface__['data'][0]\n",
+    )
+}
+
+fn get<'py>(g: &Bound<'py, PyDict>, name: &str) -> Bound<'py, PyAny> {
+    g.get_item(name).unwrap().unwrap()
+}
+
+/// The premise of the next tests, checked against real Cython: the memoryview object
+/// Cython's Python-level `__getitem__` returns for `mv[3:2:2]` (3 elements) exports a
+/// one-element buffer at byte 24 of the 24-byte array, and its `.T` (a `_memoryviewslice`
+/// whose `from_slice.memview` is that `_memoryviewslice`) exports the same.
+#[test]
+fn cython_quirk_slice_exports_a_buffer_outside_its_source() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let start: usize = get(&g, "start").extract()?;
+        let outside: usize = get(&g, "outside").extract()?;
+        assert_eq!(outside - start, 24, "X's element is one past the 3 doubles");
+        let x = get(&g, "X");
+        assert_eq!(x.getattr("shape")?.extract::<(isize,)>()?, (1,));
+        assert!(x
+            .get_type()
+            .name()?
+            .to_string()
+            .ends_with("_memoryviewslice"));
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// `MemView::<f64, Strided<1>>::new(X)` (what a `#[pyfunction]` argument
+/// `MemView<'_, f64, Strided<1>>` does with `X` from Python) accepts, and `get(&[0])` reads
+/// the 8 bytes after the array's 24: safe code reading outside the buffer (valgrind:
+/// `Invalid read of size 8 ... 0 bytes after a block of size 24 alloc'd`).
+#[test]
+#[ignore = "unsound: MemView over a Cython memoryview sliced with Cython's quirk (mv[3:2:2]) reads past the buffer"]
+fn memview_of_a_cython_quirk_slice_reads_past_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let x = get(&g, "X");
+        let v = MemView::<f64, Strided<1>>::new(&x)?;
+        let start: usize = get(&g, "start").extract()?;
+        let data = v.as_raw().data as usize;
+        let value = v.get(&[0]);
+        assert!(
+            data < start || data + 8 > start + 24,
+            "the view's element lies in the buffer"
+        );
+        panic!(
+            "read {value:?} at byte {} of a 24-byte buffer",
+            data - start
+        );
+    })
+    .unwrap();
+}
+
+/// The same with `MemViewMut`: `set(&[0], ..)` writes the 8 bytes after the array (heap
+/// corruption from safe code; valgrind: `Invalid write of size 8`).
+#[test]
+#[ignore = "unsound: MemViewMut over a Cython memoryview sliced with Cython's quirk writes past the buffer"]
+fn memview_mut_of_a_cython_quirk_slice_writes_past_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let x = get(&g, "X");
+        let v = MemViewMut::<f64, Strided<1>>::new(&x)?;
+        assert!(v.set(&[0], 42.0), "the write was refused");
+        panic!("wrote 8 bytes at byte 24 of a 24-byte buffer");
+    })
+    .unwrap();
+}
+
+/// `acquire` + `BufferSlice::to_pyarray` (safe, feature `numpy`) copies the outside element.
+#[test]
+#[ignore = "unsound: BufferSlice::to_pyarray of a Cython quirk slice copies memory past the buffer"]
+fn to_pyarray_of_a_cython_quirk_slice_reads_past_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let x = get(&g, "X");
+        let decl = Declaration::parse("const double[:]");
+        let copy = acquire(&x, &decl)?.to_pyarray::<f64>(py)?;
+        panic!("copied {copy:?} from past the buffer");
+    })
+    .unwrap();
+}
+
+/// `CythonSlice::view` proves a slice against the `Py_buffer` of its root memoryview, and
+/// for a `_memoryviewslice` object takes `from_slice.memview` as the root. That is a real
+/// root only one level down: `Y = X.T` (Cython's `memoryview_copy`, whose slice's `memview`
+/// is `X` itself) has `from_slice.memview == X`, a `_memoryviewslice` whose `view` member
+/// describes the out-of-buffer `mv[3:2:2]`. `capi_view_of_1d(Y)` (`cdef const double[:] v =
+/// Y` reuses `Y`) returns a slice over that element: the proof accepts it and the view reads
+/// past the array. `capi_view_of_1d(X)` is refused (its root is the real memoryview), which
+/// is what `Y`'s should be.
+#[test]
+#[ignore = "unsound: CythonSlice::view trusts a nested _memoryviewslice's view as the root buffer"]
+fn cython_slice_view_of_a_nested_memoryviewslice_reads_past_the_buffer() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        // One level: refused, as it should be.
+        let sx = view_of.call(py, (&get(&g, "X"),))?;
+        // SAFETY: nothing writes the array while the view lives.
+        assert!(unsafe { sx.view::<f64>() }.is_err());
+        // Two levels: accepted.
+        let sy = view_of.call(py, (&get(&g, "Y"),))?;
+        let start: usize = get(&g, "start").extract()?;
+        // SAFETY: nothing writes the array while the view lives.
+        let v = unsafe { sy.view::<f64>() }.expect("refused: fixed");
+        let data = v.as_raw().data as usize;
+        let value = v.get(&[0]);
+        panic!(
+            "read {value:?} at byte {} of a 24-byte buffer through CythonSlice::view",
+            data - start
+        );
+    })
+    .unwrap();
+}
+
+view_decl!(Row = "const double[::1]");
+type First = fn(SliceOf<Row>) -> f64;
+
+/// The nested slice of the previous test passed back to Cython: `call`'s argument check
+/// (`check_slice`, which ends with the same proof) accepts it, and `capi_first` (`cdef api
+/// double capi_first(const double[::1] v)`, returns `v[0]`) reads the 8 bytes past the
+/// array: a safe call makes Cython read outside the buffer.
+#[test]
+#[ignore = "unsound: a nested _memoryviewslice's out-of-buffer slice passes CythonFunction::call's argument check"]
+fn nested_memoryviewslice_passes_the_argument_check_of_a_safe_call() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`
+        // and `cdef api double capi_first(const double[::1] v) except? -1`.
+        let (view_of, first) = unsafe {
+            (
+                CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d")?,
+                CythonFunction::<First>::new(&capi, "capi_first")?,
+            )
+        };
+        let sy = view_of.call(py, (&get(&g, "Y"),))?;
+        let start: usize = get(&g, "start").extract()?;
+        let data = sy.as_raw().data as usize;
+        let r = first.call(py, (&sy,));
+        assert!(
+            r.is_err(),
+            "Cython read {r:?} at byte {} of a 24-byte buffer",
+            data - start
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// The contrast that passes: a `CythonSlice` sliced with Cython semantics out of the
+/// buffer (the same quirk, made in Rust) is refused by `view`, by Python-semantics slicing
+/// of it, and as an argument.
+#[test]
+fn cython_semantics_quirk_made_in_rust_is_refused() {
+    with_python(|py| -> PyResult<()> {
+        let g = quirk_slice(py)?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        let s = view_of.call(py, (&get(&g, "a"),))?;
+        let out = s.slice_with(&s![3..2;2], Semantics::Cython)?;
+        assert_eq!(&out.as_raw().shape[..1], &[1]);
+        // SAFETY: nothing writes the array while the view lives.
+        assert!(unsafe { out.view::<f64>() }.is_err());
+        assert!(view_of.call(py, (&get(&g, "a"),)).is_ok());
+        let again = out.slice(&s![..])?;
+        // SAFETY: as above.
+        assert!(unsafe { again.view::<f64>() }.is_err());
+        Ok(())
+    })
+    .unwrap();
+}
+
+// ---- element_struct! and padding ---------------------------------------------------------
+
+/// `struct Inner { a: u8, b: u32 }`: 8 bytes, 3 of them padding (1..4).
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Inner {
+    a: u8,
+    b: u32,
+}
+
+/// A struct whose one field is a padded struct.
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Outer {
+    inner: Inner,
+}
+// SAFETY: two integers (and padding): every bit pattern is a valid `Outer`; no drop glue, no
+// interior mutability. This impl is correct; the problem is the macro below.
+unsafe impl cyview::FromBytes for Outer {}
+// The field is described by an 8-byte scalar TypeInfo: `struct_type_info!` checks only the
+// size, so this compiles, and `PADDED` (the sum of the fields' extents against the size)
+// is `false` although `Outer` has 3 padding bytes.
+cyview_py::element_struct!(Outer as "Outer" { inner: &format::LONG_LONG });
+
+/// `RustBuffer::from_elements` promises "no uninitialised byte reaches Python" for padded
+/// structs; for `Outer` above it copies the padding (here filled with 0xAA before the
+/// fields were written, to see it; in general uninitialised) into the exported bytes.
+#[test]
+#[ignore = "unsound: element_struct! with a same-size field TypeInfo hides padding; from_elements exports it"]
+fn element_struct_with_a_scalar_typeinfo_for_a_padded_field_exports_padding() {
+    const { assert!(!<Outer as cyview_py::CythonElement>::PADDED) };
+    let mut values: Vec<Outer> = Vec::with_capacity(2);
+    let p = values.as_mut_ptr();
+    for i in 0..2usize {
+        // SAFETY: `p.add(i)` is inside the capacity of 2; bytes filled, then both fields
+        // written through raw pointers, so element `i` is initialised before `set_len`.
+        unsafe {
+            std::ptr::write_bytes(p.add(i).cast::<u8>(), 0xAA, 8);
+            std::ptr::addr_of_mut!((*p.add(i)).inner.a).write(i as u8);
+            std::ptr::addr_of_mut!((*p.add(i)).inner.b).write(7);
+        }
+    }
+    // SAFETY: the two elements were initialised above.
+    unsafe { values.set_len(2) };
+    with_python(|py| -> PyResult<()> {
+        let rb = Bound::new(py, RustBuffer::from_elements(values, &[2], &[8], 0, true)?)?;
+        let bytes = py.import("builtins")?.getattr("bytes")?.call1((rb,))?;
+        let bytes = bytes.cast::<PyBytes>()?.as_bytes().to_vec();
+        for i in 0..2 {
+            assert_eq!(
+                &bytes[i * 8 + 1..i * 8 + 4],
+                &[0; 3],
+                "padding of element {i} reached Python"
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// The same export of values built the ordinary way (`Outer { inner: Inner { a, b } }`),
+/// whose padding is uninitialised: run under valgrind with `--undef-value-errors=yes`,
+/// comparing the exported bytes reports `Conditional jump or move depends on uninitialised
+/// value(s)` in this test (the bytes Python received).
+#[test]
+#[ignore = "unsound: element_struct! hidden padding: uninitialised bytes reach Python (valgrind --undef-value-errors=yes)"]
+fn element_struct_hidden_padding_exports_uninitialised_bytes() {
+    let values: Vec<Outer> = (0..64)
+        .map(|i| Outer {
+            inner: Inner { a: i as u8, b: 7 },
+        })
+        .collect();
+    with_python(|py| -> PyResult<()> {
+        let rb = Bound::new(py, RustBuffer::from_elements(values, &[64], &[8], 0, true)?)?;
+        let bytes = py.import("builtins")?.getattr("bytes")?.call1((rb,))?;
+        let bytes = bytes.cast::<PyBytes>()?.as_bytes().to_vec();
+        let padding: u64 = (0..64).map(|i| u64::from(bytes[i * 8 + 2])).sum();
+        if padding != 0 {
+            panic!("padding bytes reached Python (sum {padding})");
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+// ---- a C-level exporter that lies --------------------------------------------------------
+
+/// A buffer exporter with a fixed, configurable geometry over its own 64 bytes.
+#[pyclass(frozen)]
+struct Liar {
+    data: Box<[f64; 8]>,
+    shape: Box<[isize]>,
+    strides: Box<[isize]>,
+    len: isize,
+    exports: Mutex<usize>,
+}
+
+#[pymethods]
+impl Liar {
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut pyo3::ffi::Py_buffer,
+        _flags: c_int,
+    ) -> PyResult<()> {
+        let this = slf.get();
+        *this.exports.lock().unwrap() += 1;
+        // SAFETY: CPython passes a valid view to fill; the pointers stay valid while `slf`
+        // lives, which `obj` ensures.
+        unsafe {
+            (*view).buf = this.data.as_ptr().cast_mut().cast();
+            (*view).len = this.len;
+            (*view).readonly = 1;
+            (*view).itemsize = 8;
+            (*view).format = c"d".as_ptr().cast_mut();
+            (*view).ndim = this.shape.len() as c_int;
+            (*view).shape = this.shape.as_ptr().cast_mut();
+            (*view).strides = this.strides.as_ptr().cast_mut();
+            (*view).suboffsets = std::ptr::null_mut();
+            (*view).internal = std::ptr::null_mut();
+            (*view).obj = slf.into_any().into_ptr();
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut pyo3::ffi::Py_buffer) {
+        *self.exports.lock().unwrap() -= 1;
+    }
+}
+
+fn liar(shape: &[isize], strides: &[isize], len: isize) -> Liar {
+    Liar {
+        data: Box::new([1.0; 8]),
+        shape: shape.into(),
+        strides: strides.into(),
+        len,
+        exports: Mutex::new(0),
+    }
+}
+
+/// An exporter giving extent -1 (with `len` 8, so Cython's per-axis checks run, and pass:
+/// extents `<= 1` are not checked). `acquire` accepts, as Cython's
+/// `__Pyx_ValidateAndInit_memviewslice` does; `MemView::new` then panics on
+/// `unreachable!("an acquired slice has at most 8 dimensions and no negative extent")`
+/// (`memview.rs`, `gil_view`), where a `ValueError` (or `BufferError`) belongs.
+#[test]
+#[ignore = "panic: MemView::new of an exporter with a negative extent hits unreachable! instead of an error"]
+fn negative_extent_from_an_exporter_panics_in_memview_new() {
+    with_python(|py| -> PyResult<()> {
+        let obj = Bound::new(py, liar(&[-1], &[8], 8))?.into_any();
+        let decl = Declaration::parse("const double[:]");
+        let buf = acquire(&obj, &decl)?;
+        assert_eq!(&buf.as_raw().shape[..1], &[-1]);
+        drop(buf);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            MemView::<f64, Strided<1>>::new(&obj).map(|_| ())
+        }));
+        assert!(
+            matches!(r, Ok(Err(_))),
+            "MemView::new of a negative extent must be an error, not a panic"
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Lies that must be refused, not read: wrong ndim (0, 9, 64, negative), a shape shorter
+/// than... (the exporter's ndim decides), an item size of 0.
+#[test]
+fn lying_ndim_is_refused() {
+    with_python(|py| -> PyResult<()> {
+        for shape in [&[][..], &[1; 9][..], &[1, 1][..]] {
+            let strides = vec![8isize; shape.len()];
+            let obj = Bound::new(py, liar(shape, &strides, 8))?.into_any();
+            assert!(MemView::<f64, Strided<1>>::new(&obj).is_err(), "{shape:?}");
+            let obj: &Bound<'_, Liar> = obj.cast()?;
+            assert_eq!(*obj.get().exports.lock().unwrap(), 0, "export released");
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Keeps the unused-import lint quiet for the types named only in docs.
+#[allow(dead_code)]
+fn _names(_: &CythonSlice) {}
+
+// ---- threads: the last drop attaches to the interpreter --------------------------------
+
+/// Drops `value` on another thread while this one stays attached, and reports whether the
+/// drop finished within `patience` (it is then let finish, detached, so the test ends).
+fn drop_on_another_thread<V: Send + 'static>(py: Python<'_>, value: V) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        drop(value);
+        let _ = tx.send(());
+    });
+    // Attached: a thread waiting for the interpreter cannot get it until this one detaches.
+    let done = rx.recv_timeout(std::time::Duration::from_secs(5)).is_ok();
+    py.detach(|| t.join().unwrap());
+    done
+}
+
+/// `BufferSlice` is `Send`: dropping the last one on another thread while the owner stays
+/// attached (`std::thread::scope(|s| s.spawn(move || drop(buf)))` inside `Python::attach`,
+/// a plain `join`) blocks in `Drop` (`Python::try_attach`) for the interpreter the joining
+/// thread holds: a deadlock. PyO3's own `Py<T>` defers the decref instead of blocking.
+/// (The 5 s timeout only keeps this demonstration from hanging; with `join` it never ends.)
+#[test]
+#[ignore = "hang: dropping a BufferSlice on another thread while the owner is attached deadlocks"]
+fn dropping_a_buffer_slice_on_another_thread_while_attached_deadlocks() {
+    with_python(|py| -> PyResult<()> {
+        let a = run(py, "a = np.arange(4.0)")?;
+        let buf = acquire(&get(&a, "a"), &Declaration::parse("const double[:]"))?;
+        assert!(
+            drop_on_another_thread(py, buf),
+            "the drop waited for the GIL"
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// The same for the last `CythonSlice` of a memoryview object (its docs: "may be cloned and
+/// dropped on any thread without the GIL; only the last drop attaches").
+#[test]
+#[ignore = "hang: dropping the last CythonSlice on another thread while the owner is attached deadlocks"]
+fn dropping_the_last_cython_slice_on_another_thread_while_attached_deadlocks() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(py, "a = np.arange(4.0)")?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        let s = view_of.call(py, (&get(&g, "a"),))?;
+        assert_eq!(s.acquisition_count(), 1);
+        assert!(drop_on_another_thread(py, s), "the drop waited for the GIL");
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Not the last: clones dropped on other threads while attached only decrement.
+#[test]
+fn dropping_a_cython_slice_clone_on_another_thread_while_attached_returns() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(py, "a = np.arange(4.0)")?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        let s = view_of.call(py, (&get(&g, "a"),))?;
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let c = s.clone();
+                scope.spawn(move || {
+                    let d = c.clone();
+                    drop(c);
+                    drop(d);
+                });
+            }
+        });
+        assert_eq!(s.acquisition_count(), 1);
+        Ok(())
+    })
+    .unwrap();
+}
+
+// ---- a Python subclass of Cython's memoryview ------------------------------------------
+
+/// Cython's `memoryview` class can be subclassed from Python. Passing an instance `s` of
+/// `class S(capi.memoryview)` to `capi_view_of_1d` gives a slice over `a` that cyview
+/// accepts (Cython makes its own memoryview object for it); once the result drops, no
+/// reference to `s` or `a` is left behind.
+#[test]
+fn python_subclass_of_cython_memoryview_leaks_nothing() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(
+            py,
+            "a = np.arange(3.0)\n\
+             MV = type(capi.view_of_1d(a)).__base__\n\
+             class S(MV): pass\n\
+             s = S(a, 0x11d, False)\n",
+        )?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api const double[:] capi_view_of_1d(object obj)`.
+        let view_of = unsafe { CythonFunction::<ViewOf1d>::new(&capi, "capi_view_of_1d") }?;
+        let (s, a) = (get(&g, "s"), get(&g, "a"));
+        let before = (support::refcount(&s), support::refcount(&a));
+        let r = view_of.call(py, (&s,));
+        if let Ok(v) = &r {
+            // SAFETY: nothing writes `a` while the view lives.
+            let v = unsafe { v.view::<f64>() }?;
+            assert_eq!(v.to_vec()?, [0.0, 1.0, 2.0]);
+        }
+        drop(r);
+        assert_eq!((support::refcount(&s), support::refcount(&a)), before);
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// `Pair { x: i32, y: f64 }` (4 padding bytes at 4..8) with its field `y` listed twice:
+/// the listed extents add up to 16, so `PADDED` is `false`; the export is still refused,
+/// by the format string builder (overlapping fields), before any byte is copied.
+#[test]
+fn element_struct_with_a_duplicated_field_is_not_exported() {
+    #[derive(Clone, Copy)]
+    #[repr(C)]
+    struct Dup {
+        x: i32,
+        y: f64,
+    }
+    // SAFETY: two numbers (and padding): every bit pattern is valid.
+    unsafe impl cyview::FromBytes for Dup {}
+    cyview_py::element_struct!(Dup as "Dup" { y: &format::DOUBLE, y: &format::DOUBLE });
+    const { assert!(!<Dup as cyview_py::CythonElement>::PADDED) };
+    let mut values: Vec<Dup> = Vec::with_capacity(1);
+    let p = values.as_mut_ptr();
+    // SAFETY: inside the capacity; bytes filled, then both fields written.
+    unsafe {
+        std::ptr::write_bytes(p.cast::<u8>(), 0xAA, 16);
+        std::ptr::addr_of_mut!((*p).x).write(1);
+        std::ptr::addr_of_mut!((*p).y).write(2.0);
+        values.set_len(1);
+    }
+    let e = RustBuffer::from_elements(values, &[1], &[16], 0, true).err();
+    assert!(
+        e.is_some(),
+        "a struct with a field listed twice was exported"
+    );
+}
+
+// ---- exporters changed while viewed ------------------------------------------------------
+
+/// Python code run from inside a write loop (`map_inplace`'s closure) tries to resize,
+/// release and replace what the view reads: the exporters refuse (`BufferError`) while the
+/// view's buffer is held, and every element written lands in the buffer.
+#[test]
+fn exporters_refuse_to_change_while_viewed() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(
+            py,
+            "b = bytearray(b'\\x01' * 64)\n\
+             m = memoryview(b)\n\
+             import array\n\
+             arr = array.array('d', [1.0] * 8)\n\
+             def resize_b():\n\
+             \x20   out = []\n\
+             \x20   for f in (lambda: b.extend(b'x' * 4096), lambda: b.clear(), lambda: m.release()):\n\
+             \x20       try:\n\
+             \x20           f(); out.append('done')\n\
+             \x20       except BufferError:\n\
+             \x20           out.append('refused')\n\
+             \x20   return out\n\
+             def resize_arr():\n\
+             \x20   try:\n\
+             \x20       arr.extend([2.0] * 4096); return 'done'\n\
+             \x20   except BufferError:\n\
+             \x20       return 'refused'\n",
+        )?;
+        let resize_b = get(&g, "resize_b");
+        let v = MemViewMut::<u8, Strided<1>>::new(&get(&g, "m"))?;
+        let mut outcomes = Vec::new();
+        v.map_inplace(|x| {
+            if outcomes.is_empty() {
+                outcomes.push(resize_b.call0().unwrap().extract::<Vec<String>>().unwrap());
+            }
+            x + 1
+        });
+        assert_eq!(outcomes[0], ["refused", "refused", "refused"]);
+        assert_eq!(v.to_vec()?, vec![2u8; 64]);
+        let resize_arr = get(&g, "resize_arr");
+        let w = MemViewMut::<f64, Strided<1>>::new(&get(&g, "arr"))?;
+        let mut said = String::new();
+        w.map_inplace(|x| {
+            if said.is_empty() {
+                said = resize_arr.call0().unwrap().extract().unwrap();
+            }
+            x * 3.0
+        });
+        assert_eq!(said, "refused");
+        assert_eq!(w.sum(), 24.0);
+        Ok(())
+    })
+    .unwrap();
+}
+
+// ---- user-implemented `Axes` ---------------------------------------------------------------
+
+/// `Axes` is a public safe trait: any `SPECS` slice can be given, 9 axes included.
+struct NineAxes;
+impl cyview_py::Axes for NineAxes {
+    const SPECS: &'static [cyview::AxisSpec] = &[cyview::AxisSpec::STRIDED_DIRECT; 9];
+}
+
+/// `MemView::<f64, NineAxes>::new` panics (`Declaration::new`'s assertion "a memoryview
+/// has at most 8 dimensions", at run time) where `MemView::new` documents only errors; an
+/// extractor argument turns it into a `PanicException` in Python.
+#[test]
+#[ignore = "panic: MemView::new with a user Axes of 9 specs panics instead of returning an error"]
+fn user_axes_with_nine_specs_panic_in_memview_new() {
+    with_python(|py| -> PyResult<()> {
+        let g = run(py, "a = np.zeros((1,) * 9)")?;
+        let a = get(&g, "a");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            MemView::<f64, NineAxes>::new(&a).map(|_| ())
+        }));
+        assert!(matches!(r, Ok(Err(_))), "a panic, not an error");
+        Ok(())
+    })
+    .unwrap();
+}
+
+// ---- reference counts on refused arguments -------------------------------------------------
+
+/// Buffer exporters refused as arguments of a safe call (wrong ndim, not C-contiguous,
+/// read-only for a writable parameter, not a buffer, a lying exporter) leave every
+/// reference count and export as it was.
+#[test]
+fn refused_arguments_leak_nothing() {
+    view_decl!(LineMut = "double[:]");
+    type Keep = fn(SliceOf<LineMut>) -> c_int;
+    with_python(|py| -> PyResult<()> {
+        let g = run(
+            py,
+            "a2 = np.zeros((2, 3))\n\
+             a1 = np.arange(6.0)[::2]\n\
+             ro = np.arange(3.0); ro.flags.writeable = False\n\
+             nb = object()\n",
+        )?;
+        let capi = py.import("capi")?;
+        // SAFETY: capi.pyx declares `cdef api double capi_first(const double[::1] v)` and
+        // `cdef api int capi_keep(double[:] v) except -1`.
+        let (first, keep) = unsafe {
+            (
+                CythonFunction::<First>::new(&capi, "capi_first")?,
+                CythonFunction::<Keep>::new(&capi, "capi_keep")?,
+            )
+        };
+        let liar = Bound::new(py, liar(&[-1], &[8], 8))?;
+        for (name, obj) in [
+            ("a2", get(&g, "a2")),
+            ("a1", get(&g, "a1")),
+            ("nb", get(&g, "nb")),
+            ("liar", liar.clone().into_any()),
+        ] {
+            let before = support::refcount(&obj);
+            assert!(first.call(py, (&obj,)).is_err(), "{name} accepted");
+            assert_eq!(support::refcount(&obj), before, "{name}");
+        }
+        let ro = get(&g, "ro");
+        let before = support::refcount(&ro);
+        assert!(keep.call(py, (&ro,)).is_err(), "read-only accepted");
+        assert_eq!(support::refcount(&ro), before);
+        assert_eq!(*liar.get().exports.lock().unwrap(), 0);
+        Ok(())
+    })
+    .unwrap();
+}
