@@ -3,10 +3,12 @@
 use std::ffi::CStr;
 
 use cyview::format::{self, TypeInfo};
+use cyview::geometry;
 use cyview::raw::validate::{self, BufferInfo};
-use cyview::{AxisSpec, FromBytes, MemviewSlice, View, MAX_DIMS};
+use cyview::{AxisSpec, FromBytes, MemviewSlice, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyBufferError, PyValueError};
 
+use crate::root;
 use crate::to_py;
 use crate::CythonElement;
 use pyo3::prelude::*;
@@ -288,7 +290,36 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
     let (slice, ndim) = unsafe { validate_buffer(&view.inner.buffer, decl, std::ptr::null_mut()) }?;
     view.inner.slice = slice;
     view.inner.ndim = ndim;
+    prove_cython_slice(obj, &slice, ndim)?;
     Ok(view)
+}
+
+/// When `obj` is a Cython `_memoryviewslice` (or a memoryview over one, see
+/// [`root::find_root`]), whose buffer is a slice Cython made and may lie outside the buffer
+/// it was sliced from (`m[3:2:2]` on 3 elements): `Ok` only when every element and pointer
+/// slot `slice` reaches is the root buffer's ([`geometry::check_within`]). Any other
+/// exporter is trusted, as Cython trusts it.
+fn prove_cython_slice(obj: &Bound<'_, PyAny>, slice: &MemviewSlice, ndim: usize) -> PyResult<()> {
+    // SAFETY: `obj` is alive (we hold a `Bound`), and with it everything it refers to.
+    let found = unsafe { root::find_root(Some(obj.py()), obj.as_ptr()) }?;
+    let Some((memview, abi)) = found.memview.filter(|_| found.sliced) else {
+        return Ok(());
+    };
+    // SAFETY: `memview` is a live memoryview object of layout `abi`, kept alive by `obj`.
+    let (source, source_ndim) = unsafe { root::root_source(memview, abi) }?;
+    // SAFETY: `source` is the exporter's own geometry of a buffer the root memoryview holds
+    // (alive while `obj` is): the pointer slots of its in-bounds index prefixes, the only
+    // ones `check_within` reads, are readable.
+    let mem = unsafe { TrustedMemory::new() };
+    geometry::check_within(
+        &source,
+        source_ndim,
+        slice,
+        ndim,
+        &mem,
+        geometry::DEFAULT_BUDGET,
+    )
+    .map_err(to_py)
 }
 
 /// The checks of `__Pyx_ValidateAndInit_memviewslice` on a granted buffer, in Cython's

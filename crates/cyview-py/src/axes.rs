@@ -8,6 +8,21 @@ use cyview::{Access, AxisSpec, Packing, MAX_DIMS};
 /// [`C<N>`] (`[:, ::1]`), [`F<N>`] (`[::1, :]`), [`Strided<N>`] (`[:, :]`), [`Indirect<N>`]
 /// (`[::view.indirect, ...]`) and [`Generic<N>`] (`[::view.generic, ...]`); any other
 /// Cython text through [`axes!`](crate::axes).
+///
+/// An implementation with more than 8 specs (`MAX_DIMS`) does not compile once used in a
+/// view type:
+///
+/// ```compile_fail
+/// use cyview::AxisSpec;
+/// use cyview_py::{Axes, MemView};
+/// struct Nine;
+/// impl Axes for Nine {
+///     const SPECS: &'static [AxisSpec] = &[AxisSpec::STRIDED_DIRECT; 9];
+/// }
+/// pyo3::Python::attach(|py| {
+///     let _ = MemView::<f64, Nine>::new(py.None().bind(py));
+/// });
+/// ```
 pub trait Axes: 'static {
     /// One spec per dimension, as Cython's compiler derives them from the text.
     const SPECS: &'static [AxisSpec];

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use cyview::geometry;
 use cyview::raw::slicing;
-use cyview::raw::validate::{self, BufferInfo};
 use cyview::Semantics;
 use cyview::{FromBytes, MemviewSlice, ReadPointer, SliceItem, TrustedMemory, View, MAX_DIMS};
 use pyo3::exceptions::{PyRuntimeError, PySystemError, PyTypeError, PyValueError};
@@ -21,6 +20,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 
 use crate::memview_abi::MemviewAbi;
+use crate::root;
 use crate::to_py;
 
 /// A slice made by Cython that owns one acquisition of its memoryview object: clone and
@@ -366,70 +366,19 @@ impl CythonSlice {
     /// memoryview object acquired from its exporter (its `view` member), as
     /// `__Pyx_init_memviewslice` turns it into a slice, with its ndim. For a
     /// `_memoryviewslice` object (whose own `view` describes a slice Cython made, which may
-    /// leave the buffer), the root is `from_slice.memview`, the memoryview it was sliced from.
+    /// leave the buffer), the root is found by walking `from_slice.memview` (nested slices
+    /// included) down to a plain memoryview, and through plain memoryviews that wrap another
+    /// memoryview ([`root::find_root`]).
     fn source(&self) -> PyResult<(MemviewSlice, usize)> {
-        let mut obj = self.raw.memview.cast::<ffi::PyObject>();
-        // SAFETY: the object is alive (our count); its type is a live type object whose
-        // `tp_name` is a NUL-terminated string.
-        let name = unsafe { std::ffi::CStr::from_ptr((*ffi::Py_TYPE(obj)).tp_name) };
-        if name.to_bytes().ends_with(b"._memoryviewslice") {
-            // SAFETY: as above, a live type object.
-            let size = unsafe { (*ffi::Py_TYPE(obj)).tp_basicsize } as usize;
-            let needed = self.abi.object_size() + std::mem::size_of::<MemviewSlice>();
-            if size < needed {
-                return Err(PyRuntimeError::new_err(format!(
-                    "a _memoryviewslice of {size} bytes has no room for its from_slice \
-                     ({needed} bytes needed): cannot verify the view"
-                )));
-            }
-            // SAFETY: `identify` established a `_memoryviewslice` of this layout: its
-            // `__Pyx_memviewslice from_slice` follows the memoryview base (`object_size`
-            // bytes, 8-aligned) and starts with the root memview pointer, which the object
-            // counts (so the root is alive while our count keeps the object alive).
-            obj = unsafe {
-                obj.cast::<u8>()
-                    .add(self.abi.object_size())
-                    .cast::<*mut ffi::PyObject>()
-                    .read()
-            };
-            if obj.is_null() {
-                return Err(PyRuntimeError::new_err(
-                    "a _memoryviewslice without a source memoryview: cannot verify the view",
-                ));
-            }
-        }
-        // SAFETY: `obj` is a live memoryview object of this layout; its `Py_buffer view`
-        // at `view_offset` (8-aligned) was filled by `PyObject_GetBuffer` and is held until
-        // the object is deallocated.
-        let view = unsafe {
-            &*obj
-                .cast::<u8>()
-                .add(self.abi.view_offset())
-                .cast::<ffi::Py_buffer>()
-        };
-        let ndim = usize::try_from(view.ndim)
-            .ok()
-            .filter(|&n| n <= MAX_DIMS)
-            .ok_or_else(|| PyValueError::new_err(format!("the buffer has ndim {}", view.ndim)))?;
-        if view.shape.is_null() && ndim > 0 {
-            return Err(PyValueError::new_err(
-                "the buffer has no shape: cannot verify the view",
-            ));
-        }
-        // SAFETY: a granted buffer's non-NULL `shape`, `strides` and `suboffsets` point to
-        // `ndim` entries, valid while the buffer is held (as long as the object lives).
-        let part =
-            |p: *mut isize| (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, ndim) });
-        let info = BufferInfo {
-            buf: view.buf.cast::<u8>(),
-            itemsize: view.itemsize,
-            len: view.len,
-            shape: part(view.shape).unwrap_or(&[]),
-            strides: part(view.strides),
-            suboffsets: part(view.suboffsets),
-        };
-        let source = validate::init_slice(&info, std::ptr::null_mut()).map_err(crate::to_py)?;
-        Ok((source, ndim))
+        let obj = self.raw.memview.cast::<ffi::PyObject>();
+        // Not necessarily attached here: types met before are known without the
+        // interpreter (a type of another module met for the first time attaches it).
+        // SAFETY: the object is alive (our count), and with it everything it refers to.
+        let found = unsafe { root::find_root(None, obj) }?;
+        let (memview, abi) = found.memview.unwrap_or((obj, self.abi));
+        // SAFETY: `memview` is a live memoryview object of layout `abi`: found by the walk
+        // (kept alive by the chain from our object), or our object itself.
+        unsafe { root::root_source(memview, abi) }
     }
 
     /// `Ok` when everything this slice reaches through in-bounds index prefixes (pointer

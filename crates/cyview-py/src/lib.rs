@@ -58,6 +58,7 @@ mod memview_type;
 mod ndarray;
 #[cfg(feature = "numpy")]
 mod numpy;
+mod root;
 mod rust_buffer;
 
 #[cfg(feature = "ndarray")]

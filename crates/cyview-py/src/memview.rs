@@ -514,11 +514,20 @@ impl<T: FromBytes + IntoBytes> GilViewMut<'_, T> {
 }
 
 fn declaration<T: CythonElement, D: Axes>(writable: bool) -> Declaration<'static> {
+    // A user's `Axes` with more specs than a memoryview has dimensions is refused when
+    // `MemView<T, D>` is compiled, not by a panic at run time (see `Axes`).
+    const {
+        assert!(
+            D::SPECS.len() <= cyview::MAX_DIMS,
+            "Axes::SPECS: a memoryview has at most 8 dimensions"
+        )
+    };
     Declaration::new(T::TYPE_INFO, D::SPECS, writable)
 }
 
-/// The view of an acquired buffer, for the lifetime of the extracted value.
-fn gil_view<T: CythonElement>(buf: &BufferSlice) -> GilView<'static, T> {
+/// The view of an acquired buffer, for the lifetime of the extracted value, or
+/// `ValueError` for a geometry `View` refuses (a negative extent an exporter granted).
+fn gil_view<T: CythonElement>(buf: &BufferSlice) -> PyResult<GilView<'static, T>> {
     debug_assert_eq!(T::TYPE_INFO.size, size_of::<T>());
     // SAFETY: the slice was built from the buffer the exporter granted and validated as
     // Cython does (item size = `T::TYPE_INFO.size = size_of::<T>()` by `CythonElement`'s
@@ -528,10 +537,8 @@ fn gil_view<T: CythonElement>(buf: &BufferSlice) -> GilView<'static, T> {
     // values or views bound to that borrow. Writes by others are the model's business
     // (module docs), not `View`'s: `GilView` reads by value and is GIL-bound.
     let view = unsafe { View::from_raw(*buf.as_raw(), buf.ndim()) };
-    match view {
-        Ok(v) => GilView::new(v),
-        Err(_) => unreachable!("an acquired slice has at most 8 dimensions and no negative extent"),
-    }
+    // An exporter may grant a negative extent, which Cython accepts: `View` refuses it.
+    view.map(GilView::new).map_err(to_py)
 }
 
 /// A typed memoryview argument, acquired as Cython acquires `const T[D]`: a
@@ -570,7 +577,7 @@ impl<T: CythonElement> Held<T> {
         let _borrow = crate::numpy::NumpyBorrow::acquire(obj, writable)?;
         Ok(Held {
             view: GilViewMut {
-                read: gil_view::<T>(&buf),
+                read: gil_view::<T>(&buf)?,
             },
             buf,
             #[cfg(feature = "numpy")]

@@ -155,35 +155,13 @@ impl MemviewAbi {
             GIL_ENABLED.store(true, Ordering::Relaxed);
         }
         // SAFETY: `ty` is a live type object (caller).
-        let name = unsafe { type_name(ty) };
-        let (module, short) = name.rsplit_once('.').unwrap_or(("", name.as_str()));
-        let base = match short {
-            _ if module.is_empty() || module == "builtins" => std::ptr::null_mut(),
-            "memoryview" => ty,
-            // SAFETY: `ty` is a live type object; its base is live or NULL.
-            "_memoryviewslice" => unsafe { (*ty).tp_base },
-            _ => std::ptr::null_mut(),
-        };
-        if base.is_null() {
-            return Err(PyTypeError::new_err(format!(
-                "'{name}' is not a Cython memoryview object"
-            )));
-        }
+        let (name, base) = unsafe { named_memoryview_type(ty) }?;
+        let module = name.rsplit_once('.').map_or("", |(module, _)| module);
         let not_cython = |reason: String| {
             PyTypeError::new_err(format!(
                 "'{name}' is not a Cython memoryview object ({reason})"
             ))
         };
-        if base != ty {
-            // SAFETY: `base` is a live type object.
-            let base_name = unsafe { type_name(base) };
-            let expected = format!("{module}.memoryview");
-            if base_name != expected {
-                return Err(not_cython(format!(
-                    "its base type is '{base_name}', not '{expected}'"
-                )));
-            }
-        }
         if let Some(abi) = identified_type(ty, base) {
             return Ok(abi);
         }
@@ -198,7 +176,27 @@ impl MemviewAbi {
         })?;
         // SAFETY: as above; they passed every check of the types.
         unsafe { remember_type(py, ty, base, abi) };
+        if base != ty {
+            // The checks of the pair include every check of `base` alone (its code, its
+            // module, its size, its buffer slot): the memoryview type is known too, so
+            // that `identified` finds it (the root of a `_memoryviewslice`).
+            // SAFETY: `base` is a live type object that passed them.
+            unsafe { remember_type(py, base, base, abi) };
+        }
         Ok(abi)
+    }
+
+    /// The layout [`MemviewAbi::identify_type`] gave `ty` if it already accepted it (no
+    /// interpreter needed): the names are checked again, the rest is remembered. `None`
+    /// when it has not (yet), or would not.
+    ///
+    /// # Safety
+    ///
+    /// `ty` is a live type object.
+    pub(crate) unsafe fn identified(ty: *mut ffi::PyTypeObject) -> Option<Self> {
+        // SAFETY: `ty` is a live type object (caller).
+        let (_, base) = unsafe { named_memoryview_type(ty) }.ok()?;
+        identified_type(ty, base)
     }
 
     /// The object-level part of [`MemviewAbi::identify`]: refuses a module built without
@@ -330,6 +328,53 @@ fn identified_type(ty: *mut ffi::PyTypeObject, base: *mut ffi::PyTypeObject) -> 
         .iter()
         .find(|t| t.ty.as_ptr() == ty.cast() && t.base.as_ptr() == base.cast())
         .map(|t| t.abi)
+}
+
+/// Step 1 of [`MemviewAbi::identify`] (the names): the type's name (`<module>.<name>`) and
+/// the memoryview type whose layout its instances have (`ty` itself, or the base of a
+/// `_memoryviewslice`).
+///
+/// # Errors
+///
+/// `TypeError`, as [`MemviewAbi::identify`] documents.
+///
+/// # Safety
+///
+/// `ty` is a live type object.
+unsafe fn named_memoryview_type(
+    ty: *mut ffi::PyTypeObject,
+) -> PyResult<(String, *mut ffi::PyTypeObject)> {
+    // SAFETY: `ty` is a live type object (caller).
+    let name = unsafe { type_name(ty) };
+    let (module, short) = name.rsplit_once('.').unwrap_or(("", name.as_str()));
+    let base = match short {
+        _ if module.is_empty() || module == "builtins" => std::ptr::null_mut(),
+        "memoryview" => ty,
+        // SAFETY: `ty` is a live type object; its base is live or NULL.
+        "_memoryviewslice" => unsafe { (*ty).tp_base },
+        _ => std::ptr::null_mut(),
+    };
+    if base.is_null() {
+        return Err(PyTypeError::new_err(format!(
+            "'{name}' is not a Cython memoryview object"
+        )));
+    }
+    let not_cython = |reason: String| {
+        PyTypeError::new_err(format!(
+            "'{name}' is not a Cython memoryview object ({reason})"
+        ))
+    };
+    if base != ty {
+        // SAFETY: `base` is a live type object.
+        let base_name = unsafe { type_name(base) };
+        let expected = format!("{module}.memoryview");
+        if base_name != expected {
+            return Err(not_cython(format!(
+                "its base type is '{base_name}', not '{expected}'"
+            )));
+        }
+    }
+    Ok((name, base))
 }
 
 /// Records that `(ty, base)` passed [`MemviewAbi::check_types`] with layout `abi`, taking a
