@@ -169,6 +169,29 @@ fn benches(c: &mut Criterion) {
         }
         g.finish();
 
+        // A Cython `_memoryviewslice` object (what a `def` function returning a view gives
+        // Python): `acquire` proves its buffer against the one it was sliced from.
+        let view_of = anchors.getattr("bench_view").expect("bench_view");
+        let mut g = c.benchmark_group("acquire_memoryviewslice");
+        for (n, a) in &arrays {
+            let size = format!("{n}x{n}");
+            let mv = view_of.call1((a,)).expect("bench_view");
+            let sliced = mv
+                .get_item(pyo3::types::PySlice::new(py, 1, *n as isize, 1))
+                .expect("mv[1:]");
+            for (name, obj) in [("whole", &mv), ("rows_1_to_end", &sliced)] {
+                let v = acquire(obj, &const_decl).expect("acquire");
+                assert_eq!(v.as_raw().shape[1], *n as isize);
+                g.bench_with_input(BenchmarkId::new(name, &size), obj, |b, obj| {
+                    b.iter(|| {
+                        let v = acquire(black_box(obj), &const_decl).expect("acquire");
+                        black_box(v.as_raw().data);
+                    })
+                });
+            }
+        }
+        g.finish();
+
         let mut g = c.benchmark_group("acquire_sum");
         for (n, a) in &arrays {
             let size = format!("{n}x{n}");

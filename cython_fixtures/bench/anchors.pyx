@@ -23,6 +23,12 @@ def bench_assign(obj, Py_ssize_t n):
     return v.shape[0]
 
 
+def bench_view(double[:, ::1] v):
+    """The typed view returned to Python: Cython converts it to a ``_memoryviewslice``
+    object (what a ``def`` function returning a memoryview gives its caller)."""
+    return v
+
+
 cdef api double[:, :] anchors_from_object(object obj):
     """``cdef double[:, :] v = obj`` returned to the caller, who owns its acquisition."""
     cdef double[:, :] v = obj

@@ -97,10 +97,98 @@ element!(i8 => format::SIGNED_CHAR, u8 => format::UNSIGNED_CHAR, i16 => format::
 element!(num_complex::Complex<f32> => format::FLOAT_COMPLEX,
          num_complex::Complex<f64> => format::DOUBLE_COMPLEX);
 
+/// What [`element_struct!`](crate::element_struct) needs to know of a field's Rust type:
+/// whether it has padding, and the `TypeInfo` that says where (for an array, its
+/// element's). Implemented for every [`CythonElement`] and arrays of them.
+///
+/// # Safety
+///
+/// `PADDED` is `true` whenever the type has padding, and then `ELEMENT`'s fields cover
+/// exactly the initialised bytes of one element (as [`CythonElement`] requires).
+#[doc(hidden)]
+pub unsafe trait __Field {
+    /// Whether some byte of the type is padding.
+    const PADDED: bool;
+    /// The `TypeInfo` of the type (of its element, for an array).
+    const ELEMENT: &'static TypeInfo;
+}
+
+// SAFETY: `CythonElement`'s contract is this one.
+unsafe impl<T: CythonElement> __Field for T {
+    const PADDED: bool = T::PADDED;
+    const ELEMENT: &'static TypeInfo = T::TYPE_INFO;
+}
+
+// SAFETY: an array has no padding between its elements: its bytes are padding exactly
+// where its element's are.
+unsafe impl<T: CythonElement, const N: usize> __Field for [T; N] {
+    const PADDED: bool = T::PADDED;
+    const ELEMENT: &'static TypeInfo = T::TYPE_INFO;
+}
+
+/// Whether `a` and `b` have the same layout: size, array dimensions, and fields at the same
+/// offsets with the same layouts (names and type groups aside); a deeper nesting than an
+/// export follows counts as different.
+const fn same_layout(a: &TypeInfo, b: &TypeInfo, depth: u32) -> bool {
+    if depth > MAX_TYPE_DEPTH
+        || a.size != b.size
+        || a.arraysize.len() != b.arraysize.len()
+        || a.fields.len() != b.fields.len()
+    {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.arraysize.len() {
+        if a.arraysize[i] != b.arraysize[i] {
+            return false;
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < a.fields.len() {
+        let (f, g) = (&a.fields[i], &b.fields[i]);
+        if f.offset != g.offset || !same_layout(f.ty, g.ty, depth + 1) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `element_struct!`'s check of one field (the projection names its Rust type `F`): a
+/// padded field type must be described by its own layout (`info`, without its array
+/// dimensions when `F` is an array, has `F`'s element layout), so that the export sees its
+/// padding; a field type without padding may be given any `TypeInfo` of its size
+/// (`struct_type_info!` checks the size).
+#[doc(hidden)]
+pub const fn __field_describes_padding<S, F: __Field>(
+    _project: fn(*const S) -> *const F,
+    info: &TypeInfo,
+) -> bool {
+    if !F::PADDED {
+        return true;
+    }
+    let element = TypeInfo {
+        arraysize: &[],
+        ..*info
+    };
+    let info = if info.arraysize.is_empty() {
+        info
+    } else {
+        &element
+    };
+    same_layout(info, F::ELEMENT, 0)
+}
+
 /// Implements [`CythonElement`] for a `#[repr(C)]` (or `#[repr(C, packed)]`) struct that is
 /// already [`FromBytes`], from its fields' `TypeInfo`s, as
 /// [`struct_type_info!`](cyview::struct_type_info) takes them (sizes and offsets are checked
 /// against the Rust type at compile time).
+///
+/// Each field's Rust type must be a [`CythonElement`] (or an array of one): a nested struct
+/// goes through `element_struct!` first. When it has padding, the field's `TypeInfo` must
+/// have its layout (its own `TYPE_INFO`), or the struct does not compile: exports copy the
+/// bytes the `TypeInfo`s cover, and padding must never reach Python.
 ///
 /// ```
 /// use cyview::format::{pep3118_format, DOUBLE, INT};
@@ -116,21 +204,60 @@ element!(num_complex::Complex<f32> => format::FLOAT_COMPLEX,
 ///
 /// assert_eq!(pep3118_format(Pair::TYPE_INFO).unwrap(), "^T{i:x:4xd:y:}");
 /// ```
+///
+/// A padded field type described by a scalar `TypeInfo` of its size does not compile:
+///
+/// ```compile_fail
+/// use cyview::format::{LONG_LONG, INT, UNSIGNED_CHAR};
+/// use cyview_py::element_struct;
+/// #[derive(Clone, Copy)]
+/// #[repr(C)]
+/// struct Inner { a: u8, b: i32 } // 3 bytes of padding after `a`
+/// // SAFETY: numbers only.
+/// unsafe impl cyview::FromBytes for Inner {}
+/// element_struct!(Inner as "Inner" { a: &UNSIGNED_CHAR, b: &INT });
+/// #[derive(Clone, Copy)]
+/// #[repr(C)]
+/// struct Outer { inner: Inner }
+/// // SAFETY: as above.
+/// unsafe impl cyview::FromBytes for Outer {}
+/// element_struct!(Outer as "Outer" { inner: &LONG_LONG });
+/// ```
 #[macro_export]
 macro_rules! element_struct {
     (packed $ty:ty as $name:literal { $($field:ident : $info:expr),+ $(,)? }) => {
-        // SAFETY: `struct_type_info!` takes size, offsets and field sizes from `$ty` itself.
-        unsafe impl $crate::CythonElement for $ty {
-            const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
-                $crate::__cyview::struct_type_info!(packed $ty as $name { $($field: $info),+ });
-            const PADDED: bool = $crate::__padded(Self::TYPE_INFO);
-        }
+        $crate::__element_struct!(packed, $ty, $name, $($field: $info),+);
     };
     ($ty:ty as $name:literal { $($field:ident : $info:expr),+ $(,)? }) => {
-        // SAFETY: `struct_type_info!` takes size, offsets and field sizes from `$ty` itself.
+        $crate::__element_struct!(, $ty, $name, $($field: $info),+);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __element_struct {
+    ($($packed:ident)?, $ty:ty, $name:literal, $($field:ident : $info:expr),+) => {
+        const _: () = {$(
+            ::core::assert!(
+                $crate::__field_describes_padding::<$ty, _>(
+                    |p| {
+                        // SAFETY: never called; the closure only names the field's type.
+                        unsafe { ::core::ptr::addr_of!((*p).$field) }
+                    },
+                    $info,
+                ),
+                ::core::concat!(
+                    "element_struct!: the field `",
+                    ::core::stringify!($field),
+                    "` has padding that its TypeInfo does not show: give its type's own TYPE_INFO"
+                )
+            );
+        )+};
+        // SAFETY: `struct_type_info!` takes size, offsets and field sizes from `$ty` itself,
+        // and the check above makes every padded field's `TypeInfo` show its padding.
         unsafe impl $crate::CythonElement for $ty {
             const TYPE_INFO: &'static $crate::__cyview::format::TypeInfo =
-                $crate::__cyview::struct_type_info!($ty as $name { $($field: $info),+ });
+                $crate::__cyview::struct_type_info!($($packed)? $ty as $name { $($field: $info),+ });
             const PADDED: bool = $crate::__padded(Self::TYPE_INFO);
         }
     };

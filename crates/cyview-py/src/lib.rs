@@ -73,9 +73,9 @@ pub use capi::{
     CallContext, CythonFunction, Object, Param, Return, Signature, SliceOf, ViewDecl,
 };
 pub use cython_slice::CythonSlice;
-#[doc(hidden)]
-pub use element::__padded;
 pub use element::CythonElement;
+#[doc(hidden)]
+pub use element::{__Field, __field_describes_padding, __padded};
 pub use memview::{
     ElementsMut, GilElementMut, GilIter, GilRows, GilView, GilViewMut, MemView, MemViewMut,
 };
