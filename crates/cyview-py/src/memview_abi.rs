@@ -187,16 +187,19 @@ impl MemviewAbi {
     }
 
     /// The layout [`MemviewAbi::identify_type`] gave `ty` if it already accepted it (no
-    /// interpreter needed): the names are checked again, the rest is remembered. `None`
-    /// when it has not (yet), or would not.
-    ///
-    /// # Safety
-    ///
-    /// `ty` is a live type object.
-    pub(crate) unsafe fn identified(ty: *mut ffi::PyTypeObject) -> Option<Self> {
-        // SAFETY: `ty` is a live type object (caller).
-        let (_, base) = unsafe { named_memoryview_type(ty) }.ok()?;
-        identified_type(ty, base)
+    /// interpreter, no allocation: a lookup by the type's address among the remembered
+    /// types, which hold a reference to each so that no other type can take the address).
+    /// `None` when it has not (yet). What the checks established cannot change while the
+    /// type lives (the remembered facts), and a Cython memoryview type's name and base are
+    /// fixed (not assignable on an immutable or static type).
+    pub(crate) fn identified(ty: *mut ffi::PyTypeObject) -> Option<Self> {
+        let types = IDENTIFIED_TYPES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        types
+            .iter()
+            .find(|t| t.ty.as_ptr() == ty.cast())
+            .map(|t| t.abi)
     }
 
     /// The object-level part of [`MemviewAbi::identify`]: refuses a module built without

@@ -114,10 +114,9 @@ pub(crate) unsafe fn find_root(py: Option<Python<'_>>, obj: *mut ffi::PyObject) 
         let Some((ty, is_slice)) = (unsafe { cython_ancestor(ffi::Py_TYPE(cur)) }) else {
             break;
         };
-        // SAFETY: `ty` is a live type object.
-        let identified = match unsafe { MemviewAbi::identified(ty) } {
+        let identified = match MemviewAbi::identified(ty) {
             Some(abi) => Ok(abi),
-            // SAFETY: as above.
+            // SAFETY: `ty` is a live type object: the type of a live object, or a base of it.
             None => attached(py, |py| unsafe { MemviewAbi::identify_type(py, ty) }),
         };
         // A plain memoryview that is not Cython's (or of no known layout) is an exporter
