@@ -3,23 +3,11 @@
 //! `usize` that the stateful fuzzers reach rarely. Every call must return (`Ok` or `Err`),
 //! never panic.
 
+mod common;
+
+use common::rng::Rng;
 use cyview::decl::MemviewDecl;
 use cyview::{s, Order, SliceItem, View, ViewMut};
-
-/// xorshift64*: a fixed-seed generator, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const TOKENS: &[&str] = &[
     "const",

@@ -7,6 +7,9 @@
 //! accelerator; the golden vectors of `tests/format_golden.rs` tie that mirror to compiled
 //! Cython.
 
+mod common;
+
+use common::rng::Rng;
 use cyview::format::{
     check_format_outcome_full, check_format_plain, Outcome, TypeInfo, Undefined, CHAR, DOUBLE, INT,
     SHORT,
@@ -122,22 +125,6 @@ struct Counts {
     compared: u64,
     accepted: u64,
     out_of_budget: u64,
-}
-
-/// xorshift64*: a fixed sequence, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 #[test]
