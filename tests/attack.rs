@@ -1,8 +1,7 @@
 //! Hostile-user attacks on the safe API of `cyview` and `cyview-py`: safe Rust code that
 //! tries to reach memory outside a buffer, leak uninitialised bytes to Python, or panic where
 //! an error is documented. Each problem the attacks found is fixed and its test now checks
-//! the refusal; the problems that remain are `#[ignore = "..."]` tests that demonstrate them
-//! (run with `--ignored`).
+//! the refusal (none is `#[ignore]`d).
 //!
 //! Found and fixed:
 //! * Cython's own memoryview objects export out-of-buffer geometry after a Python-level
@@ -32,8 +31,8 @@ use std::sync::Mutex;
 use cyview::format;
 use cyview::{s, Semantics};
 use cyview_py::{
-    acquire, view_decl, CythonFunction, CythonSlice, Declaration, MemView, MemViewMut, Object,
-    RustBuffer, SliceOf, Strided,
+    acquire, view_decl, CythonFunction, Declaration, MemView, MemViewMut, Object, RustBuffer,
+    SliceOf, Strided,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
@@ -422,10 +421,6 @@ fn lying_ndim_is_refused() {
     })
     .unwrap();
 }
-
-/// Keeps the unused-import lint quiet for the types named only in docs.
-#[allow(dead_code)]
-fn _names(_: &CythonSlice) {}
 
 // ---- threads: the last drop attaches to the interpreter --------------------------------
 

@@ -3,9 +3,8 @@
 use std::ffi::CStr;
 
 use cyview::format::{self, TypeInfo};
-use cyview::geometry;
 use cyview::raw::validate::{self, BufferInfo};
-use cyview::{AxisSpec, FromBytes, MemviewSlice, TrustedMemory, View, MAX_DIMS};
+use cyview::{AxisSpec, FromBytes, MemviewSlice, View, MAX_DIMS};
 use pyo3::exceptions::{PyBufferError, PyValueError};
 
 use crate::root;
@@ -297,7 +296,7 @@ pub fn acquire(obj: &Bound<'_, PyAny>, decl: &Declaration<'_>) -> PyResult<Buffe
 /// When `obj` is a Cython `_memoryviewslice` (or a memoryview over one, see
 /// [`root::find_root`]), whose buffer is a slice Cython made and may lie outside the buffer
 /// it was sliced from (`m[3:2:2]` on 3 elements): `Ok` only when every element and pointer
-/// slot `slice` reaches is the root buffer's ([`geometry::check_within`]). Any other
+/// slot `slice` reaches is the root buffer's ([`root::prove_within`]). Any other
 /// exporter is trusted, as Cython trusts it.
 fn prove_cython_slice(obj: &Bound<'_, PyAny>, slice: &MemviewSlice, ndim: usize) -> PyResult<()> {
     // SAFETY: `obj` is alive (we hold a `Bound`), and with it everything it refers to.
@@ -306,20 +305,7 @@ fn prove_cython_slice(obj: &Bound<'_, PyAny>, slice: &MemviewSlice, ndim: usize)
         return Ok(());
     };
     // SAFETY: `memview` is a live memoryview object of layout `abi`, kept alive by `obj`.
-    let (source, source_ndim) = unsafe { root::root_source(memview, abi) }?;
-    // SAFETY: `source` is the exporter's own geometry of a buffer the root memoryview holds
-    // (alive while `obj` is): the pointer slots of its in-bounds index prefixes, the only
-    // ones `check_within` reads, are readable.
-    let mem = unsafe { TrustedMemory::new() };
-    geometry::check_within(
-        &source,
-        source_ndim,
-        slice,
-        ndim,
-        &mem,
-        geometry::DEFAULT_BUDGET,
-    )
-    .map_err(to_py)
+    unsafe { root::prove_within(memview, abi, slice, ndim) }
 }
 
 /// The checks of `__Pyx_ValidateAndInit_memviewslice` on a granted buffer, in Cython's

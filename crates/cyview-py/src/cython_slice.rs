@@ -11,7 +11,6 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use cyview::geometry;
 use cyview::raw::slicing;
 use cyview::Semantics;
 use cyview::{FromBytes, MemviewSlice, ReadPointer, SliceItem, TrustedMemory, View, MAX_DIMS};
@@ -362,14 +361,14 @@ impl CythonSlice {
         Ok(s)
     }
 
-    /// The geometry every element of this slice must belong to: the `Py_buffer` the root
-    /// memoryview object acquired from its exporter (its `view` member), as
-    /// `__Pyx_init_memviewslice` turns it into a slice, with its ndim. For a
-    /// `_memoryviewslice` object (whose own `view` describes a slice Cython made, which may
-    /// leave the buffer), the root is found by walking `from_slice.memview` (nested slices
-    /// included) down to a plain memoryview, and through plain memoryviews that wrap another
-    /// memoryview ([`root::find_root`]).
-    fn source(&self) -> PyResult<(MemviewSlice, usize)> {
+    /// `Ok` when everything this slice reaches through in-bounds index prefixes (pointer
+    /// slots, elements) is the buffer's: the `Py_buffer` the root memoryview object
+    /// acquired from its exporter (its `view` member). For a `_memoryviewslice` object
+    /// (whose own `view` describes a slice Cython made, which may leave the buffer), the
+    /// root is found by walking `from_slice.memview` (nested slices included) down to a
+    /// plain memoryview, and through plain memoryviews that wrap another memoryview
+    /// ([`root::find_root`], [`root::prove_within`]).
+    pub(crate) fn prove_within(&self) -> PyResult<()> {
         let obj = self.raw.memview.cast::<ffi::PyObject>();
         // Not necessarily attached here: types met before are known without the
         // interpreter (a type of another module met for the first time attaches it).
@@ -378,32 +377,13 @@ impl CythonSlice {
         let (memview, abi) = found.memview.unwrap_or((obj, self.abi));
         // SAFETY: `memview` is a live memoryview object of layout `abi`: found by the walk
         // (kept alive by the chain from our object), or our object itself.
-        unsafe { root::root_source(memview, abi) }
-    }
-
-    /// `Ok` when everything this slice reaches through in-bounds index prefixes (pointer
-    /// slots, elements) is the buffer's ([`geometry::check_within`] against [`Self::source`]).
-    pub(crate) fn prove_within(&self) -> PyResult<()> {
-        let (source, source_ndim) = self.source()?;
-        // SAFETY: `source` is the exporter's own geometry of a buffer the memoryview object
-        // holds (alive while our count is): the pointer slots of its in-bounds index
-        // prefixes, the only ones `check_within` reads, are readable.
-        let mem = unsafe { TrustedMemory::new() };
-        geometry::check_within(
-            &source,
-            source_ndim,
-            &self.raw,
-            self.ndim,
-            &mem,
-            geometry::DEFAULT_BUDGET,
-        )
-        .map_err(crate::to_py)
+        unsafe { root::prove_within(memview, abi, &self.raw, self.ndim) }
     }
 
     /// A typed view of the elements, refused unless every element is an element of the
     /// buffer the memoryview object holds.
     ///
-    /// What is checked ([`geometry::check_within`]): the source is the `Py_buffer` the root
+    /// What is checked ([`geometry::check_within`](cyview::geometry::check_within)): the source is the `Py_buffer` the root
     /// memoryview object acquired from its exporter (for a `_memoryviewslice`, the
     /// memoryview it was sliced from); an empty view is accepted; otherwise every element
     /// of the view, and every pointer slot it reads, must be an element or slot of the
@@ -457,7 +437,7 @@ fn overflow_error(count: i32) -> PyErr {
 }
 
 /// Reads the pointer slots [`CythonSlice::slice`] asks for, once the slice being indexed is
-/// proven to address only the buffer's elements and slots ([`geometry::check_within`]
+/// proven to address only the buffer's elements and slots ([`geometry::check_within`](cyview::geometry::check_within)
 /// against the root memoryview's `Py_buffer`, run at the first read). A slice Cython's
 /// arithmetic put outside the buffer (Cython would read whatever lies there) is refused:
 /// `ValueError: Cannot read a pointer through a slice outside its buffer: ...`.

@@ -19,8 +19,9 @@
 
 use std::ffi::CStr;
 
+use cyview::geometry;
 use cyview::raw::validate::{self, BufferInfo};
-use cyview::{MemviewSlice, MAX_DIMS};
+use cyview::{MemviewSlice, TrustedMemory, MAX_DIMS};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -182,6 +183,40 @@ pub(crate) unsafe fn find_root(py: Option<Python<'_>>, obj: *mut ffi::PyObject) 
         ));
     }
     Ok(root)
+}
+
+/// `Ok` when everything `raw` (of `ndim` dimensions) reaches through in-bounds index
+/// prefixes (pointer slots, elements) belongs to the root memoryview's buffer
+/// ([`geometry::check_within`] against [`root_source`]).
+///
+/// # Errors
+///
+/// Those of [`root_source`]; `ValueError` when the check refuses (the message says what).
+///
+/// # Safety
+///
+/// As [`root_source`]'s.
+pub(crate) unsafe fn prove_within(
+    memview: *mut ffi::PyObject,
+    abi: MemviewAbi,
+    raw: &MemviewSlice,
+    ndim: usize,
+) -> PyResult<()> {
+    // SAFETY: the caller's contract is `root_source`'s.
+    let (source, source_ndim) = unsafe { root_source(memview, abi) }?;
+    // SAFETY: `source` is the exporter's own geometry of a buffer the root memoryview holds
+    // (alive as long as it is): the pointer slots of its in-bounds index prefixes, the only
+    // ones `check_within` reads, are readable.
+    let mem = unsafe { TrustedMemory::new() };
+    geometry::check_within(
+        &source,
+        source_ndim,
+        raw,
+        ndim,
+        &mem,
+        geometry::DEFAULT_BUDGET,
+    )
+    .map_err(crate::to_py)
 }
 
 /// The root memoryview's `Py_buffer` as `__Pyx_init_memviewslice` turns it into a slice,
